@@ -1,0 +1,65 @@
+"""``loanctl``: one command-line tool for every stage of the platform.
+
+Stages register their own sub-commands (``data``, ``train``/``predict``/``models``,
+``monitor``); anticipated failures print one ``error:`` line and exit with the error's code
+(2 for bad input) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from loan_default.errors import LoanError
+
+app = typer.Typer(
+    name="loanctl",
+    help="Loan default platform: data, training, prediction, model registry and monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"loanctl {version('loan-default-platform')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Loan default platform."""
+
+
+def _register() -> None:
+    from loan_default.data_cli import app as data_app
+
+    app.add_typer(data_app, name="data", help="Import, generate, validate and hash data sets.")
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point: ``loanctl``, turning anticipated errors into one line and an exit code.
+
+    Usage errors (unknown command or option) are click's: a message and exit code 2.
+    """
+    try:
+        app()
+    except LoanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,7 @@
+"""``loanctl data``: import, generate, validate and hash data sets."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,44 @@
+"""One small error hierarchy for the whole platform.
+
+Each error carries the HTTP status the service answers with and the exit code the CLI ends
+with. Messages name the field, file or value at fault, so a client or an operator can act on
+them without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LoanError(Exception):
+    """Base class: a failure the platform anticipates and explains."""
+
+    status_code: int = 500
+    exit_code: int = 1
+
+
+class InputError(LoanError):
+    """The caller's input is wrong: a file, a config, a request. HTTP 400 / exit 2."""
+
+    status_code = 400
+    exit_code = 2
+
+
+class DataValidationError(InputError):
+    """A data set failed validation beyond the allowed share of bad rows."""
+
+
+class ConfigError(InputError):
+    """A configuration file or option is invalid."""
+
+
+class NotFoundError(LoanError):
+    """A model, prediction or file that was asked for does not exist. HTTP 404 / exit 2."""
+
+    status_code = 404
+    exit_code = 2
+
+
+class UnavailableError(LoanError):
+    """The service cannot score now (no model ready, paused by an operator). HTTP 503."""
+
+    status_code = 503
+    exit_code = 1

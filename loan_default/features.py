@@ -1,0 +1,251 @@
+"""Feature engineering, written once for training and serving.
+
+:class:`FeatureEngineer` is a scikit-learn transformer that sits first in every model pipeline,
+so the service runs exactly the code that training ran. It has two entry points:
+
+* :meth:`FeatureEngineer.transform` takes a canonical DataFrame (vectorised, millions of rows);
+* :meth:`FeatureEngineer.transform_records` takes application dicts (the API's path: one row in
+  tens of microseconds, because building a one-row DataFrame alone costs milliseconds).
+
+Both fill the same *base matrix* (canonical features as floats, categories as integer codes) and
+then call the same :func:`_derive` on it, so the derived features cannot differ between them.
+
+Defined results at the edges: a ratio whose denominator is zero, negative or missing is NaN
+(missing), never infinity; every estimator in the pipeline accepts NaN. A category value not
+seen in training is scored as the open vocabulary's ``other`` code, or as missing for a closed
+vocabulary; it never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, Kind
+
+# Sentinel some sources use for "not employed"; canonical data has NaN, but be defensive.
+_EMPLOYED_SENTINEL = 365_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureInfo:
+    """A model input column: what it means and how risk moves with it."""
+
+    name: str
+    description: str
+    monotone: int = 0
+    """+1: risk never falls as the value rises; -1: never rises; 0: no constraint."""
+    categorical: bool = False
+
+
+# Known directions of risk for canonical features (used as LightGBM monotone constraints).
+_BASE_MONOTONE: Mapping[str, int] = {
+    "score_source_1": -1,
+    "score_source_2": -1,
+    "score_source_3": -1,
+    "social_circle_default": +1,
+    "client_city_rating": +1,
+}
+
+DERIVED: tuple[FeatureInfo, ...] = (
+    # The six ratios come first, in the order of _RATIOS below.
+    FeatureInfo(
+        "debt_to_income", "Instalment divided by income (loan_annuity / client_income).", +1
+    ),
+    FeatureInfo("credit_to_income", "Credit applied for divided by income.", +1),
+    FeatureInfo("annuity_to_credit", "Instalment divided by credit: high means a short term."),
+    FeatureInfo("employment_stability", "Share of adult life spent in the current employment.", -1),
+    FeatureInfo("income_per_family_member", "Income divided by the number of family members.", -1),
+    FeatureInfo("registration_to_age", "Days since registration change divided by age in days."),
+    FeatureInfo("age_years", "Age in years.", -1),
+    FeatureInfo("employed_years", "Years in the current employment (missing if not employed).", -1),
+    FeatureInfo("ext_score_mean", "Mean of the available external scores.", -1),
+    FeatureInfo("ext_score_min", "Lowest available external score.", -1),
+    FeatureInfo("ext_score_max", "Highest available external score.", -1),
+    FeatureInfo("ext_score_missing", "How many of the three external scores are missing (0-3)."),
+)
+
+_BASE: tuple[str, ...] = tuple(spec.name for spec in FEATURE_FIELDS)
+
+
+def _idx(*names: str) -> np.ndarray:
+    return np.array([_BASE.index(name) for name in names], dtype=np.intp)
+
+
+# (numerator, denominator, amount subtracted from the denominator): the first six derived.
+_RATIOS = (
+    ("loan_annuity", "client_income", 0.0),
+    ("credit_amount", "client_income", 0.0),
+    ("loan_annuity", "credit_amount", 0.0),
+    ("employed_days", "age_days", 18 * DAYS_PER_YEAR),  # share of adult life
+    ("client_income", "client_family_members", 0.0),
+    ("registration_days", "age_days", 0.0),
+)
+_NUM = _idx(*(r[0] for r in _RATIOS))
+_DEN = _idx(*(r[1] for r in _RATIOS))
+_DEN_OFFSET = np.array([r[2] for r in _RATIOS])
+_STABILITY = 3
+_YEARS = _idx("age_days", "employed_days")
+_EMPLOYED = int(_idx("employed_days")[0])
+_SCORES = _idx("score_source_1", "score_source_2", "score_source_3")
+
+
+def _derive(base: np.ndarray, out: np.ndarray) -> None:
+    """Write the derived features of :data:`DERIVED` into ``out`` (n x len(DERIVED)).
+
+    ``base`` holds the canonical feature columns in schema order (NaN = missing). This is the
+    single definition of every derived feature. It works on whole column blocks with few numpy
+    calls, so one row costs tens of microseconds and a million rows well under a second.
+    A ratio whose denominator is missing, zero or negative is NaN.
+    """
+    employed = base[:, _EMPLOYED]
+    employed[employed >= _EMPLOYED_SENTINEL] = np.nan
+    den = base[:, _DEN] - _DEN_OFFSET
+    ratios = out[:, 0:6]
+    ratios.fill(np.nan)
+    np.divide(base[:, _NUM], den, out=ratios, where=den > 0)
+    stability = out[:, _STABILITY]
+    np.minimum(stability, 1.0, out=stability)
+    out[:, 6:8] = base[:, _YEARS] / DAYS_PER_YEAR
+    scores = base[:, _SCORES]
+    missing = np.isnan(scores)
+    n_present = 3 - missing.sum(axis=1)
+    total = np.where(missing, 0.0, scores).sum(axis=1)
+    out[:, 8] = np.divide(total, n_present, out=np.full(len(total), np.nan), where=n_present > 0)
+    out[:, 9] = np.fmin.reduce(scores, axis=1)
+    out[:, 10] = np.fmax.reduce(scores, axis=1)
+    out[:, 11] = 3 - n_present
+
+
+class FeatureEngineer(TransformerMixin, BaseEstimator):
+    """Canonical applications -> model feature matrix (float64, NaN for missing).
+
+    Columns: every canonical feature field (categories as integer codes, in schema order), then
+    the derived features of :data:`DERIVED`. ``categorical_indices_`` lists the code columns
+    (for LightGBM's ``categorical_feature``); ``monotone_constraints()`` the known directions.
+
+    Args:
+        min_category_count: open-vocabulary values seen fewer times than this in training are
+            pooled into the ``other`` code, together with values never seen.
+    """
+
+    def __init__(self, min_category_count: int = 20) -> None:
+        self.min_category_count = min_category_count
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEngineer:
+        vocab: dict[str, tuple[str, ...]] = {}
+        for spec in FEATURE_FIELDS:
+            if spec.kind is not Kind.CATEGORY:
+                continue
+            if spec.categories is not None:
+                vocab[spec.name] = spec.categories
+                continue
+            counts: dict[str, int] = {}
+            if spec.name in X.columns:
+                observed = X[spec.name].dropna().astype(str).value_counts()
+                counts = {str(k): int(n) for k, n in observed.items()}
+            kept = [(k, n) for k, n in counts.items() if n >= self.min_category_count]
+            # Most frequent first, ties by name: stable codes for the same data.
+            ordered = sorted(kept, key=lambda kv: (-kv[1], kv[0]))
+            vocab[spec.name] = tuple(name for name, _ in ordered)
+        self.vocabularies_ = vocab
+        self._build_plan()
+        return self
+
+    def _build_plan(self) -> None:
+        """Precompute the per-column lookups both transform paths use."""
+        plan: list[tuple[str, dict[str, float] | None, float]] = []
+        for spec in FEATURE_FIELDS:
+            if spec.kind is Kind.CATEGORY:
+                cats = self.vocabularies_[spec.name]
+                lookup = {c: float(i) for i, c in enumerate(cats)}
+                # Open vocabulary: unseen values get their own "other" code; closed: missing.
+                unseen = float(len(cats)) if spec.categories is None else np.nan
+                plan.append((spec.name, lookup, unseen))
+            else:
+                plan.append((spec.name, None, np.nan))
+        self._plan = plan
+        self.base_names_ = [name for name, _, _ in plan]
+        self.feature_names_out_ = np.array(
+            self.base_names_ + [d.name for d in DERIVED], dtype=object
+        )
+        self.categorical_indices_ = [i for i, (_, lk, _) in enumerate(plan) if lk is not None]
+        self.n_features_out_ = len(self.feature_names_out_)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "vocabularies_" in state and "_plan" not in state:
+            self._build_plan()
+
+    # -- transforming ------------------------------------------------------------------------
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Vectorised: a canonical DataFrame (absent optional columns are missing)."""
+        n = len(X)
+        base = np.full((n, len(self._plan)), np.nan, dtype=np.float64, order="F")
+        for j, (name, lookup, unseen) in enumerate(self._plan):
+            if name not in X.columns:
+                continue
+            column = X[name]
+            if lookup is None:
+                base[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(
+                    np.float64, na_value=np.nan
+                )
+                continue
+            codes = pd.Categorical(column, categories=list(lookup)).codes.astype(np.float64)
+            missing = column.isna().to_numpy()
+            codes[codes < 0] = unseen
+            codes[missing] = np.nan
+            base[:, j] = codes
+        return self._finish(base)
+
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Fast path for a few application dicts (absent keys and None are missing)."""
+        plan = self._plan
+        rows = [
+            [
+                rec.get(name)
+                if lookup is None
+                else (None if (v := rec.get(name)) is None else lookup.get(v, unseen))
+                for name, lookup, unseen in plan
+            ]
+            for rec in records
+        ]
+        base = np.array(rows, dtype=np.float64).reshape(len(rows), len(plan))
+        return self._finish(base)
+
+    def _finish(self, base: np.ndarray) -> np.ndarray:
+        n_base = base.shape[1]
+        fortran = base.flags.f_contiguous and base.shape[0] > 1
+        out = np.empty(
+            (base.shape[0], n_base + len(DERIVED)), dtype=np.float64, order="F" if fortran else "C"
+        )
+        out[:, :n_base] = base
+        _derive(base, out[:, n_base:])
+        return out
+
+    # -- describing --------------------------------------------------------------------------
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return self.feature_names_out_
+
+    def feature_info(self) -> list[FeatureInfo]:
+        """Description and risk direction of every output column, in order."""
+        base = [
+            FeatureInfo(
+                spec.name,
+                spec.description,
+                _BASE_MONOTONE.get(spec.name, 0),
+                categorical=spec.kind is Kind.CATEGORY,
+            )
+            for spec in FEATURE_FIELDS
+        ]
+        return base + list(DERIVED)
+
+    def monotone_constraints(self) -> list[int]:
+        """LightGBM ``monotone_constraints``: one direction per output column."""
+        return [info.monotone for info in self.feature_info()]

@@ -1,0 +1,44 @@
+"""Settings shared by every process: where the platform keeps its files.
+
+Each process (service, training, monitoring) has its own settings class that extends
+:class:`LoanSettings`; all read ``LOAN_*`` environment variables (and a ``.env`` file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LoanSettings(BaseSettings):
+    """Locations. Everything generated at run time lives under ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="LOAN_", env_file=".env", extra="ignore")
+
+    home: Path = Field(
+        Path("var"),
+        description="Root of run-time files: data, MLflow store, traffic logs, reports.",
+    )
+    traffic_dir: Path | None = Field(
+        None, description="Traffic and feedback logs (default: <home>/traffic)."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking/registry URI; MLFLOW_TRACKING_URI also works "
+        "(default: SQLite at <home>/mlflow/mlflow.db).",
+    )
+
+    @property
+    def traffic_path(self) -> Path:
+        return self.traffic_dir or self.home / "traffic"
+
+    def tracking_uri(self) -> str:
+        import os
+
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        if env := os.environ.get("MLFLOW_TRACKING_URI"):
+            return env
+        return f"sqlite:///{(self.home / 'mlflow' / 'mlflow.db').resolve()}"

@@ -1,0 +1,123 @@
+"""The Bento model store: how a :class:`ScoringModel` and its metadata are saved and loaded.
+
+A registered model is one Bento model named :data:`BENTO_MODEL_NAME` whose folder holds the
+pickled :class:`ScoringModel` and any extra files (the drift reference), and whose metadata is
+a :class:`ModelMetadata`: everything the service and the monitoring need to know about it.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel, Field
+
+from loan_default.model import RiskThresholds, ScoringModel
+from loan_default.schema import INPUT_FIELDS, schema_fingerprint
+
+BENTO_MODEL_NAME = "loan_default"
+MODEL_FILE = "scoring_model.pkl"
+
+
+class ThresholdSettings(BaseModel):
+    """Probability cut-offs stored with a model."""
+
+    medium: float = Field(0.3, description="LOW < medium <= MEDIUM.")
+    high: float = Field(0.7, description="MEDIUM < high <= HIGH.")
+    decision: float = Field(
+        0.5, description="Operating threshold at which precision/recall/F1 were measured."
+    )
+
+    def risk(self) -> RiskThresholds:
+        return RiskThresholds(self.medium, self.high)
+
+
+class ModelMetadata(BaseModel):
+    """What is known about a registered model: its lineage, schema, thresholds and metrics."""
+
+    name: str = BENTO_MODEL_NAME
+    version: str = Field(..., description="The Bento model version (the tag after ':').")
+    algorithm: str
+    created_at: datetime
+    schema_fingerprint: str = Field(default_factory=schema_fingerprint)
+    input_fields: list[str] = Field(default_factory=lambda: [f.name for f in INPUT_FIELDS])
+    feature_names: list[str]
+    thresholds: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings())
+    training_metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+    data_hash: str
+    data_rows: int
+    data_source: str | None = None
+    git_commit: str | None = None
+    mlflow_run_id: str | None = None
+    mlflow_model_name: str | None = None
+    mlflow_model_version: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable, tag-safe model version such as ``v20261123-233800-1a2b``."""
+    now = now or datetime.now(UTC)
+    return f"v{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}"[:-2]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model taken from the Bento store, with its metadata and folder."""
+
+    model: ScoringModel
+    metadata: ModelMetadata
+    path: Path
+
+    @property
+    def tag(self) -> str:
+        return self.metadata.tag
+
+
+def save_model(
+    model: ScoringModel,
+    metadata: ModelMetadata,
+    *,
+    labels: dict[str, str] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
+) -> bentoml.Model:
+    """Save to the Bento model store under ``loan_default:<metadata.version>``.
+
+    Args:
+        write_extra: called with the model's folder to write more files (drift reference).
+    """
+    tag = bentoml.Tag(metadata.name, metadata.version)
+    with bentoml.models.create(
+        tag, labels=labels or {}, metadata=metadata.model_dump(mode="json"), module=__name__
+    ) as bento_model:
+        folder = Path(bento_model.path)
+        with (folder / MODEL_FILE).open("wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        if write_extra is not None:
+            write_extra(folder)
+    return bento_model
+
+
+def load_from_path(path: str | Path, metadata: dict[str, Any]) -> LoadedModel:
+    """Load a model from its folder in the store (what a service's ``BentoModel`` resolves)."""
+    folder = Path(path)
+    with (folder / MODEL_FILE).open("rb") as fh:
+        model = pickle.load(fh)
+    if not isinstance(model, ScoringModel):
+        raise TypeError(f"{folder / MODEL_FILE} does not hold a ScoringModel")
+    return LoadedModel(model, ModelMetadata.model_validate(metadata), folder)
+
+
+def load_model(tag: str) -> LoadedModel:
+    """Load ``loan_default:<version>`` (or any full tag) from the Bento model store."""
+    bento_model = bentoml.models.get(tag)
+    return load_from_path(bento_model.path, dict(bento_model.info.metadata))
