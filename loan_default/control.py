@@ -1,0 +1,59 @@
+"""Operator controls shared by the service and the monitoring: the scoring pause.
+
+A data-quality breach (or an operator) *pauses* scoring: the service then answers every
+scoring request with 503 and the reason, until an operator resumes it. The switch is a small
+JSON file under ``<home>/control/``, so it survives restarts and every worker sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from loan_default.traffic import utcnow
+
+PAUSE_FILE = "pause.json"
+
+
+class PauseState(BaseModel):
+    """Why and since when scoring is paused."""
+
+    reason: str
+    since: datetime
+    by: str
+
+
+def pause_path(home: str | Path) -> Path:
+    return Path(home) / "control" / PAUSE_FILE
+
+
+def pause(home: str | Path, reason: str, *, by: str = "operator") -> PauseState:
+    """Pause scoring (idempotent: the first reason is kept)."""
+    if (current := status(home)) is not None:
+        return current
+    state = PauseState(reason=reason, since=utcnow(), by=by)
+    path = pause_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.model_dump_json())
+    tmp.replace(path)
+    return state
+
+
+def resume(home: str | Path) -> bool:
+    """Clear the pause; returns whether scoring was paused."""
+    try:
+        pause_path(home).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def status(home: str | Path) -> PauseState | None:
+    """The pause in force, or None."""
+    try:
+        return PauseState.model_validate_json(pause_path(home).read_bytes())
+    except FileNotFoundError:
+        return None
