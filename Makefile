@@ -51,3 +51,33 @@ test: install ## Install everything and run the whole suite (what CI runs)
 .PHONY: test-fast
 test-fast: install ## Only the fast tests
 	.venv/bin/pytest -m "not slow"
+
+# -- Monitoring: alert rules (engineer G) ------------------------------------------------------
+# promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages.
+# (On a host running systemd, installing them also enables their services; stop them if unwanted.)
+.PHONY: promtool
+promtool: ## Install promtool and amtool (Debian packages) when they are missing
+	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends prometheus prometheus-alertmanager; \
+	fi
+	@promtool --version | head -1
+
+.PHONY: check-alerts
+check-alerts: promtool ## Check Prometheus/Alertmanager configs and unit-test the alert rules
+	promtool check config configs/prometheus/prometheus.yml
+	promtool test rules configs/prometheus/alerts_test.yml
+	amtool check-config configs/alertmanager.yml
+
+# -- gRPC (engineer F) -------------------------------------------------------------------------
+GRPC_DIR := loan_default/grpc
+.PHONY: proto
+proto: install ## Regenerate loan_scoring.proto from the schema, then its Python stubs
+	$(PY) -m loan_default.grpc.protogen
+	PATH="$(abspath .venv/bin):$$PATH" $(PY) -m grpc_tools.protoc -I . --python_out=. \
+	  --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(GRPC_DIR)/loan_scoring.proto
+
+.PHONY: proto-check
+proto-check: install ## Fail if loan_scoring.proto is out of date with loan_default/schema.py
+	$(PY) -m loan_default.grpc.protogen --check

@@ -1,0 +1,97 @@
+"""What the sidecar concludes about one window: the shape shared by the report, the Prometheus
+metrics and the triggers. Built by :mod:`monitoring.analysis` from the statistics of
+``monitoring.drift``, ``performance``, ``fairness`` and ``quality``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FeatureDrift(BaseModel):
+    """One monitored field's drift against the serving model's training reference."""
+
+    feature: str
+    psi: float
+    band: str = Field(description="stable (< 0.1), watch (0.1-0.25) or act (>= 0.25).")
+    drifted: bool
+    test: str | None = Field(None, description="The two-sample test behind ``p_value``.")
+    p_value: float | None = None
+
+
+class Labelled(BaseModel):
+    """Performance on outcomes joined to this model's predictions."""
+
+    n: int
+    positives: int
+    auc: float | None
+    gini: float | None = None
+    ks: float | None = None
+    brier: float | None = None
+    training_auc: float | None = None
+
+
+class GroupFairness(BaseModel):
+    """Adverse impact ratio of one group of a protected attribute."""
+
+    attribute: str
+    group: str
+    n: int
+    approval_rate: float | None = None
+    adverse_impact_ratio: float | None
+    flagged: bool
+
+
+class Segment(BaseModel):
+    """The records of one model version in a window, analysed against that model's reference."""
+
+    model_version: str
+    records: int
+    drift_score: float = Field(description="Share of monitored fields that drifted (0-1).")
+    drifted_features: list[str]
+    features: list[FeatureDrift]
+    score_psi: float
+    score_band: str
+    labelled: Labelled | None = None
+    estimated_auc: float | None = None
+    estimated_default_rate: float | None = None
+    fairness: list[GroupFairness] = Field(default_factory=list)
+    quality_breach: bool = False
+    quality_problems: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="The statistics modules' own summaries, as JSON."
+    )
+    evidently_report: str | None = Field(None, description="File name of Evidently's page.")
+
+
+class TriggerEvent(BaseModel):
+    """A retraining trigger that fired, and why."""
+
+    trigger: str
+    reason: str
+    model_version: str
+    window_id: str
+    at: datetime
+    value: float | None = None
+    threshold: float | None = None
+
+
+class WindowResult(BaseModel):
+    """Everything concluded about one window."""
+
+    window_id: str
+    start: datetime
+    end: datetime
+    analysed_at: datetime
+    records: int
+    closed_by: str
+    segments: list[Segment]
+    skipped: dict[str, int] = Field(
+        default_factory=dict,
+        description="Records of model versions too few, or without a reference, to analyse.",
+    )
+    triggers: list[TriggerEvent] = Field(default_factory=list)
+    paused: str | None = Field(None, description="Why scoring was paused by this window.")
+    errors: list[str] = Field(default_factory=list)
