@@ -97,7 +97,10 @@ def save_model(
     """
     tag = bentoml.Tag(metadata.name, metadata.version)
     with bentoml.models.create(
-        tag, labels=labels or {}, metadata=metadata.model_dump(mode="json"), module=__name__
+        tag,
+        labels=labels or {},
+        metadata=metadata.model_dump(mode="json", exclude_none=True),
+        module=__name__,
     ) as bento_model:
         folder = Path(bento_model.path)
         with (folder / MODEL_FILE).open("wb") as fh:
