@@ -1,0 +1,212 @@
+"""Between protobuf messages and the REST API's JSON bodies (plain dicts).
+
+The gRPC API is a second encoding of the REST API, not a second API: the server turns each
+message into the dict the REST route would have received, calls the same backend, and turns
+the dict it returns into a message; the client does the reverse. An unset optional field of a
+``LoanApplication`` is an omitted key (a missing value), never ``None`` or zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypedDict
+
+import orjson
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
+
+from loan_default.errors import InputError
+from loan_default.grpc import loan_scoring_pb2 as pb
+
+_RISK_PREFIX = "RISK_CATEGORY_"
+_APPLICATION = pb.LoanApplication.DESCRIPTOR
+APPLICATION_FIELDS: tuple[str, ...] = tuple(fd.name for fd in _APPLICATION.fields)
+"""The fields of ``LoanApplication``: the canonical input fields (see ``protogen``)."""
+_FIELD_TYPES = {fd.name: fd.type for fd in _APPLICATION.fields}
+# What each protobuf type accepts, mirroring the REST model's strict types (no bool for a
+# number, no number for a bool, no float for an integer).
+_ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
+    FieldDescriptor.TYPE_DOUBLE: ((int, float), "a number"),
+    FieldDescriptor.TYPE_INT64: ((int,), "an integer"),
+    FieldDescriptor.TYPE_BOOL: ((bool,), "true or false"),
+    FieldDescriptor.TYPE_STRING: ((str,), "a string"),
+}
+
+
+class PredictionDict(TypedDict):
+    """A prediction, as the REST API returns it."""
+
+    prediction_id: str
+    default_probability: float
+    risk_category: str
+    model_name: str
+    model_version: str
+    timestamp: str
+
+
+class ReasonDict(TypedDict):
+    feature: str
+    value: Any
+    contribution: float
+    reason: str
+
+
+class ExplanationDict(PredictionDict):
+    """A prediction with its principal reasons."""
+
+    base_value: float
+    reasons: list[ReasonDict]
+
+
+class FeedbackDict(TypedDict):
+    prediction_id: str
+    observed_default: int
+    model_version: str
+    recorded_at: str
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON types: datetimes as ISO 8601, numpy scalars as numbers, NaN as None."""
+    return orjson.loads(
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (whose comparisons are neither true nor false)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:
+        return True
+
+
+def _iso(value: datetime | str) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+# -- applications ---------------------------------------------------------------------------
+def application_to_dict(message: pb.LoanApplication) -> dict[str, Any]:
+    """The REST body of an application: the set fields only (unset = omitted = missing)."""
+    return {fd.name: value for fd, value in message.ListFields()}
+
+
+def application_from_dict(application: Mapping[str, Any]) -> pb.LoanApplication:
+    """A ``LoanApplication`` from a REST-style dict; ``None`` and NaN leave a field unset.
+
+    Only the encoding is checked here (unknown keys, a string where a number goes); ranges and
+    categories are the server's to check, exactly as for REST.
+
+    Raises:
+        InputError: naming the key that has no field or whose value cannot be encoded.
+    """
+    message = pb.LoanApplication()
+    for name, raw in application.items():
+        value = raw.item() if hasattr(raw, "item") and hasattr(raw, "dtype") else raw
+        if _is_missing(value):
+            continue
+        proto_type = _FIELD_TYPES.get(name)
+        if proto_type is None:
+            raise InputError(f"{name!r} is not a field of a loan application")
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        accepted, words = _ACCEPTS[proto_type]
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            raise InputError(f"{name}: {value!r} is not {words}")
+        try:
+            setattr(message, name, value)
+        except (TypeError, ValueError) as exc:  # e.g. an integer beyond int64
+            raise InputError(f"{name}: {value!r} cannot be sent as {words} ({exc})") from exc
+    return message
+
+
+# -- predictions ----------------------------------------------------------------------------
+def prediction_to_proto(prediction: Mapping[str, Any]) -> pb.Prediction:
+    """A ``Prediction`` from the backend's prediction dict."""
+    return pb.Prediction(
+        prediction_id=str(prediction["prediction_id"]),
+        default_probability=float(prediction["default_probability"]),
+        risk_category=pb.RiskCategory.Value(_RISK_PREFIX + str(prediction["risk_category"])),
+        model_name=str(prediction["model_name"]),
+        model_version=str(prediction["model_version"]),
+        timestamp=_iso(prediction["timestamp"]),
+    )
+
+
+def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
+    """The REST body of a prediction."""
+    return PredictionDict(
+        prediction_id=message.prediction_id,
+        default_probability=message.default_probability,
+        risk_category=pb.RiskCategory.Name(message.risk_category).removeprefix(_RISK_PREFIX),
+        model_name=message.model_name,
+        model_version=message.model_version,
+        timestamp=message.timestamp,
+    )
+
+
+def explanation_to_proto(explanation: Mapping[str, Any]) -> pb.ExplainResponse:
+    """An ``ExplainResponse`` from the backend's explanation (a prediction plus reasons)."""
+    reasons = [
+        pb.Reason(
+            feature=str(reason["feature"]),
+            value=json_format.ParseDict(jsonable(reason["value"]), struct_pb2.Value()),
+            contribution=float(reason["contribution"]),
+            reason=str(reason["reason"]),
+        )
+        for reason in explanation["reasons"]
+    ]
+    return pb.ExplainResponse(
+        prediction=prediction_to_proto(explanation),
+        base_value=float(explanation["base_value"]),
+        reasons=reasons,
+    )
+
+
+def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationDict:
+    """The REST body of an explanation."""
+    prediction = prediction_to_dict(message.prediction)
+    reasons = [
+        ReasonDict(
+            feature=reason.feature,
+            value=json_format.MessageToDict(reason.value),
+            contribution=reason.contribution,
+            reason=reason.reason,
+        )
+        for reason in message.reasons
+    ]
+    return ExplanationDict(**prediction, base_value=message.base_value, reasons=reasons)
+
+
+# -- metadata and feedback ------------------------------------------------------------------
+def metadata_to_proto(metadata: Mapping[str, Any]) -> pb.MetadataResponse:
+    """A ``MetadataResponse`` carrying the backend's metadata as a JSON object."""
+    struct = json_format.ParseDict(jsonable(dict(metadata)), struct_pb2.Struct())
+    return pb.MetadataResponse(metadata=struct)
+
+
+def metadata_to_dict(message: pb.MetadataResponse) -> dict[str, Any]:
+    """The REST body of the metadata (every number a float, as JSON has only one kind)."""
+    return json_format.MessageToDict(message.metadata)
+
+
+def feedback_to_proto(receipt: Mapping[str, Any]) -> pb.FeedbackResponse:
+    """A ``FeedbackResponse`` from the backend's receipt."""
+    return pb.FeedbackResponse(
+        prediction_id=str(receipt["prediction_id"]),
+        observed_default=int(receipt["observed_default"]),
+        model_version=str(receipt["model_version"]),
+        recorded_at=_iso(receipt["recorded_at"]),
+    )
+
+
+def feedback_to_dict(message: pb.FeedbackResponse) -> FeedbackDict:
+    """The REST body of a feedback receipt."""
+    return FeedbackDict(
+        prediction_id=message.prediction_id,
+        observed_default=message.observed_default,
+        model_version=message.model_version,
+        recorded_at=message.recorded_at,
+    )

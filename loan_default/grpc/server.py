@@ -1,0 +1,258 @@
+"""The gRPC endpoint of the scoring service: a ``grpc.aio`` server over a scoring backend.
+
+BentoML 1.4 services have no gRPC (``serve-grpc`` takes only legacy services), so each service
+worker starts this server in its own event loop, next to its HTTP server, and hands it itself
+as the :class:`ScoringBackend`. The server only translates: messages to the REST JSON dicts,
+the backend's dicts back to messages, and the backend's errors to status codes:
+
+* :class:`~loan_default.errors.InputError` -> ``INVALID_ARGUMENT``, with the message and a
+  ``google.rpc.BadRequest`` of field violations in the trailing metadata
+  (``grpc-status-details-bin``, the standard rich error model);
+* :class:`~loan_default.errors.NotFoundError` -> ``NOT_FOUND``;
+* :class:`~loan_default.errors.UnavailableError` -> ``UNAVAILABLE``;
+* any other :class:`~loan_default.errors.LoanError` -> ``INTERNAL`` with its message.
+
+Validation stays in the backend (the REST request model), so both protocols accept and reject
+the same applications with the same field names. Every worker binds the same port with
+``SO_REUSEPORT`` and the kernel spreads connections among them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+
+from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
+from loan_default.grpc import convert
+from loan_default.grpc import loan_scoring_pb2 as pb
+from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
+from loan_default.grpc.status import invalid_argument
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LoanScoring"].full_name
+"""``loan_default.v1.LoanScoring``: the name health checks ask about."""
+DEFAULT_PORT = 3001
+MAX_BATCH_ROWS = 10_000
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Room for a 10,000-row batch with every field set (about 5 MB) many times over."""
+
+T = TypeVar("T")
+
+
+class ScoringBackend(Protocol):
+    """What the server calls: the scoring service (engineer E's ``service.py``).
+
+    Dicts have the shapes of the REST JSON bodies. ``predict`` and ``explain`` validate the
+    applications with the REST request model and raise ``InputError`` (chained ``from`` the
+    pydantic ``ValidationError``, whose locations become the field violations).
+    """
+
+    async def predict(
+        self, applications: list[dict[str, Any]], *, endpoint: str
+    ) -> list[dict[str, Any]]:
+        """Predictions, one per application in order; ``endpoint`` is the traffic log label."""
+        ...
+
+    async def explain(self, application: dict[str, Any]) -> dict[str, Any]:
+        """A prediction with ``reasons``: ``[{feature, value, contribution, reason}]``."""
+        ...
+
+    def metadata(self) -> dict[str, Any]:
+        """The REST ``/metadata`` body."""
+        ...
+
+    async def feedback(self, prediction_id: str, observed_default: int) -> dict[str, Any]:
+        """Record an outcome: ``{prediction_id, observed_default, recorded_at}``."""
+        ...
+
+
+class LoanScoringServicer(pb_grpc.LoanScoringServicer):
+    """The ``LoanScoring`` service over a :class:`ScoringBackend`.
+
+    Args:
+        backend: the scoring service.
+        max_batch_rows: the most applications one ``PredictBatch`` may carry.
+    """
+
+    def __init__(self, backend: ScoringBackend, *, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
+        self.backend = backend
+        self.max_batch_rows = max_batch_rows
+
+    async def Predict(  # noqa: N802 (named by the proto)
+        self, request: pb.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.PredictResponse:
+        application = convert.application_to_dict(request.application)
+        predictions = await _mapped(
+            context, self.backend.predict([application], endpoint="predict")
+        )
+        return pb.PredictResponse(prediction=convert.prediction_to_proto(predictions[0]))
+
+    async def PredictBatch(  # noqa: N802 (named by the proto)
+        self, request: pb.PredictBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.PredictBatchResponse:
+        n = len(request.applications)
+        if not 1 <= n <= self.max_batch_rows:
+            rule = f"from 1 to {self.max_batch_rows} applications per call, got {n}"
+            await _abort(context, InputError(f"applications: {rule}"), [("applications", rule)])
+        applications = [convert.application_to_dict(a) for a in request.applications]
+        predictions = await _mapped(
+            context, self.backend.predict(applications, endpoint="predict_batch"), batch=True
+        )
+        return pb.PredictBatchResponse(
+            predictions=[convert.prediction_to_proto(p) for p in predictions]
+        )
+
+    async def Explain(  # noqa: N802 (named by the proto)
+        self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ExplainResponse:
+        application = convert.application_to_dict(request.application)
+        explanation = await _mapped(context, self.backend.explain(application))
+        return convert.explanation_to_proto(explanation)
+
+    async def Metadata(  # noqa: N802 (named by the proto)
+        self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.MetadataResponse:
+        metadata = await _mapped(context, _call_sync(self.backend.metadata))
+        return convert.metadata_to_proto(metadata)
+
+    async def Feedback(  # noqa: N802 (named by the proto)
+        self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.FeedbackResponse:
+        if not request.HasField("observed_default"):
+            rule = "required: 1 if the loan defaulted, 0 if not"
+            await _abort(
+                context, InputError(f"observed_default: {rule}"), [("observed_default", rule)]
+            )
+        receipt = await _mapped(
+            context, self.backend.feedback(request.prediction_id, request.observed_default)
+        )
+        return convert.feedback_to_proto(receipt)
+
+
+async def _call_sync(function: Callable[[], T]) -> T:
+    return function()
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    error: LoanError,
+    violations: Sequence[tuple[str, str]] | None = None,
+    *,
+    batch: bool = False,
+) -> NoReturn:
+    """End the call with the status that ``error`` maps to."""
+    if isinstance(error, InputError):
+        status = invalid_argument(error, violations, batch=batch)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+    code = (
+        grpc.StatusCode.NOT_FOUND
+        if isinstance(error, NotFoundError)
+        else grpc.StatusCode.UNAVAILABLE
+        if isinstance(error, UnavailableError)
+        else grpc.StatusCode.INTERNAL
+    )
+    await context.abort(code, str(error))
+
+
+async def _mapped(
+    context: grpc.aio.ServicerContext[Any, Any], call: Awaitable[T], *, batch: bool = False
+) -> T:
+    """Await the backend, ending the RPC with the mapped status if it raises a LoanError."""
+    try:
+        return await call
+    except LoanError as error:
+        if not isinstance(error, InputError | NotFoundError | UnavailableError):
+            logger.error("backend failed: %s", error, exc_info=error)
+        await _abort(context, error, batch=batch)
+
+
+@dataclass
+class GrpcServer:
+    """A started server: its actual port (useful with port 0) and a graceful stop."""
+
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    host: str
+    port: int
+
+    @property
+    def target(self) -> str:
+        """The address clients dial, e.g. ``127.0.0.1:3001``."""
+        return f"{_host_for_address(self.host)}:{self.port}"
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Report NOT_SERVING, refuse new calls and give running ones ``grace`` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        logger.info("gRPC LoanScoring on %s stopped", self.target)
+
+
+def _host_for_address(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def start_server(
+    backend: ScoringBackend,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    max_batch_rows: int = MAX_BATCH_ROWS,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
+) -> GrpcServer:
+    """Start the ``LoanScoring`` service and the standard health service in this event loop.
+
+    Call it from the worker's running loop (a BentoML ``@bentoml.on_startup`` hook, see
+    docs/grpc.md); stop it with :meth:`GrpcServer.stop` (an ``@bentoml.on_shutdown`` hook).
+
+    Args:
+        backend: the scoring service the RPCs call.
+        host: interface to bind: ``127.0.0.1`` (local only) or ``0.0.0.0`` (all).
+        port: TCP port; every worker binds the same one (``SO_REUSEPORT``). 0 picks a free one.
+        max_batch_rows: the most applications one ``PredictBatch`` may carry.
+        max_message_bytes: largest request or response message.
+        interceptors: e.g. an authentication interceptor.
+        credentials: TLS credentials; plaintext when None (behind a TLS-terminating proxy).
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+    from loan_default.errors import ConfigError
+
+    server = grpc.aio.server(
+        interceptors=list(interceptors),
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
+    pb_grpc.add_LoanScoringServicer_to_server(
+        LoanScoringServicer(backend, max_batch_rows=max_batch_rows), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    address = f"{_host_for_address(host)}:{port}"
+    try:
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot bind the gRPC server to {address}: {exc}") from exc
+    if bound == 0:
+        raise ConfigError(f"cannot bind the gRPC server to {address}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    started = GrpcServer(server=server, health=health, host=host, port=bound)
+    logger.info("gRPC LoanScoring listening on %s", started.target)
+    return started

@@ -1,0 +1,105 @@
+"""INVALID_ARGUMENT with field violations: the gRPC form of a 4xx naming the field.
+
+The server puts a ``google.rpc.Status`` holding a ``google.rpc.BadRequest`` in the trailing
+metadata (``grpc-status-details-bin``), the rich error model every gRPC language decodes
+(``grpc_status.rpc_status.from_call`` in Python, ``status.FromError`` in Go,
+``StatusProto.fromThrowable`` in Java). Field paths are relative to the request message:
+``application.age_days`` for Predict and Explain, ``applications[3].age_days`` for a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from pydantic import ValidationError
+
+from loan_default.errors import InputError
+from loan_default.schema import FIELDS_BY_NAME
+
+
+def field_path(loc: Sequence[int | str], *, batch: bool = False) -> str:
+    """A REST error location as a path in the gRPC request.
+
+    Leading keys that are not canonical fields (a REST body's ``applications``) are dropped; a
+    leading index names the batch's application, e.g. ``applications[3].age_days``. Without an
+    index the path starts at ``application`` (or ``applications`` in a batch).
+    """
+    parts = list(loc)
+    while parts and isinstance(parts[0], str) and parts[0] not in FIELDS_BY_NAME:
+        parts.pop(0)
+    if parts and isinstance(parts[0], int):
+        path = f"applications[{parts.pop(0)}]"
+    else:
+        path = "applications" if batch else "application"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def violations_of(error: InputError, *, batch: bool = False) -> list[tuple[str, str]]:
+    """(field path, description) pairs of a backend's ``InputError``.
+
+    Taken from its ``details`` (a list of REST ``ErrorDetail`` dicts: ``loc``, ``msg``) when it
+    has them, else from the pydantic ``ValidationError`` it was raised from; none otherwise.
+    """
+    details = getattr(error, "details", None)
+    if not details and isinstance(error.__cause__, ValidationError):
+        details = error.__cause__.errors(include_url=False)
+    out = []
+    for detail in details or ():
+        loc = list(detail.get("loc") or ())
+        description = str(detail.get("msg", ""))
+        name = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        if spec := FIELDS_BY_NAME.get(name):
+            description += f" (valid: {spec.rule()})"
+        out.append((field_path(loc, batch=batch), description))
+    return out
+
+
+def invalid_argument(
+    error: InputError,
+    violations: Sequence[tuple[str, str]] | None = None,
+    *,
+    batch: bool = False,
+) -> grpc.Status:
+    """The status for a rejected request: message plus ``BadRequest`` field violations.
+
+    Args:
+        error: the backend's error; its message is the status message.
+        violations: (field path, description) pairs; by default :func:`violations_of`.
+        batch: the request was a ``PredictBatchRequest`` (paths start at ``applications``).
+    """
+    found = list(violations) if violations is not None else violations_of(error, batch=batch)
+    message = str(error)
+    missing = [f"{path}: {text}" for path, text in found if path.split(".")[-1] not in message]
+    if missing:
+        message = f"{message}: {'; '.join(missing)}"
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=path, description=text)
+            for path, text in found
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+    return rpc_status.to_status(status)
+
+
+def violations_from_call(call: Any) -> list[tuple[str, str]]:
+    """(field path, description) pairs from a failed call's ``BadRequest``, if it has one."""
+    status = rpc_status.from_call(call)
+    if status is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            out.extend((v.field, v.description) for v in bad_request.field_violations)
+    return out
