@@ -1,0 +1,284 @@
+"""Source mappings: turn a lender's own table into canonical applications, declared in YAML.
+
+A mapping (``configs/sources/NAME.yaml``) names, for each canonical field, where its value
+comes from (``column``, ``ratio`` of two columns, or a ``constant``) and an ordered list of
+``steps`` from a small vocabulary (:mod:`loan_default.source_rules`). After the steps, each
+value is converted to its field's kind; a value that cannot be (``#VALUE!`` for a number, an
+unlisted category) is *invalid*: it becomes missing and is counted, or, for the ID, the label,
+required fields and fields declared ``invalid: quarantine``, it sends its row to the
+quarantine with a reason. No row is ever dropped: ``rows_in == len(data) + len(quarantine)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loan_default.errors import ConfigError, InputError
+from loan_default.io import DataSettings, read_table
+from loan_default.schema import FIELDS, FIELDS_BY_NAME, LABEL, FieldSpec, Role, coerce_frame
+from loan_default.source_rules import Column, Step, as_numbers, finish, key_of, parse_step
+
+DEFAULT_MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "none")
+
+
+class FieldMapping(BaseModel):
+    """Where one canonical field comes from and how its values are converted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str | None = Field(None, description="Source column holding the value.")
+    ratio: tuple[str, str] | None = Field(
+        None, description="[numerator, denominator] columns; a zero or missing denominator "
+        "gives missing.",
+    )  # fmt: skip
+    constant: Any = Field(None, description="One value for every row.")
+    steps: list[Step] = Field(default_factory=list, description="Rules applied in order.")
+    optional: bool = Field(
+        False, description="The source column may be absent from a file (then all missing)."
+    )
+    invalid: Literal["missing", "quarantine"] | None = Field(
+        None, description="What an invalid value does; default: quarantine for the ID, the "
+        "label and required fields, missing otherwise.",
+    )  # fmt: skip
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _parse_steps(cls, value: Any) -> list[Step]:
+        if not isinstance(value, list):
+            raise ValueError("steps must be a list of rules")
+        return [parse_step(item) for item in value]
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldMapping:
+        given = [
+            name for name in ("column", "ratio", "constant") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of column, ratio, constant (got {given or 'none'})")
+        return self
+
+    def columns(self) -> tuple[str, ...]:
+        """Source columns this field reads."""
+        if self.column is not None:
+            return (self.column,)
+        return self.ratio or ()
+
+
+class SourceMapping(BaseModel):
+    """A whole source table's mapping onto the canonical schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Short name, used in reports and the data lineage.")
+    description: str = Field("", description="What the table is and where it comes from.")
+    missing_values: tuple[str, ...] = Field(
+        DEFAULT_MISSING, description="Cell texts meaning 'unknown' in every column (not counted "
+        "as unparseable).",
+    )  # fmt: skip
+    fields: dict[str, FieldMapping] = Field(description="Canonical field name -> its mapping.")
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _known_targets(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("fields must map canonical field names to mappings")
+        unknown = sorted(set(value) - set(FIELDS_BY_NAME))
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(FIELDS_BY_NAME)}"
+            )
+        # A bare string is a plain rename: `client_income: Client_Income`.
+        return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
+
+    def quarantines(self, spec: FieldSpec) -> bool:
+        """Whether an invalid value of ``spec`` sends its row to the quarantine."""
+        policy = self.fields[spec.name].invalid
+        if policy is not None:
+            return policy == "quarantine"
+        return spec.required or spec.role in (Role.IDENTIFIER, Role.LABEL)
+
+
+def _format_error(origin: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "top level"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return f"{origin}: invalid source mapping: " + "; ".join(problems)
+
+
+def load_mapping(name_or_path: str | Path) -> SourceMapping:
+    """A source mapping by name (``configs/sources/NAME.yaml``) or path to a YAML file.
+
+    Raises:
+        ConfigError: no such mapping, unreadable YAML, or a mapping that breaks the rules
+            (unknown rule or canonical field, missing origin, ...), naming the problem.
+    """
+    text = str(name_or_path)
+    sources_dir = DataSettings().sources_dir
+    path = Path(text)
+    if not text.endswith((".yaml", ".yml")) and "/" not in text:
+        path = sources_dir / f"{text}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in sources_dir.glob("*.yaml"))
+        raise ConfigError(f"unknown source {text!r}: no file {path} (known: {', '.join(known)})")
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML ({exc})") from exc
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: a source mapping must be a YAML mapping")
+    content.setdefault("name", path.stem)
+    try:
+        return SourceMapping.model_validate(content)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(str(path), exc)) from exc
+
+
+def canonical_mapping() -> SourceMapping:
+    """The identity mapping of a file already in canonical form (column = field name)."""
+    fields = {spec.name: {"column": spec.name, "optional": not spec.required} for spec in FIELDS}
+    return SourceMapping.model_validate({"name": "canonical", "fields": fields})
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """A source table mapped onto the canonical schema."""
+
+    data: pd.DataFrame
+    """Canonical rows (label kept when the source has it); index = source row number."""
+    quarantine: pd.DataFrame
+    """Source rows that could not be mapped, as read, plus ``source_row`` and ``reasons``."""
+    source: str
+    rows_in: int
+    unparseable: dict[str, int] = field(default_factory=dict)
+    """Canonical field -> how many present values could not be parsed and became missing."""
+    raw: pd.DataFrame | None = None
+    """The source table as read (row ``i`` is ``source_row`` ``i``), for quarantine files."""
+
+    def source_rows(self, rows: Sequence[int], reasons: Sequence[str]) -> pd.DataFrame:
+        """Source rows as read, with ``source_row`` and ``reasons`` columns."""
+        assert self.raw is not None
+        out = self.raw.iloc[list(rows)].copy()
+        out.insert(0, "source_row", list(rows))
+        out["reasons"] = list(reasons)
+        return out.reset_index(drop=True)
+
+    def summary(self) -> str:
+        """Counts for people: rows in/out/quarantined and unparseable values per field."""
+        lines = [
+            f"source {self.source}: rows in {self.rows_in}, out {len(self.data)}, "
+            f"quarantined {len(self.quarantine)}"
+        ]
+        for name, count in sorted(self.unparseable.items(), key=lambda item: -item[1]):
+            lines.append(f"  {name}: {count} unparseable value(s) became missing")
+        return "\n".join(lines)
+
+
+def _origin(frame: pd.DataFrame, rule: FieldMapping, mapping: SourceMapping) -> Column:
+    """The field's values before its steps: from a column, a ratio or a constant."""
+    if rule.constant is not None:
+        return Column(pd.Series([rule.constant] * len(frame), index=frame.index, dtype=object))
+    if rule.ratio is not None:
+        numerator, denominator = (
+            as_numbers(_raw(frame, name, mapping), mapping.missing_values) for name in rule.ratio
+        )
+        safe = denominator.values.where(denominator.values > 0)
+        return Column(numerator.values / safe, numerator.bad | denominator.bad)
+    assert rule.column is not None
+    return Column(_raw(frame, rule.column, mapping).values)
+
+
+def _raw(frame: pd.DataFrame, name: str, mapping: SourceMapping) -> Column:
+    column = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return Column(column)
+    text = column.astype(object)
+    stripped = text.map(lambda value: value.strip() if isinstance(value, str) else value)
+    missing = stripped.isna() | stripped.isin(mapping.missing_values)
+    return Column(stripped.where(~missing))
+
+
+def _check_columns(frame: pd.DataFrame, mapping: SourceMapping, origin: str) -> None:
+    absent = sorted(
+        {
+            name
+            for rule in mapping.fields.values()
+            if not rule.optional
+            for name in rule.columns()
+            if name not in frame.columns
+        }
+    )
+    if absent:
+        raise InputError(
+            f"{origin}: missing column(s) {', '.join(map(repr, absent))} required by source "
+            f"{mapping.name!r} (columns found: {', '.join(map(str, frame.columns[:12]))}"
+            f"{', ...' if len(frame.columns) > 12 else ''})"
+        )
+
+
+def map_frame(
+    frame: pd.DataFrame, mapping: SourceMapping, *, origin: str = "input"
+) -> ImportResult:
+    """Apply ``mapping`` to a source DataFrame (see :func:`import_table`)."""
+    _check_columns(frame, mapping, origin)
+    frame = frame.reset_index(drop=True)
+    values: dict[str, pd.Series] = {}
+    reasons: dict[int, list[str]] = {}
+    unparseable: dict[str, int] = {}
+    for name, rule in mapping.fields.items():
+        spec = FIELDS_BY_NAME[name]
+        column = _origin(frame, rule, mapping)
+        for step in rule.steps:
+            column = step.apply(column, mapping.missing_values)
+        column = finish(column, spec, mapping.missing_values)
+        values[name] = column.values
+        bad = column.bad
+        if not bad.any():
+            continue
+        if mapping.quarantines(spec):
+            where = rule.column or rule.ratio or "constant"
+            for row in np.flatnonzero(bad.to_numpy()):
+                shown = frame[rule.column].iloc[row] if rule.column else column.values.iloc[row]
+                reasons.setdefault(int(row), []).append(
+                    f"{name}: cannot read {key_of(shown)!r} from {where} as {spec.rule()}"
+                )
+        else:
+            unparseable[name] = int(bad.sum())
+            values[name] = column.values.where(~bad)
+    has_label = LABEL in mapping.fields and any(
+        name in frame.columns for name in mapping.fields[LABEL].columns()
+    )
+    data = pd.DataFrame(values, index=frame.index)
+    bad_rows = sorted(reasons)
+    canonical = coerce_frame(data.drop(index=bad_rows), with_label=has_label)
+    result = ImportResult(
+        canonical, frame.head(0), mapping.name, len(frame), unparseable, raw=frame
+    )
+    result.quarantine = result.source_rows(bad_rows, ["; ".join(reasons[r]) for r in bad_rows])
+    return result
+
+
+def import_table(path: str | Path, source: str | Path | SourceMapping) -> ImportResult:
+    """Read a source file and map it onto the canonical schema.
+
+    Args:
+        path: CSV/TSV/Parquet file, gzip or not (detected).
+        source: a mapping, its name in ``configs/sources/`` or a path to a YAML file.
+
+    Raises:
+        InputError: the file cannot be read or lacks a column the mapping needs.
+        ConfigError: the mapping does not exist or is invalid.
+    """
+    mapping = source if isinstance(source, SourceMapping) else load_mapping(source)
+    frame = read_table(path, raw=True)
+    return map_frame(frame, mapping, origin=str(path))
