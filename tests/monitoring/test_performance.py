@@ -55,7 +55,9 @@ def test_estimated_performance_reports_rate_brier_and_drop():
     assert est.rows == 3
     assert est.expected_default_rate == pytest.approx(1.0 / 3)
     assert est.expected_brier == pytest.approx((0.09 + 0.16 + 0.21) / 3)
-    assert est.expected_auc_drop == pytest.approx(0.9 - expected_auc(p[:3]))
+    expected = expected_auc(p[:3])
+    assert expected is not None
+    assert est.expected_auc_drop == pytest.approx(0.9 - expected)
     assert estimated_performance(np.array([])).expected_roc_auc is None
 
 
@@ -71,6 +73,7 @@ def test_labelled_performance_against_sklearn_and_training_figures():
     assert perf.gini == pytest.approx(2 * auc - 1)
     assert perf.brier == pytest.approx(np.mean((p - y) ** 2))
     assert perf.auc_drop == pytest.approx(0.95 - auc)
+    assert perf.ks is not None and perf.brier is not None
     assert perf.ks_drop == pytest.approx(0.8 - perf.ks)
     assert perf.brier_increase == pytest.approx(perf.brier - 0.05)
     assert perf.degraded  # a realistic AUC is far below 0.95
@@ -88,9 +91,9 @@ def test_ks_statistic_by_hand():
 def test_too_few_labels_or_one_class_is_insufficient():
     config = PerformanceConfig(min_labels=50, min_class_count=5)
     few = labelled_performance(np.array([0, 1] * 10), np.full(20, 0.3), None, config)
-    assert few.status == "insufficient" and few.roc_auc is None and "20 labels" in few.reason
+    assert few.status == "insufficient" and few.roc_auc is None and "20 labels" in str(few.reason)
     one_class = labelled_performance(np.zeros(100), np.full(100, 0.3), None, config)
-    assert one_class.status == "insufficient" and "0 defaults" in one_class.reason
+    assert one_class.status == "insufficient" and "0 defaults" in str(one_class.reason)
     assert one_class.observed_default_rate == 0.0
     assert not one_class.degraded
 
