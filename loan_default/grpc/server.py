@@ -103,7 +103,9 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
             await _abort(context, InputError(f"applications: {rule}"), [("applications", rule)])
         applications = [convert.application_to_dict(a) for a in request.applications]
         predictions = await _mapped(
-            context, self.backend.predict(applications, endpoint="predict_batch"), batch=True
+            context,
+            self.backend.predict(applications, endpoint="predict_batch"),
+            root="applications",
         )
         return pb.PredictBatchResponse(
             predictions=[convert.prediction_to_proto(p) for p in predictions]
@@ -119,7 +121,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
     async def Metadata(  # noqa: N802 (named by the proto)
         self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.MetadataResponse:
-        metadata = await _mapped(context, _call_sync(self.backend.metadata))
+        metadata = await _mapped(context, _call_sync(self.backend.metadata), root="")
         return convert.metadata_to_proto(metadata)
 
     async def Feedback(  # noqa: N802 (named by the proto)
@@ -131,7 +133,9 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
                 context, InputError(f"observed_default: {rule}"), [("observed_default", rule)]
             )
         receipt = await _mapped(
-            context, self.backend.feedback(request.prediction_id, request.observed_default)
+            context,
+            self.backend.feedback(request.prediction_id, request.observed_default),
+            root="",
         )
         return convert.feedback_to_proto(receipt)
 
@@ -145,11 +149,11 @@ async def _abort(
     error: LoanError,
     violations: Sequence[tuple[str, str]] | None = None,
     *,
-    batch: bool = False,
+    root: str = "application",
 ) -> NoReturn:
     """End the call with the status that ``error`` maps to."""
     if isinstance(error, InputError):
-        status = invalid_argument(error, violations, batch=batch)
+        status = invalid_argument(error, violations, root=root)
         await context.abort(status.code, status.details, status.trailing_metadata)
     code = (
         grpc.StatusCode.NOT_FOUND
@@ -162,7 +166,7 @@ async def _abort(
 
 
 async def _mapped(
-    context: grpc.aio.ServicerContext[Any, Any], call: Awaitable[T], *, batch: bool = False
+    context: grpc.aio.ServicerContext[Any, Any], call: Awaitable[T], *, root: str = "application"
 ) -> T:
     """Await the backend, ending the RPC with the mapped status if it raises a LoanError."""
     try:
@@ -170,7 +174,7 @@ async def _mapped(
     except LoanError as error:
         if not isinstance(error, InputError | NotFoundError | UnavailableError):
             logger.error("backend failed: %s", error, exc_info=error)
-        await _abort(context, error, batch=batch)
+        await _abort(context, error, root=root)
 
 
 @dataclass

@@ -22,26 +22,30 @@ from loan_default.errors import InputError
 from loan_default.schema import FIELDS_BY_NAME
 
 
-def field_path(loc: Sequence[int | str], *, batch: bool = False) -> str:
-    """A REST error location as a path in the gRPC request.
+def field_path(loc: Sequence[int | str], *, root: str = "application") -> str:
+    """A REST error location as a path in the gRPC request message.
 
-    Leading keys that are not canonical fields (a REST body's ``applications``) are dropped; a
-    leading index names the batch's application, e.g. ``applications[3].age_days``. Without an
-    index the path starts at ``application`` (or ``applications`` in a batch).
+    Args:
+        loc: e.g. ``["age_days"]``, ``["applications", 3, "age_days"]`` or ``[3, "age_days"]``.
+        root: the request's application field: ``application`` (Predict, Explain),
+            ``applications`` (PredictBatch: a leading index becomes ``applications[3]``), or
+            empty when the request has no application (Feedback: the path is ``loc``).
     """
     parts = list(loc)
+    if not root:
+        return ".".join(str(p) for p in parts)
     while parts and isinstance(parts[0], str) and parts[0] not in FIELDS_BY_NAME:
-        parts.pop(0)
-    if parts and isinstance(parts[0], int):
-        path = f"applications[{parts.pop(0)}]"
-    else:
-        path = "applications" if batch else "application"
+        parts.pop(0)  # the REST body's own keys ("applications")
+    path = root
+    if parts and isinstance(parts[0], int):  # a row index: meaningful only in a batch
+        index = parts.pop(0)
+        path = f"applications[{index}]" if root == "applications" else root
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
 
 
-def violations_of(error: InputError, *, batch: bool = False) -> list[tuple[str, str]]:
+def violations_of(error: InputError, *, root: str = "application") -> list[tuple[str, str]]:
     """(field path, description) pairs of a backend's ``InputError``.
 
     Taken from its ``details`` (a list of REST ``ErrorDetail`` dicts: ``loc``, ``msg``) when it
@@ -57,7 +61,7 @@ def violations_of(error: InputError, *, batch: bool = False) -> list[tuple[str, 
         name = next((p for p in reversed(loc) if isinstance(p, str)), "")
         if spec := FIELDS_BY_NAME.get(name):
             description += f" (valid: {spec.rule()})"
-        out.append((field_path(loc, batch=batch), description))
+        out.append((field_path(loc, root=root), description))
     return out
 
 
@@ -65,16 +69,16 @@ def invalid_argument(
     error: InputError,
     violations: Sequence[tuple[str, str]] | None = None,
     *,
-    batch: bool = False,
+    root: str = "application",
 ) -> grpc.Status:
     """The status for a rejected request: message plus ``BadRequest`` field violations.
 
     Args:
         error: the backend's error; its message is the status message.
         violations: (field path, description) pairs; by default :func:`violations_of`.
-        batch: the request was a ``PredictBatchRequest`` (paths start at ``applications``).
+        root: where the request carries its application(s); see :func:`field_path`.
     """
-    found = list(violations) if violations is not None else violations_of(error, batch=batch)
+    found = list(violations) if violations is not None else violations_of(error, root=root)
     message = str(error)
     missing = [f"{path}: {text}" for path, text in found if path.split(".")[-1] not in message]
     if missing:
