@@ -81,8 +81,8 @@ class ReferenceBackend:
         self.predictions: dict[str, dict[str, Any]] = {}
         self.received: list[dict[str, Any]] = []
         self.fail_with: LoanError | None = None
-        model: Any = application_model()
-        self._validator: TypeAdapter[list[Any]] = TypeAdapter(list[model])
+        list_of: Any = list  # a runtime-built model cannot be a static type argument
+        self._validator: TypeAdapter[list[Any]] = TypeAdapter(list_of[application_model()])
 
     def _check(self) -> None:
         if self.fail_with is not None:
