@@ -31,7 +31,6 @@ from pydantic import BaseModel, Field
 from scipy import stats as sps
 
 from loan_default.errors import InputError
-from loan_default.schema import coerce_frame
 from monitoring.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
@@ -157,6 +156,14 @@ def _categorical(
     return chi2, p, tvd, psi(expected, shares, epsilon), float(shares[-1])
 
 
+def _column(frame: pd.DataFrame, name: str, *, numeric: bool) -> pd.Series:
+    """A canonical column of the window; an absent column is all missing."""
+    if name not in frame.columns:
+        return pd.Series(np.nan if numeric else None, index=frame.index, dtype=object)
+    column = frame[name]
+    return pd.to_numeric(column, errors="coerce") if numeric else column.astype(object)
+
+
 def compute_drift(
     reference: ReferenceProfile,
     current_frame: pd.DataFrame,
@@ -190,16 +197,15 @@ def compute_drift(
     rows = len(current_frame)
     enough = rows >= config.min_rows
     alpha_per_test = config.alpha / max(len(specs), 1)
-    frame = coerce_frame(current_frame, with_label=False)
     eps = config.psi_epsilon
     results: list[FeatureDrift] = []
     for spec in specs:
         profile = reference.stats.fields[spec.name]
         if isinstance(profile, CategoricalProfile):
-            labels = category_labels(spec, frame[spec.name])
+            labels = category_labels(spec, _column(current_frame, spec.name, numeric=False))
             stat, p, effect, value, missing = _categorical(reference, profile, labels, eps)
         else:
-            values = frame[spec.name].to_numpy(dtype="float64")
+            values = _column(current_frame, spec.name, numeric=True).to_numpy(dtype="float64")
             stat, p, value, missing = _numeric(reference, spec.name, values, eps)
             effect = stat
         significant = p < alpha_per_test and effect >= config.min_effect
