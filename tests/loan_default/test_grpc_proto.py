@@ -1,0 +1,115 @@
+"""The generated proto: up to date with the schema, stable numbers, stubs match, conversions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from grpc_tools import protoc
+
+from loan_default import model
+from loan_default.grpc import convert, protogen
+from loan_default.grpc import loan_scoring_pb2 as pb
+from loan_default.grpc.status import field_path
+from loan_default.schema import INPUT_FIELDS, Kind, field
+
+
+def test_checked_in_proto_is_up_to_date_with_the_schema():
+    checked_in = protogen.PROTO_PATH.read_text(encoding="utf-8")
+    assert checked_in == protogen.generate(checked_in), "run `make proto`"
+    assert protogen.main(["--check"]) == 0
+
+
+def test_check_fails_on_a_stale_proto(tmp_path: Path, capsys):
+    stale = tmp_path / "loan_scoring.proto"
+    stale.write_text(protogen.PROTO_PATH.read_text().replace("  optional double age_days", "  x"))
+    assert protogen.main(["--check", "--path", str(stale)]) == 1
+    assert "out of date" in capsys.readouterr().out
+
+
+def test_generated_stubs_match_the_checked_in_proto():
+    numbering = protogen.read_numbering(protogen.PROTO_PATH.read_text())
+    in_stubs = {fd.name: fd.number for fd in pb.LoanApplication.DESCRIPTOR.fields}
+    assert in_stubs == {name: number for name, (number, _) in numbering.fields.items()}
+    assert list(in_stubs) == [spec.name for spec in INPUT_FIELDS]
+    assert all(fd.has_presence for fd in pb.LoanApplication.DESCRIPTOR.fields)
+
+
+def test_field_types_follow_the_schema_kinds():
+    by_kind = {
+        Kind.NUMBER: pb.LoanApplication.DESCRIPTOR.fields_by_name["client_income"].type,
+        Kind.INTEGER: pb.LoanApplication.DESCRIPTOR.fields_by_name["child_count"].type,
+        Kind.BOOLEAN: pb.LoanApplication.DESCRIPTOR.fields_by_name["car_owned"].type,
+    }
+    for fd in pb.LoanApplication.DESCRIPTOR.fields:
+        kind = field(fd.name).kind
+        expected = by_kind.get(kind, fd.TYPE_STRING)
+        assert fd.type == expected, fd.name
+    assert by_kind == {Kind.NUMBER: 1, Kind.INTEGER: 3, Kind.BOOLEAN: 8}  # double, int64, bool
+
+
+def test_risk_categories_match_the_model():
+    assert protogen.RISK_CATEGORIES == model.RISK_CATEGORIES
+    names = [v.name for v in pb.RiskCategory.DESCRIPTOR.values][1:]
+    assert names == [f"RISK_CATEGORY_{c}" for c in model.RISK_CATEGORIES]
+
+
+def test_numbers_stay_stable_when_the_schema_changes():
+    old = protogen.read_numbering(protogen.PROTO_PATH.read_text())
+    age, income = old.fields["age_days"], old.fields["client_income"]
+    # A new field inserted first, a removed field, a field whose kind changes.
+    new_spec = replace(field("client_income"), name="monthly_debt")
+    specs = [new_spec] + [
+        replace(s, kind=Kind.INTEGER) if s.name == "age_days" else s
+        for s in INPUT_FIELDS
+        if s.name != "credit_bureau"
+    ]
+    numbering = protogen.assign(specs, old)
+    top = max(n for n, _ in old.fields.values())
+    assert numbering.fields["client_income"] == income
+    assert numbering.fields["monthly_debt"] == (top + 1, "double")
+    assert numbering.fields["age_days"] == (top + 2, "int64")
+    assert {age[0], old.fields["credit_bureau"][0]} <= numbering.reserved_numbers
+    assert "credit_bureau" in numbering.reserved_names
+    assert "age_days" not in numbering.reserved_names
+    # Written and read back, the reservations survive, and a re-added name gets a new number.
+    text = protogen.render_application(specs, numbering)
+    again = protogen.assign(list(INPUT_FIELDS), protogen.read_numbering(text))
+    assert again.fields["credit_bureau"][0] > top + 2
+    assert numbering.reserved_numbers <= again.reserved_numbers
+
+
+def test_generated_proto_compiles(tmp_path: Path):
+    (tmp_path / "loan_scoring.proto").write_text(protogen.generate(None))
+    include = Path(protoc.__file__).parent / "_proto"
+    args = ["protoc", f"-I{tmp_path}", f"-I{include}", f"--python_out={tmp_path}"]
+    assert protoc.main([*args, str(tmp_path / "loan_scoring.proto")]) == 0
+    assert (tmp_path / "loan_scoring_pb2.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("loc", "root", "path"),
+    [
+        (["age_days"], "application", "application.age_days"),
+        ([0, "age_days"], "application", "application.age_days"),
+        (["applications", 3, "age_days"], "applications", "applications[3].age_days"),
+        ([3, "age_days"], "applications", "applications[3].age_days"),
+        (["age_days"], "applications", "applications.age_days"),
+        (["applications"], "applications", "applications"),
+        (["observed_default"], "", "observed_default"),
+    ],
+)
+def test_field_paths(loc, root, path):
+    assert field_path(loc, root=root) == path
+
+
+def test_application_round_trip_keeps_set_values_only():
+    application = {
+        "client_income": 0.0, "car_owned": False, "child_count": 0, "client_gender": "female",
+        "application_date": "2026-11-02T10:15:00Z", "employed_days": None,
+    }  # fmt: skip
+    message = convert.application_from_dict(application)
+    back = convert.application_to_dict(pb.LoanApplication.FromString(message.SerializeToString()))
+    assert back == {k: v for k, v in application.items() if v is not None}
+    assert type(back["child_count"]) is int and type(back["car_owned"]) is bool
