@@ -51,3 +51,99 @@ def generate_command(
         f"default rate {frame['default'].mean():.2%}; generated in {generated:.2f} s, "
         f"written in {written:.2f} s"
     )
+
+
+def _quarantine_default(out: Path) -> Path:
+    """``<OUT stem>.quarantine.parquet`` (or ``.csv`` when OUT is CSV), next to OUT."""
+    stem = out.name.split(".")[0]
+    suffix = ".csv" if out.name.endswith((".csv", ".csv.gz")) else ".parquet"
+    return out.with_name(f"{stem}.quarantine{suffix}")
+
+
+@app.command("import")
+def import_command(
+    source_file: Annotated[
+        Path, typer.Argument(metavar="IN", help="CSV/TSV/Parquet, gzip or not.")
+    ],
+    out: Annotated[Path, typer.Argument(help="Canonical output: .parquet (or .csv).")],
+    source: Annotated[
+        str, typer.Option(help="Source mapping: a name in configs/sources/ or a YAML path.")
+    ],
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="Rows that cannot be mapped (default: <OUT stem>.quarantine.parquet)."),
+    ] = None,
+) -> None:
+    """Map a source table onto the canonical schema; unmappable rows go to a quarantine file."""
+    from loan_default.io import write_table
+    from loan_default.sources import import_table
+
+    result = import_table(source_file, source)
+    write_table(result.data.reset_index(drop=True), out)
+    typer.echo(result.summary())
+    typer.echo(f"wrote {out}")
+    if len(result.quarantine):
+        written = write_table(result.quarantine, quarantine or _quarantine_default(out))
+        typer.echo(f"wrote {written} ({len(result.quarantine)} row(s) with reasons)")
+
+
+@app.command("validate")
+def validate_command(
+    data: Annotated[Path, typer.Argument(metavar="IN", help="Canonical file, or a source file.")],
+    source: Annotated[
+        str | None, typer.Option(help="Import with this source mapping first.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="Failing rows with reasons (default: <IN stem>.quarantine.parquet "
+            "under LOAN_HOME/quarantine)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Validation config (default: configs/validation.yaml).")
+    ] = None,
+) -> None:
+    """Check every rule; print a summary; exit 2 when too many rows fail."""
+    import json
+
+    from loan_default.io import write_table
+    from loan_default.prepare import default_quarantine_path, merged_report, quarantine_frame
+    from loan_default.sources import canonical_mapping, import_table, load_mapping
+    from loan_default.validation import ValidationConfig, validate
+
+    mapping = load_mapping(source) if source else canonical_mapping()
+    imported = import_table(data, mapping)
+    checked = validate(imported.data, ValidationConfig.load(config), enforce=False)
+    result = merged_report(imported, checked.report)
+    typer.echo(result.summary())
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {report}")
+    rejected = quarantine_frame(imported, checked.quarantine)
+    if len(rejected):
+        written = write_table(rejected, quarantine or default_quarantine_path(data))
+        typer.echo(f"wrote {written} ({len(rejected)} row(s) with reasons)")
+    result.raise_if_failed()
+
+
+@app.command("hash")
+def hash_command(
+    data: Annotated[Path, typer.Argument(metavar="FILE", help="Canonical or source file.")],
+    source: Annotated[
+        str | None, typer.Option(help="Import with this source mapping first.")
+    ] = None,
+) -> None:
+    """Print the data version: the content hash of the validated data set (as training logs)."""
+    from loan_default.prepare import prepare_dataset
+
+    prepared = prepare_dataset(data, source=source)
+    if prepared.rows_quarantined:
+        typer.echo(
+            f"{prepared.rows_quarantined} of {prepared.rows_in} row(s) failed validation and "
+            f"are not part of the hash (see {prepared.quarantine_path})",
+            err=True,
+        )
+    typer.echo(prepared.data_hash)

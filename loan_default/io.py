@@ -13,6 +13,8 @@ import csv
 import gzip
 import io
 import re
+import warnings
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -98,14 +100,23 @@ def _drop_index_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=drop)
 
 
-def read_table(path: str | Path, *, raw: bool = False) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    *,
+    text_columns: Collection[str] = (),
+    na_values: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file, gzip-compressed or not, detecting which.
+
+    Text files: a column holding anything that is not a number (``#VALUE!``, ``$``) stays
+    text, so a source mapping sees the junk itself.
 
     Args:
         path: the file.
-        raw: text files only: keep every cell as the string it is in the file (blanks as
-            ``""``), so a source mapping sees junk tokens such as ``#VALUE!`` itself; by
-            default pandas infers numbers and reads blanks and ``NA`` as missing.
+        text_columns: text files only: columns kept as text, never parsed as numbers
+            (identifiers such as ``000123`` keep their zeros).
+        na_values: text files only: the cell texts read as missing, instead of pandas'
+            defaults.
 
     Raises:
         InputError: the file is absent, unreadable, empty, has no data rows or no header.
@@ -127,12 +138,15 @@ def read_table(path: str | Path, *, raw: bool = False) -> pd.DataFrame:
         if not header:
             raise InputError(f"{path}: the file is empty")
         try:
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sniff_delimiter(header),
-                dtype=str if raw else None,
-                keep_default_na=not raw,
-            )
+            with warnings.catch_warnings():  # mixed types in a column are the mapping's job
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                frame = pd.read_csv(
+                    io.StringIO(text),
+                    sep=sniff_delimiter(header),
+                    dtype=dict.fromkeys(text_columns, str),
+                    na_values=list(na_values) if na_values is not None else None,
+                    keep_default_na=na_values is None,
+                )
         except (pd.errors.ParserError, ValueError) as exc:
             raise InputError(f"{path}: malformed CSV/TSV ({exc})") from exc
     frame = _drop_index_columns(frame)

@@ -64,7 +64,7 @@ def quarantine_frame(imported: ImportResult, rejected: pd.DataFrame) -> pd.DataF
     return out[columns + [c for c in out.columns if c not in columns]].reset_index(drop=True)
 
 
-def _merged_report(imported: ImportResult, report: ValidationReport) -> ValidationReport:
+def merged_report(imported: ImportResult, report: ValidationReport) -> ValidationReport:
     by_rule = Counter(report.by_rule)
     if len(imported.quarantine):
         by_rule["import"] += len(imported.quarantine)
@@ -107,7 +107,7 @@ def prepare_dataset(
     )  # fmt: skip
     imported = import_table(path, mapping)
     checked = validate(imported.data, config, enforce=False)
-    report = _merged_report(imported, checked.report)
+    report = merged_report(imported, checked.report)
     rejected = quarantine_frame(imported, checked.quarantine)
     written = None
     if len(rejected):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +73,22 @@ def key_of(value: Any) -> str | None:
     return str(value).strip()
 
 
+def per_unique(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """``values.map(function)`` computed once per distinct value (missing gives ``None``)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[: len(uniques)] = [function(value) for value in uniques]
+    table[-1] = function(None)
+    return pd.Series(table[codes], index=values.index, dtype=object)
+
+
+def keys_of(values: pd.Series) -> pd.Series:
+    """:func:`key_of` of every value."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.astype(object).where(values.notna())  # already stripped by _raw
+    return per_unique(values, key_of)
+
+
 def as_numbers(
     column: Column,
     missing: Sequence[str] = (),
@@ -84,17 +100,15 @@ def as_numbers(
     values = column.values
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
-        return column.replace(
-            numbers.where(np.isfinite(numbers)), numbers.isin([np.inf, -np.inf])
-        )
-    text = values.map(key_of)
+        return column.replace(numbers.where(np.isfinite(numbers)), numbers.isin([np.inf, -np.inf]))
+    text = keys_of(values)
     absent = text.isna() | text.isin(list(missing))
     cleaned = text.where(~absent)
     for token in strip:
         cleaned = cleaned.str.replace(token, "", regex=False)
     if decimal != ".":
         cleaned = cleaned.str.replace(decimal, ".", regex=False)
-    numbers = pd.to_numeric(cleaned.str.strip(), errors="coerce").astype("float64")
+    numbers = pd.to_numeric(cleaned, errors="coerce").astype("float64")
     numbers = numbers.where(np.isfinite(numbers))
     return column.replace(numbers, ~absent & numbers.isna())
 
@@ -163,8 +177,9 @@ class MissingStep(Step):
     def apply(self, column: Column, missing: Sequence[str]) -> Column:
         fold = str.lower if self.ignore_case else str
         sentinels = {fold(k) for k in map(key_of, self.values) if k is not None}
-        keys = column.values.map(key_of)
-        hit = keys.map(lambda key: key is not None and fold(key) in sentinels).astype(bool)
+        hit = per_unique(
+            column.values, lambda v: (k := key_of(v)) is not None and fold(k) in sentinels
+        ).astype(bool)
         return column.replace(column.values.astype(object).where(~hit))
 
 
@@ -177,9 +192,9 @@ class MapStep(Step):
     def apply(self, column: Column, missing: Sequence[str]) -> Column:
         fold = str.lower if self.ignore_case else str
         table = {fold(str(key_of(k))): v for k, v in self.values.items()}
-        keys = column.values.map(key_of)
-        found = keys.map(lambda key: key is not None and fold(key) in table).astype(bool)
-        mapped = keys.map(lambda key: table.get(fold(key)) if key is not None else None)
+        keys = per_unique(column.values, lambda v: None if (k := key_of(v)) is None else fold(k))
+        found = per_unique(keys, lambda key: key is not None and key in table).astype(bool)
+        mapped = per_unique(keys, lambda key: table.get(key) if key is not None else None)
         unlisted = keys.notna() & ~found
         result = mapped.astype(object).where(found)
         if self.other == "keep":
@@ -195,7 +210,7 @@ class SnakeCaseStep(Step):
             key = key_of(value)
             return (_SNAKE.sub("_", key.lower()).strip("_") or None) if key is not None else None
 
-        return column.replace(column.values.map(snake).astype(object))
+        return column.replace(per_unique(column.values, snake))
 
 
 RULES: Mapping[str, type[Step]] = {
@@ -235,19 +250,19 @@ def finish(column: Column, spec: FieldSpec, missing: Sequence[str]) -> Column:
             bad = values.notna() & ~values.isin([0.0, 1.0])
         return numbers.replace(values.where(~bad) if bad is not None else values, bad)
     if spec.kind is Kind.TIMESTAMP:
-        present = column.values.map(key_of).notna()
+        present = keys_of(column.values).notna()
         stamps = pd.to_datetime(
             column.values.where(present), errors="coerce", utc=True, format="mixed"
         )
         return column.replace(stamps, present & stamps.isna())
-    keys = column.values.map(key_of)
+    keys = keys_of(column.values)
     keys = keys.where(~keys.isin(list(missing)))
     if spec.kind is Kind.TEXT:
         return column.replace(keys.astype(object))
     allowed = (
         keys.isin(list(spec.categories))
         if spec.categories is not None
-        else keys.map(lambda key: key is not None and bool(_OPEN_CATEGORY.match(key)))
+        else per_unique(keys, lambda key: key is not None and bool(_OPEN_CATEGORY.match(key)))
     )
     bad = keys.notna() & ~allowed.astype(bool)
     return column.replace(keys.astype(object).where(~bad), bad)

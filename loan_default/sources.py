@@ -24,7 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loan_default.errors import ConfigError, InputError
 from loan_default.io import DataSettings, read_table
 from loan_default.schema import FIELDS, FIELDS_BY_NAME, LABEL, FieldSpec, Role, coerce_frame
-from loan_default.source_rules import Column, Step, as_numbers, finish, key_of, parse_step
+from loan_default.source_rules import (
+    Column,
+    Step,
+    as_numbers,
+    finish,
+    key_of,
+    parse_step,
+    per_unique,
+)
 
 DEFAULT_MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "none")
 
@@ -203,7 +211,7 @@ def _raw(frame: pd.DataFrame, name: str, mapping: SourceMapping) -> Column:
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
         return Column(column)
     text = column.astype(object)
-    stripped = text.map(lambda value: value.strip() if isinstance(value, str) else value)
+    stripped = per_unique(text, lambda value: value.strip() if isinstance(value, str) else value)
     missing = stripped.isna() | stripped.isin(mapping.missing_values)
     return Column(stripped.where(~missing))
 
@@ -219,8 +227,11 @@ def _check_columns(frame: pd.DataFrame, mapping: SourceMapping, origin: str) -> 
         }
     )
     if absent:
+        shown = ", ".join(map(repr, absent[:8])) + (
+            f" and {len(absent) - 8} more" if len(absent) > 8 else ""
+        )
         raise InputError(
-            f"{origin}: missing column(s) {', '.join(map(repr, absent))} required by source "
+            f"{origin}: missing column(s) {shown} required by source "
             f"{mapping.name!r} (columns found: {', '.join(map(str, frame.columns[:12]))}"
             f"{', ...' if len(frame.columns) > 12 else ''})"
         )
@@ -280,5 +291,9 @@ def import_table(path: str | Path, source: str | Path | SourceMapping) -> Import
         ConfigError: the mapping does not exist or is invalid.
     """
     mapping = source if isinstance(source, SourceMapping) else load_mapping(source)
-    frame = read_table(path, raw=True)
+    text_fields = (
+        spec.name for spec in FIELDS if not spec.is_numeric and spec.name in mapping.fields
+    )
+    text_columns = {name for field in text_fields for name in mapping.fields[field].columns()}
+    frame = read_table(path, text_columns=text_columns, na_values=mapping.missing_values)
     return map_frame(frame, mapping, origin=str(path))
