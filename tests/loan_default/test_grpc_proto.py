@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
 from loan_default import model
@@ -80,12 +81,31 @@ def test_numbers_stay_stable_when_the_schema_changes():
     assert numbering.reserved_numbers <= again.reserved_numbers
 
 
-def test_generated_proto_compiles(tmp_path: Path):
-    (tmp_path / "loan_scoring.proto").write_text(protogen.generate(None))
+def _compile(proto: Path, root: Path, out: Path) -> descriptor_pb2.FileDescriptorProto:
     include = Path(protoc.__file__).parent / "_proto"
-    args = ["protoc", f"-I{tmp_path}", f"-I{include}", f"--python_out={tmp_path}"]
-    assert protoc.main([*args, str(tmp_path / "loan_scoring.proto")]) == 0
-    assert (tmp_path / "loan_scoring_pb2.py").exists()
+    descriptors = out / "descriptors.pb"
+    args = ["protoc", f"-I{root}", f"-I{include}", f"--descriptor_set_out={descriptors}"]
+    assert protoc.main([*args, str(proto)]) == 0
+    compiled = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file[0]
+    for message in compiled.message_type:  # generated modules embed descriptors without these
+        for fd in message.field:
+            fd.ClearField("json_name")
+    return compiled
+
+
+def test_checked_in_stubs_were_generated_from_the_checked_in_proto(tmp_path: Path):
+    root = protogen.PROTO_PATH.parents[2]
+    compiled = _compile(protogen.PROTO_PATH, root, tmp_path)
+    in_stubs = descriptor_pb2.FileDescriptorProto.FromString(pb.DESCRIPTOR.serialized_pb)
+    assert compiled == in_stubs, "run `make proto`"
+
+
+def test_a_fresh_proto_compiles(tmp_path: Path):
+    proto = tmp_path / "loan_scoring.proto"
+    proto.write_text(protogen.generate(None))
+    compiled = _compile(proto, tmp_path, tmp_path)
+    assert compiled.message_type[0].name == "LoanApplication"
+    assert [s.name for s in compiled.service] == ["LoanScoring"]
 
 
 @pytest.mark.parametrize(
