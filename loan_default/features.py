@@ -103,8 +103,6 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     calls, so one row costs tens of microseconds and a million rows well under a second.
     A ratio whose denominator is missing, zero or negative is NaN.
     """
-    employed = base[:, _EMPLOYED]
-    employed[employed >= _EMPLOYED_SENTINEL] = np.nan
     den = base[:, _DEN] - _DEN_OFFSET
     ratios = out[:, 0:6]
     ratios.fill(np.nan)
@@ -220,6 +218,9 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         return self._finish(base)
 
     def _finish(self, base: np.ndarray) -> np.ndarray:
+        # The sentinel means "not employed": missing in the output column and everything after.
+        employed = base[:, _EMPLOYED]
+        employed[employed >= _EMPLOYED_SENTINEL] = np.nan
         n_base = base.shape[1]
         fortran = base.flags.f_contiguous and base.shape[0] > 1
         out = np.empty(

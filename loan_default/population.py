@@ -12,8 +12,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, ndtr
-from scipy.stats import beta
+from scipy.special import betaincinv, expit, ndtr
 
 from loan_default.schema import DAYS_PER_YEAR, field
 
@@ -114,7 +113,7 @@ def _pick(rng: np.random.Generator, probs: np.ndarray, group: np.ndarray | int) 
 def _quantile_table(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """Beta(a, b) quantiles on a grid of standard-normal values (interpolated: ~100x faster)."""
     x = np.linspace(-6.0, 6.0, 4001)
-    return x, beta.ppf(ndtr(x), a, b)
+    return x, betaincinv(a, b, ndtr(x))
 
 
 def _labels(vocab: Any, codes: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
