@@ -117,7 +117,7 @@ def test_rare_open_vocabulary_values_are_pooled_with_other() -> None:
 def test_transform_and_transform_records_agree_on_generated_data(
     engineer: FeatureEngineer, frame: pd.DataFrame
 ) -> None:
-    records = frame.drop(columns=["default"]).to_dict("records")
+    records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     np.testing.assert_array_equal(engineer.transform(frame), engineer.transform_records(records))
 
 
@@ -133,7 +133,7 @@ def test_pickling_round_trip(engineer: FeatureEngineer, frame: pd.DataFrame) -> 
     restored = pickle.loads(pickle.dumps(engineer))
     np.testing.assert_array_equal(restored.transform(frame), engineer.transform(frame))
     # A pickle without the derived lookup plan rebuilds it.
-    state = dict(engineer.__getstate__())  # object.__getstate__ returns the live __dict__
+    state = dict(vars(engineer))
     state.pop("_plan")
     older = FeatureEngineer.__new__(FeatureEngineer)
     older.__setstate__(state)
