@@ -1,0 +1,161 @@
+"""A real ``bentoml serve``: its embedded gRPC server answers exactly like its REST API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loan_default.generate import generate_applications
+from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
+from loan_default.store import ModelMetadata, new_version, save_model
+from tests.loan_default.grpc_backend import to_requests, train_tiny_model
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+HTTP_PORT = 3230
+GRPC_PORT = 3231
+BASE = f"http://127.0.0.1:{HTTP_PORT}"
+STARTUP_SECONDS = 180
+
+
+@pytest.fixture(scope="module")
+def model_tag() -> str:
+    """A tiny LightGBM saved in this session's Bento store."""
+    model = train_tiny_model()
+    metadata = ModelMetadata(
+        version=new_version(),
+        algorithm=model.algorithm,
+        created_at=datetime.now(UTC),
+        feature_names=model.feature_names,
+        data_hash="generated-seed-0",
+        data_rows=3_000,
+        seed=0,
+    )
+    save_model(model, metadata)
+    return metadata.tag
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"bentoml serve exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{BASE}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"bentoml serve not ready in {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def served(model_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``bentoml serve service:LoanDefaultService`` with its gRPC port; stopped afterwards."""
+    log = tmp_path_factory.mktemp("serve") / "bentoml.log"
+    env = os.environ | {
+        "LOAN_MODEL_TAG": model_tag,
+        "LOAN_GRPC_ENABLED": "true",
+        "LOAN_GRPC_HOST": "127.0.0.1",
+        "LOAN_GRPC_PORT": str(GRPC_PORT),
+    }
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(HTTP_PORT)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers stop with it
+        )
+    try:
+        _wait_until_ready(process, log)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def client(served: None) -> Iterator[LoanScoringClient]:
+    with LoanScoringClient(f"127.0.0.1:{GRPC_PORT}", timeout=60) as connected:
+        connected.wait_ready(timeout=30)
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def applications() -> list[dict[str, Any]]:
+    return to_requests(generate_applications(200, seed=21))
+
+
+def _rest(path: str, body: Any) -> httpx.Response:
+    return httpx.post(f"{BASE}/v1/{path}", json=body, timeout=60)
+
+
+def test_grpc_health_and_metadata_match_rest(client):
+    assert client.health() == "SERVING"
+    rest = httpx.get(f"{BASE}/v1/metadata", timeout=30).json()
+    grpc_metadata = client.metadata()
+    assert grpc_metadata["model_version"] == rest["model_version"]
+    assert grpc_metadata["schema_fingerprint"] == rest["schema_fingerprint"]
+
+
+def test_grpc_probability_equals_rest(client, applications):
+    for application in applications[:10]:
+        rest = _rest("predict", application)
+        assert rest.status_code == 200, rest.text
+        over_grpc = client.predict(application)
+        assert over_grpc["default_probability"] == rest.json()["default_probability"]
+        assert over_grpc["risk_category"] == rest.json()["risk_category"]
+        assert over_grpc["model_version"] == rest.json()["model_version"]
+
+
+def test_grpc_batch_equals_rest_batch(client, applications):
+    rest = _rest("predict_batch", {"applications": applications})
+    assert rest.status_code == 200, rest.text
+    expected = [p["default_probability"] for p in rest.json()["predictions"]]
+    assert [p["default_probability"] for p in client.predict_batch(applications)] == expected
+
+
+def test_grpc_explanation_equals_rest(client, applications):
+    rest = _rest("explain", applications[0])
+    assert rest.status_code == 200, rest.text
+    explanation = client.explain(applications[0])
+    assert explanation["default_probability"] == rest.json()["default_probability"]
+    assert [r["feature"] for r in explanation["reasons"]] == [
+        r["feature"] for r in rest.json()["reasons"]
+    ]
+
+
+def test_grpc_and_rest_reject_the_same_field(client, applications):
+    bad = applications[0] | {"client_occupation": "astronaut"}
+    rest = _rest("predict", bad)
+    assert rest.status_code == 422
+    assert [d["loc"][-1] for d in rest.json()["details"]] == ["client_occupation"]
+    with pytest.raises(RejectedRequestError) as rejected:
+        client.predict(bad)
+    assert rejected.value.fields == ["application.client_occupation"]
+
+
+def test_grpc_feedback_on_a_grpc_prediction(client, applications):
+    prediction = client.predict(applications[1])
+    receipt = client.feedback(prediction["prediction_id"], 0)
+    assert receipt["prediction_id"] == prediction["prediction_id"]
+    assert receipt["observed_default"] == 0
