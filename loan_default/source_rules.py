@@ -240,6 +240,18 @@ def parse_step(item: Any) -> Step:
         raise ValueError(f"rule {name!r}: {details}") from None
 
 
+def expected(spec: FieldSpec) -> str:
+    """What :func:`finish` accepts for ``spec``, in words (ranges are validation's job)."""
+    if spec.kind is Kind.CATEGORY:
+        return spec.rule()
+    return {
+        Kind.NUMBER: "a number",
+        Kind.INTEGER: "a whole number",
+        Kind.BOOLEAN: "0 or 1",
+        Kind.TIMESTAMP: "a date and time",
+    }.get(spec.kind, "text")
+
+
 def finish(column: Column, spec: FieldSpec, missing: Sequence[str]) -> Column:
     """Convert values to ``spec``'s kind; values that do not fit are marked invalid."""
     if spec.kind in (Kind.NUMBER, Kind.INTEGER, Kind.BOOLEAN):

@@ -28,6 +28,7 @@ from loan_default.source_rules import (
     Column,
     Step,
     as_numbers,
+    expected,
     finish,
     key_of,
     parse_step,
@@ -261,7 +262,7 @@ def map_frame(
             for row in np.flatnonzero(bad.to_numpy()):
                 shown = frame[rule.column].iloc[row] if rule.column else column.values.iloc[row]
                 reasons.setdefault(int(row), []).append(
-                    f"{name}: cannot read {key_of(shown)!r} from {where} as {spec.rule()}"
+                    f"{name}: cannot read {key_of(shown)!r} from {where} as {expected(spec)}"
                 )
         else:
             unparseable[name] = int(bad.sum())

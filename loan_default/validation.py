@@ -131,9 +131,9 @@ class ValidationReport:
             f"max {self.max_failure_share:.0%})"
         ]
         for rule, count in sorted(self.by_rule.items(), key=lambda item: -item[1]):
-            lines.append(f"  rule {rule}: {count} row(s)")
+            lines.append(f"  rule {rule}: {count} failure(s)")
         for name, count in sorted(self.by_field.items(), key=lambda item: -item[1])[:10]:
-            lines.append(f"  field {name}: {count} row(s)")
+            lines.append(f"  field {name}: {count} failure(s)")
         lines.extend(f"  finding: {finding}" for finding in self.findings)
         return "\n".join(lines)
 

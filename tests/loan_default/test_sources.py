@@ -1,0 +1,287 @@
+"""Source mappings: every rule of the vocabulary, the quarantine policy and the config errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loan_default.errors import ConfigError, InputError
+from loan_default.schema import CANONICAL_COLUMNS, FIELDS, REQUIRED_FIELDS
+from loan_default.sources import (
+    SourceMapping,
+    canonical_mapping,
+    import_table,
+    load_mapping,
+    map_frame,
+)
+
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+REQUIRED = {"client_income": "inc", "credit_amount": "cred", "age_days": "age"}
+
+
+def mapping(**fields: Any) -> SourceMapping:
+    """A mapping of the required fields (plain renames) plus ``fields``."""
+    return SourceMapping.model_validate({"name": "t", "fields": {**REQUIRED, **fields}})
+
+
+def source(n: int = 3, **columns: list[Any]) -> pd.DataFrame:
+    base = {"inc": [1000.0] * n, "cred": [5000.0] * n, "age": [12000.0] * n}
+    return pd.DataFrame({**base, **columns})
+
+
+def mapped(rule: Any, values: list[Any], name: str = "client_income_type") -> pd.Series:
+    frame = source(len(values), raw=values)
+    rule = {"column": "raw", **rule} if isinstance(rule, dict) else rule
+    return map_frame(frame, mapping(**{name: rule})).data[name]
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def test_rename_shorthand() -> None:
+    result = map_frame(source(), mapping())
+    assert result.data["client_income"].tolist() == [1000.0] * 3
+    assert list(result.data.columns) == [c for c in CANONICAL_COLUMNS if c != "default"]
+
+
+def test_number_parses_text_strip_and_decimal_comma() -> None:
+    rule = {"steps": [{"number": {"strip": ["$", " "], "decimal": ","}}]}
+    values = ["$1 234,5", " 7 ", None]
+    assert mapped(rule, values, "loan_annuity").tolist()[:2] == [1234.5, 7.0]
+
+
+def test_number_junk_becomes_missing_and_is_counted() -> None:
+    frame = source(4, raw=["0.5", "#VALUE!", "$", "inf"])
+    result = map_frame(frame, mapping(score_source_1={"column": "raw", "steps": ["number"]}))
+    assert result.data["score_source_1"].iloc[0] == 0.5
+    assert result.data["score_source_1"].iloc[1:].isna().all()
+    assert result.unparseable == {"score_source_1": 3}
+    assert len(result.quarantine) == 0
+
+
+def test_scale_multiply_divide_and_scalar_shorthand() -> None:
+    assert mapped({"steps": [{"scale": {"divide": 30}}]}, [300], "loan_annuity").tolist() == [10]
+    assert mapped({"steps": [{"scale": 2.5}]}, [2], "loan_annuity").tolist() == [5.0]
+    both = {"steps": [{"scale": {"multiply": 3, "divide": 2}}]}
+    assert mapped(both, ["4"], "loan_annuity").tolist() == [6.0]
+
+
+def test_negate_flips_signs_without_negative_zero() -> None:
+    values = mapped({"steps": ["negate"]}, [-9461, 0, None], "id_days")
+    assert values.iloc[0] == 9461.0
+    assert np.signbit(values.iloc[1]) == np.False_
+    assert np.isnan(values.iloc[2])
+
+
+def test_missing_sentinels_numeric_and_text() -> None:
+    days = mapped({"steps": [{"missing": [365243]}]}, [365243, "365243", 10], "employed_days")
+    assert days.isna().tolist() == [True, True, False]
+    rule = {"steps": [{"missing": {"values": ["xna"], "ignore_case": True}}, "snake_case"]}
+    assert mapped(rule, ["XNA", "Bank"], "type_organization").tolist() == [None, "bank"]
+
+
+def test_map_case_insensitive_null_target_and_unlisted_values() -> None:
+    values = {"Yes": 1, "No": 0, "Unknown": None}
+    rule = {"steps": [{"map": {"values": values, "ignore_case": True}}]}
+    frame = source(4, raw=["YES", "no", "unknown", "maybe"])
+    result = map_frame(frame, mapping(car_owned={"column": "raw", **rule}))
+    assert result.data["car_owned"].iloc[:2].tolist() == [1.0, 0.0]
+    assert result.data["car_owned"].iloc[2:].isna().all()  # null target, and "maybe"
+    assert result.unparseable == {"car_owned": 1}  # "maybe": other = invalid (default)
+
+
+def test_map_is_case_sensitive_by_default_and_compares_numbers_as_text() -> None:
+    rule = {"steps": [{"map": {"values": {"Y": 1, "N": 0}}}]}
+    assert mapped(rule, ["Y", "y"], "car_owned").isna().tolist() == [False, True]
+    flip = {"steps": [{"map": {"values": {"0": 1, "1": 0}}}]}
+    assert mapped(flip, [0, 1.0, "1"], "client_contact_work_tag").tolist() == [1.0, 0.0, 0.0]
+
+
+def test_map_other_missing_and_keep() -> None:
+    missing = {"steps": [{"map": {"values": {"W": "service"}, "other": "missing"}}]}
+    frame = source(2, raw=["W", "Z"])
+    result = map_frame(frame, mapping(client_income_type={"column": "raw", **missing}))
+    assert result.data["client_income_type"].tolist() == ["service", None]
+    assert result.unparseable == {}
+    keep = {"steps": [{"map": {"values": {"W": "service"}, "other": "keep"}}]}
+    assert mapped(keep, ["W", "retired"]).tolist() == ["service", "retired"]
+
+
+def test_snake_case() -> None:
+    values = ["Business Entity Type 3", "Industry: type 1", "Self-employed", "  "]
+    expected = ["business_entity_type_3", "industry_type_1", "self_employed", None]
+    assert mapped({"steps": ["snake_case"]}, values, "type_organization").tolist() == expected
+
+
+def test_ratio_of_two_columns_and_zero_denominator() -> None:
+    frame = source(4, d=[1, 0, 2, None], o=[4, 0, "x", 2])
+    rule = {"ratio": ["d", "o"]}
+    result = map_frame(frame, mapping(social_circle_default=rule))
+    values = result.data["social_circle_default"]
+    assert values.iloc[0] == 0.25
+    assert values.iloc[1:].isna().all()
+    assert result.unparseable == {"social_circle_default": 1}  # "x" is not a number
+
+
+def test_constant() -> None:
+    result = map_frame(source(2), mapping(loan_contract_type={"constant": "cash"}))
+    assert result.data["loan_contract_type"].tolist() == ["cash", "cash"]
+
+
+def test_steps_run_in_order() -> None:
+    rule = {"steps": [{"missing": [365243]}, "negate"]}
+    assert mapped(rule, [365243, -5], "employed_days").tolist()[1] == 5.0
+    reversed_rule = {"steps": ["negate", {"missing": [365243]}]}
+    assert mapped(reversed_rule, [365243], "employed_days").tolist() == [-365243.0]
+
+
+# --- conversion to the field's kind and the quarantine policy ------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "bad"),
+    [
+        ("child_count", [1, 1.5], [False, True]),
+        ("car_owned", [1, 2], [False, True]),
+        ("client_education", ["secondary", "phd"], [False, True]),
+        ("type_organization", ["bank", "Big Bank"], [False, True]),
+        ("application_date", ["2026-01-02", "not a date"], [False, True]),
+    ],
+)
+def test_values_that_do_not_fit_the_kind_are_invalid(name: str, values: list, bad: list) -> None:
+    result = map_frame(source(2, raw=values), mapping(**{name: "raw"}))
+    assert result.data[name].isna().tolist() == bad
+    assert result.unparseable == {name: 1}
+
+
+def test_identifier_becomes_text_without_float_suffix() -> None:
+    result = map_frame(source(2, raw=[100002.0, 100003]), mapping(application_id="raw"))
+    assert result.data["application_id"].tolist() == ["100002", "100003"]
+
+
+def test_invalid_required_value_and_label_quarantine_the_row_with_reasons() -> None:
+    frame = source(3, y=[0, "x", 1])
+    frame.loc[2, "inc"] = "#VALUE!"
+    result = map_frame(frame, mapping(default="y"))
+    assert len(result.data) + len(result.quarantine) == result.rows_in == 3
+    assert result.quarantine["source_row"].tolist() == [1, 2]
+    reasons = result.quarantine["reasons"].tolist()
+    assert "default" in reasons[0] and "'x'" in reasons[0]
+    assert "client_income" in reasons[1] and "'#VALUE!'" in reasons[1] and "inc" in reasons[1]
+    assert result.quarantine["inc"].tolist() == [1000.0, "#VALUE!"]  # rows as read
+    assert result.data.index.tolist() == [0]
+
+
+def test_invalid_policy_can_be_declared() -> None:
+    rule = {"column": "raw", "invalid": "quarantine"}
+    result = map_frame(source(2, raw=["x", "0.5"]), mapping(score_source_1=rule))
+    assert result.quarantine["source_row"].tolist() == [0]
+    lenient = {"column": "y", "invalid": "missing"}
+    result = map_frame(source(2, y=["x", 1]), mapping(default=lenient))
+    assert result.unparseable == {"default": 1} and len(result.quarantine) == 0
+
+
+def test_missing_column_is_an_input_error_unless_optional() -> None:
+    with pytest.raises(InputError, match=r"missing column.*'absent'.*columns found: inc"):
+        map_frame(source(), mapping(client_gender="absent"), origin="f.csv")
+    optional = mapping(client_gender={"column": "absent", "optional": True})
+    assert map_frame(source(), optional).data["client_gender"].isna().all()
+
+
+def test_label_is_kept_only_when_the_source_has_it() -> None:
+    rule = {"column": "y", "optional": True}
+    assert "default" not in map_frame(source(), mapping(default=rule)).data.columns
+    assert "default" in map_frame(source(2, y=[0, 1]), mapping(default=rule)).data.columns
+
+
+def test_canonical_mapping_is_the_identity() -> None:
+    frame = pd.DataFrame({"client_income": [1.0], "credit_amount": [2.0], "age_days": [7000]})
+    result = map_frame(frame, canonical_mapping())
+    assert result.data.loc[0, "age_days"] == 7000.0
+    assert result.data["client_gender"].isna().all()  # optional canonical columns may be absent
+    with pytest.raises(InputError, match="credit_amount"):
+        map_frame(frame.drop(columns="credit_amount"), canonical_mapping())
+    assert {spec.name for spec in REQUIRED_FIELDS} == set(REQUIRED)
+
+
+# --- loading mappings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"client_income": {"column": "a", "steps": ["nubmer"]}}, "unknown rule 'nubmer'"),
+        ({"income": "a"}, "unknown canonical field.*'income'"),
+        ({"client_income": {"column": "a", "constant": 1}}, "exactly one of column"),
+        ({"client_income": {"column": "a", "steps": [{"scale": {"by": 2}}]}}, "rule 'scale'"),
+        ({"client_income": {"column": "a", "steps": [{"map": {}}]}}, "rule 'map'.*values"),
+        ({"client_income": {"column": "a", "steps": [{"a": 1, "b": 2}]}}, "one-key mapping"),
+        ({"client_income": {"column": "a", "colour": 1}}, "colour"),
+    ],
+)
+def test_invalid_mappings_name_the_problem(tmp_path: Path, fields: dict, message: str) -> None:
+    import yaml
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"fields": fields}))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_mapping(path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_source_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown source .nope.*home_credit.*loan_default"):
+        load_mapping("nope")
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        load_mapping(path)
+    path.write_text("fields: {a: [\n")
+    with pytest.raises(ConfigError, match="cannot read YAML"):
+        load_mapping(path)
+
+
+def test_shipped_mappings_load_and_target_every_field_they_can() -> None:
+    kaggle = load_mapping("loan_default")
+    assert set(kaggle.fields) == {spec.name for spec in FIELDS}
+    for spec in FIELDS:
+        if spec.name != "application_date":
+            assert kaggle.fields[spec.name].column == spec.source_name
+    home_credit = load_mapping("home_credit")
+    unmapped = {spec.name for spec in FIELDS} - set(home_credit.fields)
+    assert unmapped == {"application_date", "bike_owned", "active_loan"}
+
+
+# --- the Kaggle "Loan Default" layout ---------------------------------------------------
+
+
+def test_loan_default_quirks_file() -> None:
+    result = import_table(TESTDATA / "loan_default_quirks.csv", "loan_default")
+    data = result.data
+    assert (result.rows_in, len(data), len(result.quarantine)) == (8, 6, 2)
+    assert result.quarantine["ID"].astype(str).tolist() == ["12150000", "12160000"]
+    assert result.unparseable == {"population_region_relative": 1, "score_source_3": 1}
+    first = data.loc[0]
+    assert first["application_id"] == "12142509"
+    assert first["client_permanent_match_tag"] == 1.0
+    assert first["type_organization"] == "self_employed"
+    assert first["client_marital_status"] == "married"
+    assert first["loan_contract_type"] == "cash"
+    unemployed = data.loc[2]
+    assert np.isnan(unemployed["employed_days"])  # 365243 sentinel
+    assert unemployed["client_gender"] is None and unemployed["type_organization"] is None
+    assert data.loc[3, "type_organization"] == "industry_type_1"
+    assert data.loc[3, "client_income_type"] == "govt_job"
+    assert data.loc[3, "client_contact_work_tag"] == 0.0  # "No"
+    assert data.loc[4, "client_income"] == 33750.0  # quoted "33,750"
+    assert data.loc[4, "accompany_client"] is None  # "##"
+    assert data.loc[4, "client_occupation"] == "high_skill_tech"
+    assert data["client_city_rating"].notna().all()  # from Cleint_City_Rating
+    assert data["default"].tolist() == [0, 0, 0, 1, 0, 0]
