@@ -1,0 +1,137 @@
+"""The traffic log: whole lines in, complete lines out, checkpoints that neither skip nor repeat."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from loan_default import traffic
+from loan_default.traffic import (
+    Checkpoint,
+    FeedbackRecord,
+    PredictionRecord,
+    TrafficWriter,
+    log_files,
+    read_new,
+)
+
+
+def _prediction(i: int) -> PredictionRecord:
+    return PredictionRecord(
+        prediction_id=f"p-{i}",
+        timestamp=datetime(2026, 11, 2, 10, 0, i % 60, tzinfo=UTC),
+        model_name="loan_default",
+        model_version="v1",
+        endpoint="predict",
+        application={"client_income": 1000.0 + i, "client_gender": None},
+        default_probability=0.1,
+        risk_category="LOW",
+    )
+
+
+def _ids(records: list[dict[str, Any]]) -> list[str]:
+    return [r["prediction_id"] for r in records]
+
+
+def test_writer_and_reader_round_trip(tmp_path: Path) -> None:
+    writer = TrafficWriter(tmp_path, "predictions")
+    written = [_prediction(i) for i in range(3)]
+    assert writer.write(written) > 0
+    assert writer.write([]) == 0
+    writer.close()
+    records, checkpoint = read_new(tmp_path, "predictions", Checkpoint())
+    assert [PredictionRecord.model_validate(r) for r in records] == written
+    (path,) = log_files(tmp_path, "predictions")
+    assert checkpoint.offsets == {str(path.relative_to(tmp_path)): path.stat().st_size}
+    assert read_new(tmp_path, "predictions", checkpoint)[0] == []
+    assert read_new(tmp_path, "feedback", Checkpoint()) == ([], Checkpoint())
+
+
+def test_plain_dicts_and_feedback_records(tmp_path: Path) -> None:
+    writer = TrafficWriter(tmp_path, "feedback", fsync=True)
+    feedback = FeedbackRecord(prediction_id="p-1", observed_default=1, timestamp=traffic.utcnow())
+    writer.write([feedback, {"prediction_id": "p-2", "observed_default": 0}])
+    records, _ = read_new(tmp_path, "feedback", Checkpoint())
+    assert _ids(records) == ["p-1", "p-2"]
+    with pytest.raises(ValidationError, match="observed_default"):
+        FeedbackRecord(prediction_id="p", observed_default=2, timestamp=traffic.utcnow())
+
+
+def test_a_partial_last_line_waits_until_complete(tmp_path: Path) -> None:
+    TrafficWriter(tmp_path, "predictions").write([_prediction(0)])
+    (path,) = log_files(tmp_path, "predictions")
+    line = path.read_bytes()
+    with path.open("ab") as fh:
+        fh.write(line[:25])  # a writer caught mid-line
+    first, checkpoint = read_new(tmp_path, "predictions", Checkpoint())
+    assert _ids(first) == ["p-0"]
+    assert next(iter(checkpoint.offsets.values())) == len(line)
+    assert read_new(tmp_path, "predictions", checkpoint)[0] == []
+    with path.open("ab") as fh:
+        fh.write(line[25:])
+    second, _ = read_new(tmp_path, "predictions", checkpoint)
+    assert _ids(second) == ["p-0"] and second == first
+
+
+def test_a_restarted_reader_neither_skips_nor_repeats(tmp_path: Path) -> None:
+    writer = TrafficWriter(tmp_path, "predictions")
+    writer.write([_prediction(i) for i in range(5)])
+    saved = tmp_path / "state" / "checkpoint.json"
+    seen: list[str] = []
+    records, checkpoint = read_new(tmp_path, "predictions", Checkpoint.load(saved), max_records=3)
+    seen += _ids(records)
+    checkpoint.save(saved)
+    writer.write([_prediction(i) for i in range(5, 8)])
+    # A new reader process: only the saved file carries the position over.
+    for _ in range(3):
+        records, checkpoint = read_new(
+            tmp_path, "predictions", Checkpoint.load(saved), max_records=2
+        )
+        seen += _ids(records)
+        checkpoint.save(saved)
+    assert seen == [f"p-{i}" for i in range(8)]
+    assert not saved.with_suffix(".json.tmp").exists()
+
+
+def test_the_input_checkpoint_is_not_modified(tmp_path: Path) -> None:
+    TrafficWriter(tmp_path, "predictions").write([_prediction(0)])
+    before = Checkpoint()
+    read_new(tmp_path, "predictions", before)
+    assert before.offsets == {}
+    assert Checkpoint.load(tmp_path / "absent.json") == Checkpoint()
+
+
+def test_several_writer_files_and_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = TrafficWriter(tmp_path, "predictions")
+    monkeypatch.setattr(traffic.os, "getpid", lambda: 999_999)
+    second = TrafficWriter(tmp_path, "predictions")
+    first.write([_prediction(0)])
+    second.write([_prediction(1), _prediction(2)])
+    monkeypatch.setattr(traffic, "utcnow", lambda: datetime(2099, 1, 1, tzinfo=UTC))
+    first.write([_prediction(3)])  # the next day goes to a new folder
+    files = log_files(tmp_path, "predictions")
+    assert len(files) == 3 and files[-1].parent.name == "2099-01-01"
+    records, checkpoint = read_new(tmp_path, "predictions", Checkpoint())
+    assert sorted(_ids(records)) == ["p-0", "p-1", "p-2", "p-3"]
+    assert _ids(records)[-1] == "p-3"  # oldest day first
+    assert len(checkpoint.offsets) == 3
+
+
+def test_max_records_spans_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    TrafficWriter(tmp_path, "predictions").write([_prediction(i) for i in range(3)])
+    monkeypatch.setattr(traffic.os, "getpid", lambda: 999_999)
+    TrafficWriter(tmp_path, "predictions").write([_prediction(i) for i in range(3, 6)])
+    checkpoint = Checkpoint()
+    batches = []
+    while True:
+        records, checkpoint = read_new(tmp_path, "predictions", checkpoint, max_records=4)
+        if not records:
+            break
+        assert len(records) <= 4
+        batches.append(_ids(records))
+    assert [len(b) for b in batches] == [4, 2]
+    assert sorted(i for batch in batches for i in batch) == [f"p-{i}" for i in range(6)]
