@@ -107,7 +107,8 @@ class ValidationReport:
     @property
     def passed(self) -> bool:
         stale = self.stale_is_error and any(f.startswith("stale") for f in self.findings)
-        return self.rows_in > 0 and self.failure_share <= self.max_failure_share and not stale
+        within = self.failure_share <= self.max_failure_share
+        return self.rows_valid > 0 and within and not stale
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +144,11 @@ class ValidationReport:
             return
         if self.rows_in == 0:
             raise DataValidationError("validation failed: the data set has no rows")
+        if self.rows_valid == 0:
+            raise DataValidationError(
+                f"validation failed: none of the {self.rows_in} rows passed (see the reasons "
+                "in the quarantine file)"
+            )
         worst = ", ".join(f"{rule} {count}" for rule, count in Counter(self.by_rule).most_common(4))
         if self.failure_share > self.max_failure_share:
             raise DataValidationError(
