@@ -45,6 +45,12 @@ def _register() -> None:
 
     app.add_typer(data_app, name="data", help="Import, generate, validate and hash data sets.")
 
+    from monitoring.cli import app as monitor_app
+    from monitoring.cli import service_app
+
+    app.add_typer(monitor_app, name="monitor", help="Monitoring sidecar and traffic replay.")
+    app.add_typer(service_app, name="service", help="Pause, resume or check scoring.")
+
 
 _register()
 

@@ -117,7 +117,7 @@ class SidecarMetrics:
             if seg.estimated_auc is not None:
                 self.estimated_auc.labels(v).set(seg.estimated_auc)
             for g in seg.fairness:
-                if g.adverse_impact_ratio is not None:
+                if g.adverse_impact_ratio is not None and not g.small:
                     self.air.labels(v, g.attribute, g.group).set(g.adverse_impact_ratio)
             self.quality_breach.labels(v).set(int(seg.quality_breach))
         for event in result.triggers:

@@ -41,6 +41,7 @@ class GroupFairness(BaseModel):
     n: int
     approval_rate: float | None = None
     adverse_impact_ratio: float | None
+    small: bool = Field(False, description="Too small to flag (and not published).")
     flagged: bool
 
 
@@ -48,6 +49,7 @@ class Segment(BaseModel):
     """The records of one model version in a window, analysed against that model's reference."""
 
     model_version: str
+    model_created_at: datetime | None = Field(None, description="When the model was trained.")
     records: int
     drift_score: float = Field(description="Share of monitored fields that drifted (0-1).")
     drifted_features: list[str]

@@ -11,13 +11,16 @@ Two layers, as everywhere in the platform:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loan_default.errors import ConfigError
 from loan_default.settings import LoanSettings
+from monitoring.drift import DriftConfig
+from monitoring.fairness import FairnessConfig
+from monitoring.performance import PerformanceConfig
+from monitoring.quality import QualityConfig
 
 DEFAULT_CONFIG = Path("configs/monitoring.yaml")
 
@@ -80,13 +83,12 @@ class WindowConfig(_Section):
         return self
 
 
-class PerformanceConfig(_Section):
-    """Labelled performance: outcomes joined to predictions by ``prediction_id``."""
+class OutcomeConfig(_Section):
+    """Which observed outcomes (joined to predictions by ``prediction_id``) are scored."""
 
-    labelled_window: int = Field(
-        5000, ge=1, description="AUC over the latest this-many outcomes of the serving model."
+    window: int = Field(
+        5000, ge=1, description="Labelled AUC over the latest this-many outcomes of a model."
     )
-    min_labels: int = Field(200, ge=2, description="Fewer outcomes: no labelled AUC yet.")
 
 
 class TriggerConfig(_Section):
@@ -130,18 +132,19 @@ class RetentionConfig(_Section):
 
 
 class MonitoringConfig(_Section):
-    """``configs/monitoring.yaml``. Sections ``drift``, ``fairness`` and ``quality`` are handed
-    to the statistics of :mod:`monitoring.drift`, ``fairness`` and ``quality`` as they are."""
+    """``configs/monitoring.yaml``. Sections ``drift``, ``performance``, ``fairness`` and
+    ``quality`` are the configs of the statistics modules of the same names."""
 
     windows: WindowConfig = Field(default_factory=WindowConfig)
-    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    outcomes: OutcomeConfig = Field(default_factory=OutcomeConfig)
     triggers: TriggerConfig = Field(default_factory=TriggerConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     responses: ResponseConfig = Field(default_factory=ResponseConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
-    drift: dict[str, Any] = Field(default_factory=dict)
-    fairness: dict[str, Any] = Field(default_factory=dict)
-    quality: dict[str, Any] = Field(default_factory=dict)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     @classmethod
     def load(cls, path: str | Path) -> MonitoringConfig:

@@ -10,7 +10,7 @@ restart neither skip nor double-count a record.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,6 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from loan_default.schema import PROTECTED_FIELDS
 from loan_default.traffic import Checkpoint, FeedbackRecord, Kind, PredictionRecord
 
 _SCHEMA = """
@@ -33,7 +32,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     model_version TEXT NOT NULL,
     probability REAL NOT NULL,
     risk_category TEXT NOT NULL,
-    protected TEXT NOT NULL
+    attributes TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -101,9 +100,13 @@ class MonitorState:
     # -- predictions and outcomes -------------------------------------------------------------
     @staticmethod
     def add_predictions(
-        db: sqlite3.Connection, window_id: str, records: Iterable[PredictionRecord]
+        db: sqlite3.Connection,
+        window_id: str,
+        records: Iterable[PredictionRecord],
+        attributes: Sequence[str],
     ) -> None:
-        """Keep a window's predictions for the outcomes that will arrive later."""
+        """Keep a window's predictions for the outcomes that will arrive later, with the
+        application fields the fairness screen groups by (``attributes``)."""
         rows = [
             (
                 r.prediction_id,
@@ -112,9 +115,7 @@ class MonitorState:
                 r.model_version,
                 r.default_probability,
                 r.risk_category,
-                orjson.dumps(
-                    {f.name: r.application.get(f.name) for f in PROTECTED_FIELDS}
-                ).decode(),
+                orjson.dumps({a: r.application.get(a) for a in attributes}).decode(),
             )
             for r in records
         ]
@@ -137,16 +138,16 @@ class MonitorState:
     def labelled(self, model_version: str, limit: int) -> pd.DataFrame:
         """The latest ``limit`` outcomes of a model's predictions, newest first.
 
-        Columns: ``observed_default``, ``probability``, ``risk_category`` and the protected
-        attributes recorded with the prediction.
+        Columns: ``observed_default``, ``probability``, ``risk_category`` and the attributes
+        stored with the prediction.
         """
         rows = self._db.execute(
-            """SELECT f.observed_default, p.probability, p.risk_category, p.protected
+            """SELECT f.observed_default, p.probability, p.risk_category, p.attributes
                FROM feedback f JOIN predictions p USING (prediction_id)
                WHERE p.model_version = ? ORDER BY f.seq DESC LIMIT ?""",
             (model_version, limit),
         ).fetchall()
-        protected = [orjson.loads(r[3]) for r in rows]
+        attributes = [orjson.loads(r[3]) for r in rows]
         frame = pd.DataFrame(
             {
                 "observed_default": np.array([r[0] for r in rows], dtype=np.int64),
@@ -154,8 +155,8 @@ class MonitorState:
                 "risk_category": [r[2] for r in rows],
             }
         )
-        for spec in PROTECTED_FIELDS:
-            frame[spec.name] = [p.get(spec.name) for p in protected]
+        for name in sorted({k for a in attributes for k in a}):
+            frame[name] = [a.get(name) for a in attributes]
         return frame
 
     def prune(self, *, older_than: datetime, max_predictions: int) -> int:

@@ -1,0 +1,224 @@
+"""One window against the serving model's own training reference: the statistics composed.
+
+Records are grouped by the model version that scored them (a window may straddle a promotion
+or a canary); each version's records are compared with *that* version's reference profile,
+read from its Bento model folder, and its outcomes are joined from the prediction store.
+The statistics are ``monitoring.drift``, ``performance``, ``fairness``, ``quality`` and
+``evidently_report``; this module only composes them into a :class:`WindowResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import bentoml
+import numpy as np
+import pandas as pd
+
+from loan_default.errors import LoanError
+from loan_default.schema import records_to_frame
+from loan_default.store import ModelMetadata
+from loan_default.traffic import PredictionRecord
+from monitoring.drift import DriftSummary, compute_drift
+from monitoring.fairness import AGE_BAND, compute_fairness
+from monitoring.performance import estimated_performance, labelled_performance
+from monitoring.quality import compute_quality
+from monitoring.reference import ReferenceProfile
+from monitoring.results import FeatureDrift, GroupFairness, Labelled, Segment, WindowResult
+from monitoring.settings import MonitoringConfig
+from monitoring.state import MonitorState
+from monitoring.windows import Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What the sidecar needs of a registered model: its metadata and drift reference."""
+
+    metadata: ModelMetadata
+    reference: ReferenceProfile
+    path: Path
+
+
+class ModelCatalog:
+    """Loads each model version's metadata and reference from the Bento store, once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, ModelContext | str] = {}
+
+    def get(self, tag: str) -> ModelContext | str:
+        """The model's context, or why it cannot be analysed (not found, no reference)."""
+        if tag not in self._cache:
+            self._cache[tag] = self._load(tag)
+        return self._cache[tag]
+
+    @staticmethod
+    def _load(tag: str) -> ModelContext | str:
+        try:
+            bento_model = bentoml.models.get(tag)
+        except bentoml.exceptions.NotFound:
+            return f"model {tag} is not in the Bento model store"
+        path = Path(bento_model.path)
+        try:
+            reference = ReferenceProfile.load(path)
+        except LoanError as exc:
+            return f"model {tag} has no usable drift reference: {exc}"
+        return ModelContext(
+            ModelMetadata.model_validate(dict(bento_model.info.metadata)), reference, path
+        )
+
+
+def analyse(
+    window: Window,
+    *,
+    window_id: str,
+    catalog: ModelCatalog,
+    state: MonitorState,
+    config: MonitoringConfig,
+    folder: Path,
+    now: datetime,
+    evidently: bool = True,
+) -> WindowResult:
+    """Analyse every model version of a window; Evidently's pages are written into ``folder``."""
+    groups: dict[str, list[PredictionRecord]] = defaultdict(list)
+    for r in window.records:
+        groups[f"{r.model_name}:{r.model_version}"].append(r)
+    segments: list[Segment] = []
+    skipped: dict[str, int] = {}
+    errors: list[str] = []
+    for tag, records in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        context = catalog.get(tag)
+        if isinstance(context, str):
+            skipped[tag] = len(records)
+            errors.append(context)
+            continue
+        if len(records) < config.drift.min_rows:
+            skipped[tag] = len(records)
+            continue
+        segments.append(_segment(records, context, state, config, folder, evidently=evidently))
+    return WindowResult(
+        window_id=window_id,
+        start=window.start,
+        end=window.end,
+        analysed_at=now,
+        records=len(window.records),
+        closed_by=window.closed_by,
+        segments=segments,
+        skipped=skipped,
+        errors=errors,
+    )
+
+
+def _segment(
+    records: list[PredictionRecord],
+    context: ModelContext,
+    state: MonitorState,
+    config: MonitoringConfig,
+    folder: Path,
+    *,
+    evidently: bool,
+) -> Segment:
+    meta = context.metadata
+    frame = records_to_frame([r.application for r in records])
+    p = np.array([r.default_probability for r in records], dtype=np.float64)
+    categories = np.array([r.risk_category for r in records], dtype=object)
+    drift = compute_drift(context.reference, frame, p, config.drift)
+    outcomes = state.labelled(meta.version, config.outcomes.window)
+    perf = labelled_performance(
+        outcomes["observed_default"].to_numpy(),
+        outcomes["probability"].to_numpy(),
+        meta.training_metrics,
+        config.performance,
+    )
+    estimated = estimated_performance(p, meta.training_metrics)
+    fairness = compute_fairness(frame, categories, None, config.fairness)
+    fairness_labelled = None
+    if perf.status == "ok":  # equal opportunity needs outcomes: screen the labelled ones
+        fairness_labelled = compute_fairness(
+            outcomes,
+            outcomes["risk_category"].to_numpy(),
+            outcomes["observed_default"].to_numpy(),
+            config.fairness,
+        )
+    # Quality on the values as logged: coercion would turn an invalid value into a missing one.
+    raw = pd.DataFrame.from_records([r.application for r in records])
+    quality = compute_quality(raw, config.quality, reference=context.reference)
+    page = None
+    if evidently:
+        page = f"evidently-{meta.version}.html"
+        _render_evidently(context.reference, frame.assign(probability=p), folder / page)
+    return Segment(
+        model_version=meta.version,
+        model_created_at=meta.created_at,
+        records=len(records),
+        drift_score=drift.drift_score,
+        drifted_features=drift.drifted_features,
+        features=_features(drift),
+        score_psi=drift.score_psi,
+        score_band=drift.score_band,
+        labelled=Labelled(
+            n=perf.labels,
+            positives=perf.defaults,
+            auc=perf.roc_auc,
+            gini=perf.gini,
+            ks=perf.ks,
+            brier=perf.brier,
+            training_auc=meta.training_metrics.get("roc_auc"),
+        ),
+        estimated_auc=estimated.expected_roc_auc,
+        estimated_default_rate=estimated.expected_default_rate,
+        fairness=[
+            GroupFairness(
+                attribute=a.attribute,
+                group=g.group,
+                n=g.size,
+                approval_rate=1 - g.adverse_rate,
+                adverse_impact_ratio=g.air,
+                small=g.small,
+                flagged=g.flagged,
+            )
+            for a in fairness.attributes
+            for g in a.groups
+        ],
+        quality_breach=quality.breach,
+        quality_problems=quality.problems,
+        details={
+            "drift": drift.model_dump(mode="json"),
+            "performance": perf.model_dump(mode="json"),
+            "estimated_performance": estimated.model_dump(mode="json"),
+            "fairness": fairness.model_dump(mode="json"),
+            "fairness_labelled": fairness_labelled and fairness_labelled.model_dump(mode="json"),
+            "quality": quality.model_dump(mode="json"),
+        },
+        evidently_report=page,
+    )
+
+
+def stored_attributes(config: MonitoringConfig) -> list[str]:
+    """Application fields kept with each prediction for the labelled fairness screen."""
+    return sorted({"age_days" if a == AGE_BAND else a for a in config.fairness.attributes})
+
+
+def _features(drift: DriftSummary) -> list[FeatureDrift]:
+    return [
+        FeatureDrift(
+            feature=f.name,
+            psi=f.psi,
+            band=f.band,
+            drifted=f.drifted,
+            test=f.method,
+            p_value=f.p_value,
+        )
+        for f in drift.features
+    ]
+
+
+def _render_evidently(reference: ReferenceProfile, current: pd.DataFrame, path: Path) -> None:
+    from monitoring.evidently_report import render_evidently
+
+    render_evidently(reference.sample, current, path)

@@ -1,0 +1,229 @@
+"""The sidecar end to end: traffic log -> windows -> report, metrics, triggers, restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loan_default import control
+from loan_default.model import ScoringModel
+from loan_default.shifts import Shift
+from monitoring import sidecar as sidecar_module
+from monitoring.metrics import SidecarMetrics
+from monitoring.report import load_reports
+from monitoring.responses import RetrainOutcome, TriggerLog
+from monitoring.sidecar import Sidecar
+from tests.monitoring.sidecar_world import (
+    BIG_SHIFT,
+    register_model,
+    sidecar_config,
+    sidecar_settings,
+    write_traffic,
+)
+
+VERSION = "vmon-sidecar"
+
+
+@pytest.fixture(scope="module")
+def model() -> ScoringModel:
+    return register_model(VERSION)
+
+
+class FakeTrainer:
+    """Records the reasons it was asked to train for."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def __call__(self, reason: str) -> RetrainOutcome:
+        self.reasons.append(reason)
+        return RetrainOutcome(bento_tag="loan_default:vnew", mlflow_version="9", metrics={})
+
+
+def sample(metrics: SidecarMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels or None)
+
+
+def test_drifted_window_is_caught_reported_published_and_triggers_training(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    settings = sidecar_settings(tmp_path)
+    trainer = FakeTrainer()
+    config = sidecar_config(triggers={"auc_below": None})  # the tiny model's AUC is ~0.75
+    write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=11)
+
+    metrics = SidecarMetrics()
+    car = Sidecar(settings, config, trainer=trainer, metrics=metrics, evidently=False)
+    [normal] = car.run_once()
+    car.close()
+    [seg] = normal.segments
+    assert seg.records == 1000 and seg.model_version == VERSION
+    assert len(seg.drifted_features) <= 1
+    assert normal.triggers == []
+    assert seg.labelled is not None and seg.labelled.n == 1000 and seg.labelled.auc is not None
+    assert sample(metrics, "loan_model_auc", model_version=VERSION) == pytest.approx(
+        seg.labelled.auc
+    )
+
+    # A restarted sidecar picks up where the last one stopped, and sees the shift.
+    write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=12, shift=BIG_SHIFT)
+    metrics = SidecarMetrics()
+    car = Sidecar(settings, config, trainer=trainer, metrics=metrics, evidently=False)
+    [shifted] = car.run_once()
+    car.close()
+    [seg] = shifted.segments
+    assert set(BIG_SHIFT.features) <= set(seg.drifted_features)
+    assert [t.trigger for t in shifted.triggers] == ["drift"]
+    assert len(trainer.reasons) == 1 and "drift (" in trainer.reasons[0]
+
+    # The report: JSON + page + index, the triggers in it.
+    reports = load_reports(settings.reports_path)
+    assert [r.window_id for r in reports] == [shifted.window_id, normal.window_id]
+    page = (settings.reports_path / shifted.window_id / "index.html").read_text()
+    assert "client_income" in page and "retraining requested" in page
+    assert shifted.window_id in (settings.reports_path / "index.html").read_text()
+
+    # The trigger log: why, and what the training registered.
+    events = TriggerLog(settings.trigger_log).read()
+    kinds = [e["event"] for e in events]
+    assert kinds.count("trigger") >= 1 and "retrain_started" in kinds
+    assert events[-1]["event"] == "retrain_finished"
+    assert events[-1]["bento_tag"] == "loan_default:vnew"
+
+    # The metrics.
+    assert (
+        sample(metrics, "loan_feature_drift", model_version=VERSION, feature="client_income") == 1
+    )
+    assert sample(metrics, "loan_drifted_features", model_version=VERSION) == len(
+        seg.drifted_features
+    )
+    assert sample(metrics, "loan_drift_score", model_version=VERSION) == pytest.approx(
+        seg.drift_score
+    )
+    assert sample(metrics, "loan_monitor_records_processed_total", kind="predictions") == 1000
+    assert sample(metrics, "loan_monitor_triggers_total", trigger="drift") == 1
+    assert (sample(metrics, "loan_monitor_last_window_timestamp_seconds") or 0) > 0
+    assert (sample(metrics, "loan_monitor_heartbeat_timestamp_seconds") or 0) > 0
+
+
+def test_the_cooldown_keeps_a_lasting_drift_to_one_training(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    settings = sidecar_settings(tmp_path)
+    trainer = FakeTrainer()
+    write_traffic(settings.traffic_path, model, VERSION, rows=2000, seed=13, shift=BIG_SHIFT)
+    config = sidecar_config(triggers={"auc_below": None})
+    car = Sidecar(settings, config, trainer=trainer, evidently=False)
+    results = car.run_once()
+    car.close()
+    assert len(results) == 2
+    assert all(len(r.segments[0].drifted_features) > 3 for r in results)
+    assert [t.trigger for t in results[0].triggers] == ["drift"]
+    assert results[1].triggers == []
+    assert len(trainer.reasons) == 1
+
+
+def test_a_crash_mid_window_neither_skips_nor_double_counts(
+    tmp_path: Path, model: ScoringModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = sidecar_settings(tmp_path)
+    ids = write_traffic(settings.traffic_path, model, VERSION, rows=2500, seed=14)
+    config = sidecar_config(retrain={"enabled": False})
+    real_write = sidecar_module.write_window_report
+    calls = {"n": 0}
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")  # dies after the 2nd window's predictions were stored
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(sidecar_module, "write_window_report", crash_on_second)
+    car = Sidecar(settings, config, evidently=False)
+    with pytest.raises(OSError, match="disk full"):
+        car.run_once()
+    car.close()
+    monkeypatch.setattr(sidecar_module, "write_window_report", real_write)
+
+    car = Sidecar(settings, config, evidently=False)
+    rest = car.run_once()
+    car.close()
+    reports = sorted(load_reports(settings.reports_path), key=lambda r: r.window_id)
+    assert [r.window_id[:7] for r in reports] == ["w000001", "w000002", "w000003"]
+    assert [r.window_id for r in rest] == [r.window_id for r in reports[1:]]
+    assert sum(r.records for r in reports) == len(ids) == 2500
+    with sqlite3.connect(settings.state_db) as db:
+        stored = {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
+    assert stored == set(ids)
+
+
+def test_a_data_quality_breach_pauses_scoring(tmp_path: Path, model: ScoringModel) -> None:
+    settings = sidecar_settings(tmp_path)
+    incident = Shift("incident", missing={"score_source_2": 0.9, "loan_annuity": 0.9})
+    write_traffic(settings.traffic_path, model, VERSION, rows=600, seed=15, shift=incident)
+    car = Sidecar(settings, sidecar_config(retrain={"enabled": False}), evidently=False)
+    [result] = car.run_once()
+    car.close()
+    assert result.segments[0].quality_breach
+    state = control.status(settings.home)
+    assert state is not None and state.by == "monitoring" and result.window_id in state.reason
+    assert result.paused == state.reason
+    assert control.resume(settings.home)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_log_then_restart_counts_every_record_once(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    """A real ``loanctl monitor run`` killed with SIGKILL while windows are being written."""
+    settings = sidecar_settings(tmp_path)
+    ids = write_traffic(settings.traffic_path, model, VERSION, rows=3000, seed=16)
+    config = {
+        "windows": {"max_records": 300, "max_seconds": 86_400, "min_records": 100},
+        "fairness": {"attributes": ["client_gender"]},  # fairlearn is the slow part
+        "retrain": {"enabled": False},
+    }
+    settings.monitor_config.write_text(yaml.safe_dump(config))
+    env = os.environ | {
+        "LOAN_HOME": str(tmp_path),
+        "LOAN_MONITOR_CONFIG": str(settings.monitor_config),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "loan_default.cli",
+        "monitor",
+        "run",
+        "--once",
+        "--no-evidently",
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not (settings.reports_path / "index.html").exists():
+            assert proc.poll() is None, "the sidecar ended before writing a window"
+            assert time.monotonic() < deadline, "no window written in 180 s"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    done = len(load_reports(settings.reports_path))
+    assert 0 < done < 10, f"kill landed after {done} of 10 windows"
+
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    reports = load_reports(settings.reports_path)
+    assert len(reports) == 10
+    assert sum(r.records for r in reports) == len(ids)
+    with sqlite3.connect(settings.state_db) as db:
+        stored = {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
+    assert stored == set(ids)
