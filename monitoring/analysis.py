@@ -148,10 +148,13 @@ def _segment(
     # Quality on the values as logged: coercion would turn an invalid value into a missing one.
     raw = pd.DataFrame.from_records([r.application for r in records])
     quality = compute_quality(raw, config.quality, reference=context.reference)
-    page = None
+    page = evidently_drifted = None
     if evidently:
         page = f"evidently-{meta.version}.html"
-        _render_evidently(context.reference, frame.assign(probability=p), folder / page)
+        current = frame.assign(probability=p)
+        evidently_drifted = _render_evidently(context.reference, current, folder / page, config)
+        if evidently_drifted is None:
+            page = None
     return Segment(
         model_version=meta.version,
         model_created_at=meta.created_at,
@@ -194,6 +197,7 @@ def _segment(
             "fairness": fairness.model_dump(mode="json"),
             "fairness_labelled": fairness_labelled and fairness_labelled.model_dump(mode="json"),
             "quality": quality.model_dump(mode="json"),
+            "evidently_drifted_columns": evidently_drifted,
         },
         evidently_report=page,
     )
@@ -218,7 +222,16 @@ def _features(drift: DriftSummary) -> list[FeatureDrift]:
     ]
 
 
-def _render_evidently(reference: ReferenceProfile, current: pd.DataFrame, path: Path) -> None:
-    from monitoring.evidently_report import render_evidently
+def _render_evidently(
+    reference: ReferenceProfile, current: pd.DataFrame, path: Path, config: MonitoringConfig
+) -> list[str] | None:
+    """Evidently's page of the window; its own drifted columns, or None if it failed (the page
+    is for people to browse: a failure is logged, the window's verdicts do not depend on it)."""
+    from monitoring.evidently_report import drifted_columns, render_evidently
 
-    render_evidently(reference.sample, current, path)
+    try:
+        results = render_evidently(reference.sample, current, path, config.evidently)
+    except (LoanError, ValueError, TypeError, KeyError) as exc:
+        log.warning("Evidently's report %s failed: %s", path.name, exc)
+        return None
+    return drifted_columns(results)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loan_default.errors import ConfigError
 from loan_default.settings import LoanSettings
 from monitoring.drift import DriftConfig
+from monitoring.evidently_report import EvidentlyConfig
 from monitoring.fairness import FairnessConfig
 from monitoring.performance import PerformanceConfig
 from monitoring.quality import QualityConfig
@@ -132,8 +133,9 @@ class RetentionConfig(_Section):
 
 
 class MonitoringConfig(_Section):
-    """``configs/monitoring.yaml``. Sections ``drift``, ``performance``, ``fairness`` and
-    ``quality`` are the configs of the statistics modules of the same names."""
+    """``configs/monitoring.yaml``. Sections ``drift``, ``performance``, ``fairness``,
+    ``quality`` and ``evidently`` are the configs of the statistics modules of those names
+    (``evidently`` configures ``monitoring.evidently_report``)."""
 
     windows: WindowConfig = Field(default_factory=WindowConfig)
     outcomes: OutcomeConfig = Field(default_factory=OutcomeConfig)
@@ -145,6 +147,7 @@ class MonitoringConfig(_Section):
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    evidently: EvidentlyConfig = Field(default_factory=EvidentlyConfig)
 
     @classmethod
     def load(cls, path: str | Path) -> MonitoringConfig:

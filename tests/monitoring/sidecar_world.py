@@ -112,7 +112,8 @@ def sidecar_settings(home: Path) -> MonitorSettings:
 def sidecar_config(**sections: Any) -> MonitoringConfig:
     base: dict[str, Any] = {
         "windows": {"max_records": 1000, "max_seconds": 86_400, "min_records": 200},
-        "fairness": {"min_group_size": 50},
+        # fairlearn's MetricFrame costs ~0.5 s an attribute on a busy machine: two are enough.
+        "fairness": {"attributes": ["client_gender", "age_band"], "min_group_size": 50},
         "retrain": {"enabled": True, "data": "unused.parquet"},
     }
     return MonitoringConfig.model_validate(base | sections)

@@ -52,6 +52,7 @@ def sample(metrics: SidecarMetrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels or None)
 
 
+@pytest.mark.slow  # renders Evidently's page too
 def test_drifted_window_is_caught_reported_published_and_triggers_training(
     tmp_path: Path, model: ScoringModel
 ) -> None:
@@ -76,7 +77,7 @@ def test_drifted_window_is_caught_reported_published_and_triggers_training(
     # A restarted sidecar picks up where the last one stopped, and sees the shift.
     write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=12, shift=BIG_SHIFT)
     metrics = SidecarMetrics()
-    car = Sidecar(settings, config, trainer=trainer, metrics=metrics, evidently=False)
+    car = Sidecar(settings, config, trainer=trainer, metrics=metrics, evidently=True)
     [shifted] = car.run_once()
     car.close()
     [seg] = shifted.segments
@@ -89,6 +90,9 @@ def test_drifted_window_is_caught_reported_published_and_triggers_training(
     assert [r.window_id for r in reports] == [shifted.window_id, normal.window_id]
     page = (settings.reports_path / shifted.window_id / "index.html").read_text()
     assert "client_income" in page and "retraining requested" in page
+    evidently_page = settings.reports_path / shifted.window_id / f"evidently-{VERSION}.html"
+    assert seg.evidently_report == evidently_page.name and evidently_page.stat().st_size > 10_000
+    assert "client_income" in seg.details["evidently_drifted_columns"]
     assert shifted.window_id in (settings.reports_path / "index.html").read_text()
 
     # The trigger log: why, and what the training registered.
