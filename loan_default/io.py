@@ -63,8 +63,8 @@ def _head(path: Path, size: int = 8) -> bytes:
         raise InputError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
 
 
-def _text(path: Path, compressed: bool) -> str:
-    """The whole file decoded as UTF-8 (a BOM is dropped), falling back to Latin-1."""
+def _content(path: Path, compressed: bool) -> tuple[bytes, str]:
+    """The file's bytes (decompressed) and their encoding: UTF-8 (BOM dropped), else Latin-1."""
     try:
         raw = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -72,9 +72,10 @@ def _text(path: Path, compressed: bool) -> str:
     if b"\x00" in raw[:4096]:
         raise InputError(f"{path}: not a CSV/TSV or Parquet file (binary content)")
     try:
-        return raw.decode("utf-8-sig")
+        raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return raw, "latin-1"
+    return raw, "utf-8-sig"
 
 
 def sniff_delimiter(header: str) -> str:
@@ -133,15 +134,17 @@ def read_table(
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: unreadable Parquet file ({exc})") from exc
     else:
-        text = _text(path, compressed=head.startswith(_GZIP_MAGIC))
-        header = next((line for line in text.splitlines() if line.strip()), "")
+        raw, encoding = _content(path, compressed=head.startswith(_GZIP_MAGIC))
+        start = raw[:65536].decode(encoding, errors="replace").lstrip("\r\n")
+        header = start.splitlines()[0] if start.strip() else ""
         if not header:
             raise InputError(f"{path}: the file is empty")
         try:
             with warnings.catch_warnings():  # mixed types in a column are the mapping's job
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
                 frame = pd.read_csv(
-                    io.StringIO(text),
+                    io.BytesIO(raw),
+                    encoding=encoding,
                     sep=sniff_delimiter(header),
                     dtype=dict.fromkeys(text_columns, str),
                     na_values=list(na_values) if na_values is not None else None,

@@ -212,7 +212,12 @@ def _raw(frame: pd.DataFrame, name: str, mapping: SourceMapping) -> Column:
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
         return Column(column)
     text = column.astype(object)
-    stripped = per_unique(text, lambda value: value.strip() if isinstance(value, str) else value)
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":
+        stripped = text.str.strip()
+    else:
+        stripped = per_unique(
+            text, lambda value: value.strip() if isinstance(value, str) else value
+        )
     missing = stripped.isna() | stripped.isin(mapping.missing_values)
     return Column(stripped.where(~missing))
 
@@ -243,7 +248,8 @@ def map_frame(
 ) -> ImportResult:
     """Apply ``mapping`` to a source DataFrame (see :func:`import_table`)."""
     _check_columns(frame, mapping, origin)
-    frame = frame.reset_index(drop=True)
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
+        frame = frame.reset_index(drop=True)
     values: dict[str, pd.Series] = {}
     reasons: dict[int, list[str]] = {}
     unparseable: dict[str, int] = {}

@@ -194,7 +194,7 @@ def _field_checks(frame: pd.DataFrame) -> Iterator[Check]:
             allowed = (
                 col.isin(spec.categories)
                 if spec.categories is not None
-                else col.map(lambda v: isinstance(v, str) and bool(_OPEN_CATEGORY.match(v)))
+                else col.astype(str).str.fullmatch(_OPEN_CATEGORY.pattern)
             )
             bad = col.notna() & ~allowed.astype(bool)
             yield "category", name, bad, f"{name}: {{v!r}} is not {spec.rule()}"
