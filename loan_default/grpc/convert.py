@@ -8,7 +8,7 @@ the dict it returns into a message; the client does the reverse. An unset option
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -24,6 +24,11 @@ _APPLICATION = pb.LoanApplication.DESCRIPTOR
 APPLICATION_FIELDS: tuple[str, ...] = tuple(fd.name for fd in _APPLICATION.fields)
 """The fields of ``LoanApplication``: the canonical input fields (see ``protogen``)."""
 _FIELD_TYPES = {fd.name: fd.type for fd in _APPLICATION.fields}
+_RISK = {
+    v.name.removeprefix(_RISK_PREFIX): pb.RiskCategory.Value(v.name)
+    for v in pb.RiskCategory.DESCRIPTOR.values
+}
+_RISK_NAME = {number: name for name, number in _RISK.items()}
 # What each protobuf type accepts, mirroring the REST model's strict types (no bool for a
 # number, no number for a bool, no float for an integer).
 _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
@@ -32,6 +37,11 @@ _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
     FieldDescriptor.TYPE_BOOL: ((bool,), "true or false"),
     FieldDescriptor.TYPE_STRING: ((str,), "a string"),
 }
+_EXACT: dict[str, tuple[type, ...]] = {
+    name: (float, int) if t == FieldDescriptor.TYPE_DOUBLE else _ACCEPTS[t][0]
+    for name, t in _FIELD_TYPES.items()
+}
+"""Per field, the exact types taken as they are (``type(True) is bool``, so no bool slips in)."""
 
 
 class PredictionDict(TypedDict):
@@ -90,36 +100,50 @@ def _iso(value: datetime | str) -> str:
 # -- applications ---------------------------------------------------------------------------
 def application_to_dict(message: pb.LoanApplication) -> dict[str, Any]:
     """The REST body of an application: the set fields only (unset = omitted = missing)."""
-    return {fd.name: value for fd, value in message.ListFields()}
+    # HasField + getattr by name is twice as fast as ListFields() with the upb runtime.
+    has: Callable[[str], bool] = message.HasField  # type: ignore[assignment]
+    return {name: getattr(message, name) for name in APPLICATION_FIELDS if has(name)}
 
 
 def application_from_dict(application: Mapping[str, Any]) -> pb.LoanApplication:
-    """A ``LoanApplication`` from a REST-style dict; ``None`` and NaN leave a field unset.
+    """A ``LoanApplication`` from a REST-style dict; None, NaN and NaT leave a field unset.
 
-    Only the encoding is checked here (unknown keys, a string where a number goes); ranges and
+    Only the encoding is checked here: unknown keys, and types the strict REST model refuses
+    (a string or a bool for a number, a number for a bool, a float for an integer). Ranges and
     categories are the server's to check, exactly as for REST.
 
     Raises:
         InputError: naming the key that has no field or whose value cannot be encoded.
     """
-    message = pb.LoanApplication()
-    for name, raw in application.items():
-        value = raw.item() if hasattr(raw, "item") and hasattr(raw, "dtype") else raw
+    fields: dict[str, Any] = {}
+    for name, value in application.items():
+        exact = _EXACT.get(name)
+        if exact is None:
+            raise InputError(f"{name!r} is not a field of a loan application")
+        if type(value) in exact and value == value:  # the common case; NaN != NaN
+            fields[name] = value
+            continue
+        if hasattr(value, "dtype") and hasattr(value, "item"):  # numpy scalars
+            value = value.item()
         if _is_missing(value):
             continue
-        proto_type = _FIELD_TYPES.get(name)
-        if proto_type is None:
-            raise InputError(f"{name!r} is not a field of a loan application")
         if isinstance(value, datetime):
             value = value.isoformat()
-        accepted, words = _ACCEPTS[proto_type]
+        accepted, words = _ACCEPTS[_FIELD_TYPES[name]]
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             raise InputError(f"{name}: {value!r} is not {words}")
-        try:
-            setattr(message, name, value)
-        except (TypeError, ValueError) as exc:  # e.g. an integer beyond int64
-            raise InputError(f"{name}: {value!r} cannot be sent as {words} ({exc})") from exc
-    return message
+        fields[name] = value
+    try:
+        return pb.LoanApplication(**fields)
+    except (TypeError, ValueError):  # e.g. an integer beyond int64: find and name the field
+        message = pb.LoanApplication()
+        for name, value in fields.items():
+            try:
+                setattr(message, name, value)
+            except (TypeError, ValueError) as exc:
+                words = _ACCEPTS[_FIELD_TYPES[name]][1]
+                raise InputError(f"{name}: {value!r} cannot be sent as {words} ({exc})") from exc
+        raise
 
 
 # -- predictions ----------------------------------------------------------------------------
@@ -128,7 +152,7 @@ def prediction_to_proto(prediction: Mapping[str, Any]) -> pb.Prediction:
     return pb.Prediction(
         prediction_id=str(prediction["prediction_id"]),
         default_probability=float(prediction["default_probability"]),
-        risk_category=pb.RiskCategory.Value(_RISK_PREFIX + str(prediction["risk_category"])),
+        risk_category=_RISK[prediction["risk_category"]],
         model_name=str(prediction["model_name"]),
         model_version=str(prediction["model_version"]),
         timestamp=_iso(prediction["timestamp"]),
@@ -140,7 +164,7 @@ def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
     return PredictionDict(
         prediction_id=message.prediction_id,
         default_probability=message.default_probability,
-        risk_category=pb.RiskCategory.Name(message.risk_category).removeprefix(_RISK_PREFIX),
+        risk_category=_RISK_NAME[message.risk_category],
         model_name=message.model_name,
         model_version=message.model_version,
         timestamp=message.timestamp,

@@ -10,6 +10,7 @@ from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
 from loan_default import model
+from loan_default.errors import InputError
 from loan_default.grpc import convert, protogen
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc.status import field_path
@@ -133,3 +134,38 @@ def test_application_round_trip_keeps_set_values_only():
     back = convert.application_to_dict(pb.LoanApplication.FromString(message.SerializeToString()))
     assert back == {k: v for k, v in application.items() if v is not None}
     assert type(back["child_count"]) is int and type(back["car_owned"]) is bool
+
+
+def test_pandas_and_numpy_values_encode_like_json():
+    import numpy as np
+    import pandas as pd
+
+    message = convert.application_from_dict(
+        {
+            "client_income": np.float64(5000.5), "child_count": np.int64(2),
+            "car_owned": np.bool_(True), "application_date": pd.Timestamp("2026-11-02", tz="UTC"),
+            "age_days": np.float64("nan"), "employed_days": pd.NA, "phone_change": pd.NaT,
+        }
+    )  # fmt: skip
+    assert convert.application_to_dict(message) == {
+        "application_date": "2026-11-02T00:00:00+00:00", "client_income": 5000.5,
+        "car_owned": True, "child_count": 2,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("application", "message"),
+    [
+        (
+            {"child_count": 2**70},
+            "child_count: 1180591620717411303424 cannot be sent as an integer",
+        ),
+        ({"client_income": True}, "client_income: True is not a number"),
+        ({"client_gender": 1}, "client_gender: 1 is not a string"),
+        ({"default": 1}, "'default' is not a field of a loan application"),
+    ],
+)
+def test_what_cannot_be_encoded_is_named(application, message):
+    with pytest.raises(InputError) as raised:
+        convert.application_from_dict(application)
+    assert str(raised.value).startswith(message)
