@@ -70,6 +70,24 @@ check-alerts: promtool ## Check Prometheus/Alertmanager configs and unit-test th
 	promtool test rules configs/prometheus/alerts_test.yml
 	amtool check-config configs/alertmanager.yml
 
+# The drift demo, against a running service ($(HOST):$(PORT)): normal traffic, a sidecar pass,
+# traffic whose incomes fell 30%, another pass; prints what the sidecar caught.
+DEMO_ROWS ?= 3000
+DEMO_SHIFT ?= income_drop
+DEMO_METRICS := $(VAR)/monitoring/demo-metrics.prom
+.PHONY: demo-monitor
+demo-monitor: install ## (service running) Replay normal then drifted traffic; the sidecar catches it
+	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 101
+	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
+	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 102 \
+	  --shift $(DEMO_SHIFT)
+	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
+	@echo "--- sidecar metrics after the drifted window ($(DEMO_METRICS)):"
+	@grep -E '^loan_(drift_score|drifted_features|score_psi|model_auc|model_estimated_auc)\{' \
+	  $(DEMO_METRICS) || true
+	@grep -E '^loan_feature_drift\{.*\} 1\.0$$' $(DEMO_METRICS) || true
+	@echo "--- window reports: $(VAR)/monitoring/reports/index.html"
+
 # -- gRPC (engineer F) -------------------------------------------------------------------------
 GRPC_DIR := loan_default/grpc
 .PHONY: proto
@@ -81,3 +99,10 @@ proto: install ## Regenerate loan_scoring.proto from the schema, then its Python
 .PHONY: proto-check
 proto-check: install ## Fail if loan_scoring.proto is out of date with loan_default/schema.py
 	$(PY) -m loan_default.grpc.protogen --check
+
+HOME_CREDIT_SAMPLE ?= ../shared/data/home_credit_application_train_sample5000.tsv.gz
+.PHONY: data-home-credit
+data-home-credit: install ## Import, validate and hash the real Home Credit sample into $(VAR)/data
+	$(LOANCTL) data import --source home_credit $(HOME_CREDIT_SAMPLE) $(VAR)/data/home_credit.parquet
+	$(LOANCTL) data validate $(VAR)/data/home_credit.parquet --report $(VAR)/reports/home_credit-validation.json
+	$(LOANCTL) data hash $(VAR)/data/home_credit.parquet
