@@ -89,8 +89,8 @@ class SourceMapping(BaseModel):
     name: str = Field(description="Short name, used in reports and the data lineage.")
     description: str = Field("", description="What the table is and where it comes from.")
     missing_values: tuple[str, ...] = Field(
-        DEFAULT_MISSING, description="Cell texts meaning 'unknown' in every column (not counted "
-        "as unparseable).",
+        DEFAULT_MISSING, description="Cell texts meaning 'unknown' in every column, besides "
+        "blanks (not counted as unparseable).",
     )  # fmt: skip
     fields: dict[str, FieldMapping] = Field(description="Canonical field name -> its mapping.")
 
@@ -218,7 +218,7 @@ def _raw(frame: pd.DataFrame, name: str, mapping: SourceMapping) -> Column:
         stripped = per_unique(
             text, lambda value: value.strip() if isinstance(value, str) else value
         )
-    missing = stripped.isna() | stripped.isin(mapping.missing_values)
+    missing = stripped.isna() | (stripped == "") | stripped.isin(mapping.missing_values)
     return Column(stripped.where(~missing))
 
 
@@ -302,5 +302,6 @@ def import_table(path: str | Path, source: str | Path | SourceMapping) -> Import
         spec.name for spec in FIELDS if not spec.is_numeric and spec.name in mapping.fields
     )
     text_columns = {name for field in text_fields for name in mapping.fields[field].columns()}
-    frame = read_table(path, text_columns=text_columns, na_values=mapping.missing_values)
+    missing = ["", *mapping.missing_values]  # a blank cell is always missing
+    frame = read_table(path, text_columns=text_columns, na_values=missing)
     return map_frame(frame, mapping, origin=str(path))

@@ -127,6 +127,15 @@ def test_ratio_of_two_columns_and_zero_denominator() -> None:
     assert result.unparseable == {"social_circle_default": 1}  # "x" is not a number
 
 
+def test_blank_cells_are_missing_whatever_the_missing_values(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("inc,cred,age,s\n1000,5000,12000, \n1000,5000,12000,\n1000,5000,12000,-\n")
+    rules = {"name": "t", "missing_values": ["-"], "fields": {**REQUIRED, "score_source_1": "s"}}
+    result = import_table(path, SourceMapping.model_validate(rules))
+    assert result.data["score_source_1"].isna().all()
+    assert result.unparseable == {}
+
+
 def test_constant() -> None:
     result = map_frame(source(2), mapping(loan_contract_type={"constant": "cash"}))
     assert result.data["loan_contract_type"].tolist() == ["cash", "cash"]
