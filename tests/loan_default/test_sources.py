@@ -294,3 +294,61 @@ def test_loan_default_quirks_file() -> None:
     assert data.loc[4, "client_occupation"] == "high_skill_tech"
     assert data["client_city_rating"].notna().all()  # from Cleint_City_Rating
     assert data["default"].tolist() == [0, 0, 0, 1, 0, 0]
+
+
+# --- the Home Credit layout -------------------------------------------------------------
+
+
+def pick(row: pd.Series, *names: str) -> list[Any]:
+    return [row[name] for name in names]
+
+
+def test_home_credit_rows_file() -> None:
+    """Three invented rows in application_train's layout (tab-separated, index column)."""
+    result = import_table(TESTDATA / "home_credit_rows.tsv", "home_credit")
+    assert (result.rows_in, len(result.data), len(result.quarantine)) == (3, 3, 0)
+    assert result.unparseable == {}
+    data = result.data.set_index("application_id")
+    assert data.index.tolist() == ["900001", "900002", "900003"]
+    first, pensioner, third = (data.iloc[i] for i in range(3))
+    assert (first["client_income"], first["credit_amount"], first["loan_annuity"]) == (
+        6000.0, 15000.0, 750.0,
+    )  # fmt: skip
+    assert (first["car_owned"], first["house_own"]) == (0.0, 1.0)
+    assert pick(first, "accompany_client", "client_income_type", "client_education") == [
+        "alone", "service", "secondary",
+    ]  # fmt: skip
+    assert pick(first, "client_marital_status", "client_gender", "loan_contract_type") == [
+        "single", "male", "cash",
+    ]  # fmt: skip
+    assert pick(first, "age_days", "employed_days", "registration_days", "id_days") == [
+        10000.0, 700.0, 3000.0, 2000.0,
+    ]  # fmt: skip
+    assert pick(first, "client_occupation", "type_organization") == [
+        "laborers", "business_entity_type_3",
+    ]  # fmt: skip
+    assert (first["application_process_day"], first["client_city_rating"]) == (2.0, 2.0)
+    assert (first["client_permanent_match_tag"], first["client_contact_work_tag"]) == (1.0, 0.0)
+    assert (first["social_circle_default"], first["phone_change"]) == (0.25, 1000.0)
+    assert (first["homephone_tag"], first["workphone_working"], first["default"]) == (1, 0, 1)
+    assert np.isnan(first["bike_owned"]) and pd.isna(first["application_date"])
+
+    assert pick(pensioner, "accompany_client", "client_income_type", "client_education") == [
+        "partner", "retired", "graduation",
+    ]  # fmt: skip
+    assert pick(pensioner, "client_marital_status", "client_housing_type") == [
+        "married", "family",
+    ]  # fmt: skip
+    assert np.isnan(pensioner["employed_days"])  # 365243
+    assert pensioner["application_process_day"] == 6.0  # "sunday", case-insensitive
+    assert pensioner["own_house_age"] == 12.0
+    assert pensioner["type_organization"] is None  # XNA
+    assert np.isnan(pensioner["social_circle_default"])  # 0 of 0 observed
+    assert pensioner["phone_change"] == 0.0 and not np.signbit(pensioner["phone_change"])
+
+    assert pick(third, "accompany_client", "client_education", "client_marital_status") == [
+        "others", "junior_secondary", "widowed",
+    ]  # fmt: skip
+    assert third["client_gender"] is None  # XNA
+    assert pick(third, "client_housing_type", "client_occupation") == ["shared", "waiters"]
+    assert third["type_organization"] == "industry_type_11"
