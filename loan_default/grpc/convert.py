@@ -8,7 +8,7 @@ the dict it returns into a message; the client does the reverse. An unset option
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -37,11 +37,12 @@ _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
     FieldDescriptor.TYPE_BOOL: ((bool,), "true or false"),
     FieldDescriptor.TYPE_STRING: ((str,), "a string"),
 }
-_EXACT: dict[str, tuple[type, ...]] = {
-    name: (float, int) if t == FieldDescriptor.TYPE_DOUBLE else _ACCEPTS[t][0]
+_EXACT: frozenset[tuple[str, type]] = frozenset(
+    (name, tp)
     for name, t in _FIELD_TYPES.items()
-}
-"""Per field, the exact types taken as they are (``type(True) is bool``, so no bool slips in)."""
+    for tp in ((float, int) if t == FieldDescriptor.TYPE_DOUBLE else _ACCEPTS[t][0])
+)
+"""(field, exact type) pairs taken as they are (``type(True) is bool``: no bool slips in)."""
 
 
 class PredictionDict(TypedDict):
@@ -105,51 +106,70 @@ def application_to_dict(message: pb.LoanApplication) -> dict[str, Any]:
     return {name: getattr(message, name) for name in APPLICATION_FIELDS if has(name)}
 
 
-def application_from_dict(application: Mapping[str, Any]) -> pb.LoanApplication:
-    """A ``LoanApplication`` from a REST-style dict; None, NaN and NaT leave a field unset.
+def application_fields(application: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of a REST-style application to set on a ``LoanApplication``.
 
     Only the encoding is checked here: unknown keys, and types the strict REST model refuses
-    (a string or a bool for a number, a number for a bool, a float for an integer). Ranges and
-    categories are the server's to check, exactly as for REST.
+    (a string or a bool for a number, a number for a bool, a float for an integer). None, NaN,
+    NaT and pandas' NA are left out (missing). Ranges and categories are the server's to
+    check, exactly as for REST.
 
     Raises:
         InputError: naming the key that has no field or whose value cannot be encoded.
     """
     fields: dict[str, Any] = {}
     for name, value in application.items():
-        exact = _EXACT.get(name)
-        if exact is None:
-            raise InputError(f"{name!r} is not a field of a loan application")
-        if type(value) in exact and value == value:  # the common case; NaN != NaN
+        if (name, type(value)) in _EXACT and value == value:  # the common case; NaN != NaN
             fields[name] = value
             continue
+        proto_type = _FIELD_TYPES.get(name)
+        if proto_type is None:
+            raise InputError(f"{name!r} is not a field of a loan application")
         if hasattr(value, "dtype") and hasattr(value, "item"):  # numpy scalars
             value = value.item()
         if _is_missing(value):
             continue
         if isinstance(value, datetime):
             value = value.isoformat()
-        accepted, words = _ACCEPTS[_FIELD_TYPES[name]]
+        accepted, words = _ACCEPTS[proto_type]
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             raise InputError(f"{name}: {value!r} is not {words}")
         fields[name] = value
+    return fields
+
+
+def application_from_dict(application: Mapping[str, Any]) -> pb.LoanApplication:
+    """A ``LoanApplication`` from a REST-style dict (see :func:`application_fields`)."""
+    return add_application(pb.LoanApplication, application)
+
+
+def add_application(
+    constructor: Callable[..., pb.LoanApplication], application: Mapping[str, Any]
+) -> pb.LoanApplication:
+    """``constructor(**fields)``: the message class, or a batch's ``applications.add``.
+
+    Raises:
+        InputError: as :func:`application_fields`, or naming an integer beyond int64.
+    """
+    fields = application_fields(application)
     try:
-        return pb.LoanApplication(**fields)
-    except (TypeError, ValueError):  # e.g. an integer beyond int64: find and name the field
-        message = pb.LoanApplication()
+        return constructor(**fields)
+    except ValueError:  # an integer beyond int64: find and name the field
         for name, value in fields.items():
             try:
-                setattr(message, name, value)
-            except (TypeError, ValueError) as exc:
+                pb.LoanApplication(**{name: value})
+            except ValueError as exc:
                 words = _ACCEPTS[_FIELD_TYPES[name]][1]
                 raise InputError(f"{name}: {value!r} cannot be sent as {words} ({exc})") from exc
         raise
 
 
 # -- predictions ----------------------------------------------------------------------------
-def prediction_to_proto(prediction: Mapping[str, Any]) -> pb.Prediction:
-    """A ``Prediction`` from the backend's prediction dict."""
-    return pb.Prediction(
+def prediction_to_proto(
+    prediction: Mapping[str, Any], constructor: Callable[..., pb.Prediction] = pb.Prediction
+) -> pb.Prediction:
+    """A ``Prediction`` from the backend's prediction dict (``constructor``: see batches)."""
+    return constructor(
         prediction_id=str(prediction["prediction_id"]),
         default_probability=float(prediction["default_probability"]),
         risk_category=_RISK[prediction["risk_category"]],
@@ -157,6 +177,14 @@ def prediction_to_proto(prediction: Mapping[str, Any]) -> pb.Prediction:
         model_version=str(prediction["model_version"]),
         timestamp=_iso(prediction["timestamp"]),
     )
+
+
+def batch_to_proto(predictions: Sequence[Mapping[str, Any]]) -> pb.PredictBatchResponse:
+    """A ``PredictBatchResponse``, each prediction built in place (no copy)."""
+    response = pb.PredictBatchResponse()
+    for prediction in predictions:
+        prediction_to_proto(prediction, response.predictions.add)
+    return response
 
 
 def prediction_to_dict(message: pb.Prediction) -> PredictionDict:

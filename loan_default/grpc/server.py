@@ -112,12 +112,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
             self.backend.predict(applications, endpoint="predict_batch"),
             root="applications",
         )
-        return await _off_loop(
-            n,
-            lambda: pb.PredictBatchResponse(
-                predictions=[convert.prediction_to_proto(p) for p in predictions]
-            ),
-        )
+        return await _off_loop(n, lambda: convert.batch_to_proto(predictions))
 
     async def Explain(  # noqa: N802 (named by the proto)
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
