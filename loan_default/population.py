@@ -92,7 +92,7 @@ _MISSING_RATES = {
     "credit_bureau": 0.15,
     "score_source_2": 0.005,
 }
-_NEVER_MISSING = {"client_income", "credit_amount", "age_days", "mobile_tag"}
+_NEVER_MISSING = {"client_income", "credit_amount", "age_days"}
 
 
 def _pick(rng: np.random.Generator, probs: np.ndarray, group: np.ndarray | int) -> np.ndarray:
