@@ -254,6 +254,11 @@ def expected(spec: FieldSpec) -> str:
 
 def finish(column: Column, spec: FieldSpec, missing: Sequence[str]) -> Column:
     """Convert values to ``spec``'s kind; values that do not fit are marked invalid."""
+    if spec.kind is Kind.BOOLEAN and not pd.api.types.is_numeric_dtype(column.values):
+        words = {"true": 1.0, "false": 0.0}  # JSON-style flags in canonical text files
+        column = column.replace(
+            per_unique(column.values, lambda v: words.get(str(v).strip().lower(), v))
+        )
     if spec.kind in (Kind.NUMBER, Kind.INTEGER, Kind.BOOLEAN):
         numbers = as_numbers(column, missing)
         values = numbers.values

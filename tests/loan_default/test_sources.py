@@ -167,6 +167,12 @@ def test_values_that_do_not_fit_the_kind_are_invalid(name: str, values: list, ba
     assert result.unparseable == {name: 1}
 
 
+def test_true_false_text_is_a_flag() -> None:
+    result = map_frame(source(3, raw=["true", "False", None]), mapping(car_owned="raw"))
+    assert result.data["car_owned"].tolist()[:2] == [1.0, 0.0]
+    assert np.isnan(result.data["car_owned"].iloc[2]) and result.unparseable == {}
+
+
 def test_identifier_becomes_text_without_float_suffix() -> None:
     result = map_frame(source(2, raw=[100002.0, 100003]), mapping(application_id="raw"))
     assert result.data["application_id"].tolist() == ["100002", "100003"]
