@@ -120,7 +120,8 @@ def validate_command(
     typer.echo(result.summary())
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        body = {"file": str(data), "source": mapping.name, **result.to_dict()}
+        report.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"wrote {report}")
     rejected = quarantine_frame(imported, checked.quarantine)
     if len(rejected):

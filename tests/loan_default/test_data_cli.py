@@ -71,6 +71,7 @@ def test_validate_prints_summary_writes_report_and_fails_above_the_maximum(
     assert stderr.count("\n") == 1
     body = json.loads(report.read_text())
     assert body["passed"] is False and body["failures_by_rule"]["import"] == 2
+    assert body["source"] == "loan_default" and body["file"] == str(QUIRKS)
     assert len(read_table(quarantine)) == 3
     config = tmp_path / "v.yaml"
     config.write_text("max_failure_share: 0.5\n")
