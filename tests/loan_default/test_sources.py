@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +359,14 @@ def test_home_credit_rows_file() -> None:
     assert third["client_gender"] is None  # XNA
     assert pick(third, "client_housing_type", "client_occupation") == ["shared", "waiters"]
     assert third["type_organization"] == "industry_type_11"
+
+
+def test_parquet_and_gzip_sources_give_the_same_result(tmp_path: Path) -> None:
+    tsv = TESTDATA / "home_credit_rows.tsv"
+    expected = import_table(tsv, "home_credit").data
+    parquet = tmp_path / "rows.parquet"
+    pd.read_csv(tsv, sep="\t", index_col=0).to_parquet(parquet)
+    pd.testing.assert_frame_equal(import_table(parquet, "home_credit").data, expected)
+    gz = tmp_path / "rows.tsv.gz"
+    gz.write_bytes(gzip.compress(tsv.read_bytes()))
+    pd.testing.assert_frame_equal(import_table(gz, "home_credit").data, expected)
