@@ -19,8 +19,8 @@ compares every traffic window with it (``monitoring.drift``). It holds:
 * a random sample of at most ``sample_rows`` reference rows with their probabilities
   (Parquet) for the two-sample tests (KS, chi-square) and Evidently's report.
 
-The binning helpers (:func:`bin_counts`, :func:`category_counts`) are the ones the drift
-computation uses, so reference and traffic are always binned by the same code.
+Reference and traffic are binned by the same helpers (:func:`bin_counts`,
+:func:`category_counts`).
 """
 
 from __future__ import annotations
@@ -138,19 +138,13 @@ def category_counts(values: pd.Series, categories: list[str]) -> np.ndarray:
 def _numeric_profile(values: np.ndarray) -> NumericProfile:
     present = values[~np.isnan(values)]
     n = len(values)
-    if present.size == 0:
-        edges = np.array([], dtype="float64")
-    else:
-        edges = np.unique(np.quantile(present, _QUANTILES))
+    edges = np.unique(np.quantile(present, _QUANTILES)) if present.size else np.array([])
     counts = bin_counts(values, edges)
     stats: dict[str, float | None] = dict.fromkeys(("min", "max", "mean", "std"))
     if present.size:
-        stats = {
-            "min": float(present.min()),
-            "max": float(present.max()),
-            "mean": float(present.mean()),
-            "std": float(present.std(ddof=1)) if present.size > 1 else 0.0,
-        }
+        std = float(present.std(ddof=1)) if present.size > 1 else 0.0
+        stats = {"min": float(present.min()), "max": float(present.max()),
+                 "mean": float(present.mean()), "std": std}  # fmt: skip
     return NumericProfile(
         edges=edges.tolist(),
         proportions=(counts / max(n, 1)).tolist(),
