@@ -75,16 +75,22 @@ def import_command(
     ] = None,
 ) -> None:
     """Map a source table onto the canonical schema; unmappable rows go to a quarantine file."""
+    from loan_default.errors import InputError
     from loan_default.io import write_table
     from loan_default.sources import import_table
 
     result = import_table(source_file, source)
-    write_table(result.data.reset_index(drop=True), out)
     typer.echo(result.summary())
-    typer.echo(f"wrote {out}")
     if len(result.quarantine):
         written = write_table(result.quarantine, quarantine or _quarantine_default(out))
         typer.echo(f"wrote {written} ({len(result.quarantine)} row(s) with reasons)")
+    if result.data.empty:
+        raise InputError(
+            f"{source_file}: none of its {result.rows_in} rows could be mapped with source "
+            f"{result.source!r}; first row: {result.quarantine['reasons'].iloc[0]}"
+        )
+    write_table(result.data.reset_index(drop=True), out)
+    typer.echo(f"wrote {out}")
 
 
 @app.command("validate")

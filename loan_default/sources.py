@@ -128,6 +128,8 @@ def _format_error(origin: str, exc: ValidationError) -> str:
 def load_mapping(name_or_path: str | Path) -> SourceMapping:
     """A source mapping by name (``configs/sources/NAME.yaml``) or path to a YAML file.
 
+    The name ``canonical`` is built in: the identity mapping of :func:`canonical_mapping`.
+
     Raises:
         ConfigError: no such mapping, unreadable YAML, or a mapping that breaks the rules
             (unknown rule or canonical field, missing origin, ...), naming the problem.
@@ -137,8 +139,10 @@ def load_mapping(name_or_path: str | Path) -> SourceMapping:
     path = Path(text)
     if not text.endswith((".yaml", ".yml")) and "/" not in text:
         path = sources_dir / f"{text}.yaml"
+    if text == "canonical" and not path.is_file():
+        return canonical_mapping()
     if not path.is_file():
-        known = sorted(p.stem for p in sources_dir.glob("*.yaml"))
+        known = sorted(["canonical", *(p.stem for p in sources_dir.glob("*.yaml"))])
         raise ConfigError(f"unknown source {text!r}: no file {path} (known: {', '.join(known)})")
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -171,6 +175,8 @@ class ImportResult:
     rows_in: int
     unparseable: dict[str, int] = field(default_factory=dict)
     """Canonical field -> how many present values could not be parsed and became missing."""
+    unreadable: set[str] = field(default_factory=set)
+    """Fields none of whose present values could be parsed: a wrong column or type?"""
     raw: pd.DataFrame | None = None
     """The source table as read (row ``i`` is ``source_row`` ``i``), for quarantine files."""
 
@@ -189,7 +195,8 @@ class ImportResult:
             f"quarantined {len(self.quarantine)}"
         ]
         for name, count in sorted(self.unparseable.items(), key=lambda item: -item[1]):
-            lines.append(f"  {name}: {count} unparseable value(s) became missing")
+            hint = " (all of them: wrong column or type?)" if name in self.unreadable else ""
+            lines.append(f"  {name}: {count} unparseable value(s) became missing{hint}")
         return "\n".join(lines)
 
 
@@ -253,6 +260,7 @@ def map_frame(
     values: dict[str, pd.Series] = {}
     reasons: dict[int, list[str]] = {}
     unparseable: dict[str, int] = {}
+    unreadable: set[str] = set()
     for name, rule in mapping.fields.items():
         spec = FIELDS_BY_NAME[name]
         column = _origin(frame, rule, mapping)
@@ -273,6 +281,8 @@ def map_frame(
         else:
             unparseable[name] = int(bad.sum())
             values[name] = column.values.where(~bad)
+            if values[name].isna().all():
+                unreadable.add(name)
     has_label = LABEL in mapping.fields and any(
         name in frame.columns for name in mapping.fields[LABEL].columns()
     )
@@ -280,7 +290,7 @@ def map_frame(
     bad_rows = sorted(reasons)
     canonical = coerce_frame(data.drop(index=bad_rows), with_label=has_label)
     result = ImportResult(
-        canonical, frame.head(0), mapping.name, len(frame), unparseable, raw=frame
+        canonical, frame.head(0), mapping.name, len(frame), unparseable, unreadable, raw=frame
     )
     result.quarantine = result.source_rows(bad_rows, ["; ".join(reasons[r]) for r in bad_rows])
     return result

@@ -135,6 +135,23 @@ def test_wrong_types_in_a_canonical_file_are_quarantined_with_reasons(
     assert reasons == ["client_income: cannot read 'lots' from client_income as a number"]
 
 
+def test_a_file_of_wrong_types_fails_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("client_income,credit_amount,age_days,score_source_1\n"
+                    "high,5000,12000,good\nlow,5000,12000,bad\n")  # fmt: skip
+    out = tmp_path / "o.parquet"
+    code, stdout, stderr = loanctl(
+        monkeypatch, capsys, "data", "import", "--source", "canonical", str(path), str(out)
+    )
+    assert code == 2 and "rows in 2, out 0, quarantined 2" in stdout
+    assert stderr.startswith(f"error: {path}: none of its 2 rows could be mapped")
+    assert "client_income: cannot read 'high'" in stderr and stderr.count("\n") == 1
+    assert not out.exists() and (tmp_path / "o.quarantine.parquet").is_file()
+    assert "score_source_1: 2 unparseable value(s) became missing (all of them" in stdout
+
+
 def test_unknown_source_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -250,8 +250,9 @@ def test_invalid_mappings_name_the_problem(tmp_path: Path, fields: dict, message
 
 
 def test_unknown_source_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown source .nope.*home_credit.*loan_default"):
+    with pytest.raises(ConfigError, match=r"unknown source .nope.*canonical, home_credit"):
         load_mapping("nope")
+    assert load_mapping("canonical") == canonical_mapping()
 
 
 def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
