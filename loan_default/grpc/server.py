@@ -64,7 +64,7 @@ class ScoringBackend(Protocol):
         ...
 
     async def explain(self, application: dict[str, Any]) -> dict[str, Any]:
-        """A prediction with ``reasons``: ``[{feature, value, contribution, reason}]``."""
+        """A prediction plus ``base_value`` and ``reasons`` (feature, value, contribution)."""
         ...
 
     def metadata(self) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class ScoringBackend(Protocol):
         ...
 
     async def feedback(self, prediction_id: str, observed_default: int) -> dict[str, Any]:
-        """Record an outcome: ``{prediction_id, observed_default, recorded_at}``."""
+        """Record an outcome: ``{prediction_id, observed_default, model_version, recorded_at}``."""
         ...
 
 
