@@ -40,6 +40,28 @@ def test_import_writes_canonical_parquet_quarantine_and_counts(
     assert len(read_table(out)) == 6
     quarantine = read_table(tmp_path / "loans.quarantine.parquet")
     assert quarantine["source_row"].tolist() == [5, 6] and "reasons" in quarantine.columns
+    code, stdout, _ = loanctl(monkeypatch, capsys, "data", "validate", str(out))
+    assert code == 0 and stdout.startswith("validation PASSED: 6 rows, 5 valid")
+
+
+@pytest.mark.realdata
+def test_home_credit_sample_imports_to_valid_canonical_parquet(
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = shared_data / "home_credit_application_train_sample5000.tsv.gz"
+    out = tmp_path / "hc.parquet"
+    code, stdout, _ = loanctl(
+        monkeypatch, capsys, "data", "import", "--source", "home_credit", str(sample), str(out)
+    )
+    assert code == 0 and "rows in 5000, out 5000, quarantined 0" in stdout
+    report = tmp_path / "r.json"
+    code, _, _ = loanctl(monkeypatch, capsys, "data", "validate", str(out), "--report", str(report))
+    body = json.loads(report.read_text())
+    assert code == 0 and body["passed"] and body["rows_valid"] == 5000
+    assert pd.read_parquet(out).shape == (5000, 41)  # every canonical column, label included
 
 
 def test_source_may_be_a_yaml_path(
