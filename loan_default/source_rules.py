@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loan_default.schema import FieldSpec, Kind
 
@@ -139,8 +139,15 @@ class NumberStep(Step):
 
 class ScaleStep(Step):
     rule: ClassVar[str] = "scale"
-    multiply: float = 1.0
-    divide: float = 1.0
+    multiply: float = Field(1.0, allow_inf_nan=False)
+    divide: float = Field(1.0, allow_inf_nan=False)
+
+    @field_validator("divide")
+    @classmethod
+    def _not_zero(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("divide must not be 0")
+        return value
 
     @classmethod
     def from_argument(cls, argument: Any) -> Step:
@@ -149,8 +156,6 @@ class ScaleStep(Step):
         return super().from_argument(argument)
 
     def apply(self, column: Column, missing: Sequence[str]) -> Column:
-        if self.divide == 0:
-            raise ValueError("scale: divide must not be 0")
         numbers = as_numbers(column, missing)
         return numbers.replace(numbers.values * self.multiply / self.divide)
 
@@ -185,9 +190,19 @@ class MissingStep(Step):
 
 class MapStep(Step):
     rule: ClassVar[str] = "map"
-    values: dict[str, Any]
+    values: dict[str | int | float, Any]
     ignore_case: bool = False
     other: Literal["invalid", "missing", "keep"] = "invalid"
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _no_boolean_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict) and (flags := [k for k in value if isinstance(k, bool)]):
+            raise ValueError(
+                f"key {flags[0]!r} is a YAML boolean: unquoted yes/no/on/off/true/false are "
+                "read as true/false, quote them ('Yes': 1)"
+            )
+        return value
 
     def apply(self, column: Column, missing: Sequence[str]) -> Column:
         fold = str.lower if self.ignore_case else str

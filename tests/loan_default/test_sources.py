@@ -98,7 +98,7 @@ def test_map_case_insensitive_null_target_and_unlisted_values() -> None:
 def test_map_is_case_sensitive_by_default_and_compares_numbers_as_text() -> None:
     rule = {"steps": [{"map": {"values": {"Y": 1, "N": 0}}}]}
     assert mapped(rule, ["Y", "y"], "car_owned").isna().tolist() == [False, True]
-    flip = {"steps": [{"map": {"values": {"0": 1, "1": 0}}}]}
+    flip = {"steps": [{"map": {"values": {0: 1, "1": 0}}}]}  # YAML may give int keys
     assert mapped(flip, [0, 1.0, "1"], "client_contact_work_tag").tolist() == [1.0, 0.0, 0.0]
 
 
@@ -237,6 +237,8 @@ def test_canonical_mapping_is_the_identity() -> None:
         ({"client_income": {"column": "a", "steps": [{"map": {}}]}}, "rule 'map'.*values"),
         ({"client_income": {"column": "a", "steps": [{"a": 1, "b": 2}]}}, "one-key mapping"),
         ({"client_income": {"column": "a", "colour": 1}}, "colour"),
+        ({"client_income": {"column": "a", "steps": [{"scale": {"divide": 0}}]}}, "not be 0"),
+        ({"car_owned": {"column": "a", "steps": [{"map": {"values": {True: 1}}}]}}, "quote"),
     ],
 )
 def test_invalid_mappings_name_the_problem(tmp_path: Path, fields: dict, message: str) -> None:
