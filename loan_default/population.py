@@ -22,42 +22,26 @@ _WEEKDAY_WEIGHTS = np.array([0.165, 0.175, 0.167, 0.167, 0.163, 0.110, 0.054])
 
 # Non-retired income types (retirement is drawn from age), with their effect on log income.
 _INCOME_TYPES = {
-    "service": (0.630, 0.0),
-    "commercial": (0.285, 0.20),
-    "govt_job": (0.077, 0.10),
-    "businessman": (0.002, 0.60),
-    "student": (0.002, -0.50),
-    "unemployed": (0.002, -0.40),
+    "service": (0.630, 0.0), "commercial": (0.285, 0.20), "govt_job": (0.077, 0.10),
+    "businessman": (0.002, 0.60), "student": (0.002, -0.50), "unemployed": (0.002, -0.40),
     "maternity_leave": (0.002, -0.30),
-}
+}  # fmt: skip
 _RETIRED_INCOME = -0.25
 _EDUCATION = {  # probability, effect on log income, graduate
-    "junior_secondary": (0.012, -0.15, False),
-    "secondary": (0.715, 0.0, False),
-    "graduation_dropout": (0.033, 0.10, False),
-    "graduation": (0.239, 0.25, True),
+    "junior_secondary": (0.012, -0.15, False), "secondary": (0.715, 0.0, False),
+    "graduation_dropout": (0.033, 0.10, False), "graduation": (0.239, 0.25, True),
     "post_grad": (0.001, 0.20, True),
-}
+}  # fmt: skip
 _OCCUPATIONS = {  # probability, effect on log income, weight multiplier for graduates
-    "laborers": (0.250, 0.05, 0.4),
-    "sales": (0.160, -0.05, 0.8),
-    "core": (0.136, 0.05, 1.8),
-    "drivers": (0.093, 0.20, 0.4),
-    "managers": (0.090, 0.35, 2.2),
-    "high_skill_tech": (0.054, 0.15, 1.5),
-    "accountants": (0.048, 0.20, 2.2),
-    "medicine": (0.042, -0.10, 1.5),
-    "security": (0.032, -0.10, 0.5),
-    "cooking": (0.029, -0.15, 0.4),
-    "cleaning": (0.019, -0.25, 0.3),
-    "private_service": (0.013, -0.05, 1.0),
-    "low_skill_laborers": (0.013, -0.20, 0.2),
-    "secretaries": (0.009, -0.10, 1.0),
-    "waiters": (0.006, 0.00, 0.5),
-    "realty_agents": (0.004, 0.30, 1.5),
-    "hr": (0.003, 0.05, 2.0),
-    "it": (0.003, 0.50, 3.0),
-}
+    "laborers": (0.250, 0.05, 0.4), "sales": (0.160, -0.05, 0.8), "core": (0.136, 0.05, 1.8),
+    "drivers": (0.093, 0.20, 0.4), "managers": (0.090, 0.35, 2.2),
+    "high_skill_tech": (0.054, 0.15, 1.5), "accountants": (0.048, 0.20, 2.2),
+    "medicine": (0.042, -0.10, 1.5), "security": (0.032, -0.10, 0.5),
+    "cooking": (0.029, -0.15, 0.4), "cleaning": (0.019, -0.25, 0.3),
+    "private_service": (0.013, -0.05, 1.0), "low_skill_laborers": (0.013, -0.20, 0.2),
+    "secretaries": (0.009, -0.10, 1.0), "waiters": (0.006, 0.00, 0.5),
+    "realty_agents": (0.004, 0.30, 1.5), "hr": (0.003, 0.05, 2.0), "it": (0.003, 0.50, 3.0),
+}  # fmt: skip
 _ORGANIZATIONS = {  # Home Credit ORGANIZATION_TYPE shares (private sector), snake_case
     "business_entity_type_3": 0.28, "self_employed": 0.165, "other": 0.071,
     "business_entity_type_2": 0.038, "trade_type_7": 0.027, "construction": 0.024,
@@ -92,6 +76,12 @@ _MISSING_RATES = {
     "credit_bureau": 0.15,
     "score_source_2": 0.005,
 }
+_SCORE_MODEL = {  # weight of creditworthiness, weight of age, Beta shape of the marginal
+    "score_source_1": (0.35, 0.62, (2.0, 2.0)),
+    "score_source_2": (0.40, 0.10, (3.5, 2.6)),
+    "score_source_3": (0.40, 0.25, (2.4, 2.2)),
+}
+_TERMS_MONTHS = np.array([12, 18, 24, 30, 36, 48, 60])
 _NEVER_MISSING = {"client_income", "credit_amount", "age_days"}
 
 
@@ -145,6 +135,23 @@ def draw_population(
     """The feature columns of ``n`` applicants, plus the application date (canonical names)."""
     age = 20.5 + 49.0 * rng.beta(1.6, 1.9, n)
     female = rng.random(n) < 0.66
+    cols: dict[str, np.ndarray] = {
+        "age_days": np.round(age * DAYS_PER_YEAR),
+        "client_gender": np.where(female, "female", "male").astype(object),
+    }
+    working, log_income_effect, graduate = _work(rng, age, female, cols)
+    _household(rng, age, cols)
+    z = _money(rng, age, female, log_income_effect, graduate, cols)
+    _history(rng, age, z, working, cols)
+    _dates(rng, n, period_end, months, cols)
+    return _mask(rng, cols, n)
+
+
+def _work(
+    rng: np.random.Generator, age: np.ndarray, female: np.ndarray, cols: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Income type, education, occupation, employer; (working, log-income effect, graduate)."""
+    n = len(age)
     retired = rng.random(n) < 0.01 + 0.96 * expit((age - 57.5 + 2.0 * female) / 1.6)
     itype = _pick(rng, _values(_INCOME_TYPES, 0), n)
     income_type = _labels(_INCOME_TYPES, itype)
@@ -153,31 +160,68 @@ def draw_population(
     edu = _pick(rng, _values(_EDUCATION, 0), n)
     graduate = _values(_EDUCATION, 2)[edu].astype(bool)
     weights = _values(_OCCUPATIONS, 0)
-    occ = _pick(
-        rng, np.vstack([weights, weights * _values(_OCCUPATIONS, 2)]), graduate.astype(np.intp)
-    )
+    by_degree = np.vstack([weights, weights * _values(_OCCUPATIONS, 2)])
+    occ = _pick(rng, by_degree, graduate.astype(np.intp))
     occ_missing = ~working | (rng.random(n) < 0.15)
-    govt = income_type == "govt_job"
-    org_private = _pick(rng, np.array(list(_ORGANIZATIONS.values())), n)
-    org_public = _pick(rng, np.array(list(_PUBLIC_ORGANIZATIONS.values())), n)
+    private = _labels(_ORGANIZATIONS, _pick(rng, np.array(list(_ORGANIZATIONS.values())), n))
+    public = _pick(rng, np.array(list(_PUBLIC_ORGANIZATIONS.values())), n)
     organization = np.where(
-        govt, _labels(_PUBLIC_ORGANIZATIONS, org_public), _labels(_ORGANIZATIONS, org_private)
+        income_type == "govt_job", _labels(_PUBLIC_ORGANIZATIONS, public), private
     )
     organization[~working] = None
+    employed_years = np.exp(np.log(4.5) + 0.025 * (age - 40.0) + 0.95 * rng.standard_normal(n))
+    employed_years = np.minimum(employed_years, 0.95 * (age - 17.0))
+    cols["client_income_type"] = income_type
+    cols["client_education"] = _labels(_EDUCATION, edu)
+    cols["client_occupation"] = _labels(_OCCUPATIONS, occ, occ_missing)
+    cols["type_organization"] = organization
+    cols["employed_days"] = np.where(working, np.round(employed_years * DAYS_PER_YEAR), np.nan)
+    cols["workphone_working"] = working & (rng.random(n) < 0.24)
+    effect = (
+        np.where(retired, _RETIRED_INCOME, _values(_INCOME_TYPES, 1)[itype])
+        + _values(_EDUCATION, 1)[edu]
+        + np.where(occ_missing, 0.0, _values(_OCCUPATIONS, 1)[occ])
+    )
+    return working, effect, graduate
+
+
+def _household(rng: np.random.Generator, age: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+    """Marital status, children, family size, housing, region and its city rating."""
+    n = len(age)
     band = np.digitize(age, [30.0, 55.0])
     marital = _pick(rng, _MARITAL, band)
     partner = marital == 1
     hump = np.exp(-(((age - 36.0) / 10.0) ** 2))
     children = np.minimum(rng.poisson(0.05 + (0.25 + 0.55 * partner) * hump), 8)
-    family = 1 + partner + children + (rng.random(n) < 0.02)
     region_population, region_rating = regions()
     region = _pick(rng, region_population, n)
-    rating = region_rating[region]
+    cols["client_marital_status"] = _labels(field("client_marital_status").categories, marital)
+    cols["child_count"] = children
+    cols["client_family_members"] = 1 + partner + children + (rng.random(n) < 0.02)
+    housing = _pick(rng, _HOUSING, band)
+    cols["client_housing_type"] = _labels(field("client_housing_type").categories, housing)
+    cols["population_region_relative"] = region_population[region]
+    cols["client_city_rating"] = region_rating[region]
+    cols["house_own"] = rng.random(n) < 0.62 + 0.15 * (age > 40)
+    cols["accompany_client"] = _labels(
+        field("accompany_client").categories, _pick(rng, _ACCOMPANY, n)
+    )
+
+
+def _money(
+    rng: np.random.Generator,
+    age: np.ndarray,
+    female: np.ndarray,
+    log_income_effect: np.ndarray,
+    graduate: np.ndarray,
+    cols: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Income, credit, instalment, car, external scores; returns the latent creditworthiness."""
+    n = len(age)
+    rating = cols["client_city_rating"]
     log_income = (
         _LOG_INCOME
-        + np.where(retired, _RETIRED_INCOME, _values(_INCOME_TYPES, 1)[itype])
-        + _values(_EDUCATION, 1)[edu]
-        + np.where(occ_missing, 0.0, _values(_OCCUPATIONS, 1)[occ])
+        + log_income_effect
         + 0.10 * ~female
         + np.select([rating == 1, rating == 3], [0.20, -0.10], 0.0)
         - 0.0004 * (age - 42.0) ** 2
@@ -185,17 +229,12 @@ def draw_population(
     )
     income = np.maximum(np.round(np.exp(log_income) / 75.0) * 75.0, 750.0)
     centred_income = np.log(income) - _LOG_INCOME
-    z = 0.25 * centred_income + 0.15 * graduate + rng.standard_normal(n)  # creditworthiness
+    z = 0.25 * centred_income + 0.15 * graduate + rng.standard_normal(n)
     age_c = (age - 43.0) / 11.0
-    scores = {}
-    for name, (wz, wa, shape) in {
-        "score_source_1": (0.35, 0.62, (2.0, 2.0)),
-        "score_source_2": (0.40, 0.10, (3.5, 2.6)),
-        "score_source_3": (0.40, 0.25, (2.4, 2.2)),
-    }.items():
+    for name, (wz, wa, shape) in _SCORE_MODEL.items():
         latent = wz * z + wa * age_c + rng.standard_normal(n) * np.sqrt(1 - wz**2 - wa**2)
         grid, quantiles = _quantile_table(*shape)
-        scores[name] = np.clip(np.interp(latent, grid, quantiles), 1e-4, 0.9999).round(6)
+        cols[name] = np.clip(np.interp(latent, grid, quantiles), 1e-4, 0.9999).round(6)
     revolving = rng.random(n) < 0.07 + 0.08 * (age < 35)
     log_cti = np.where(
         revolving,
@@ -203,71 +242,61 @@ def draw_population(
         np.log(3.4) - 0.35 * centred_income + 0.65 * rng.standard_normal(n),
     )
     credit = np.clip(income * np.exp(log_cti), 500.0, 2e5).round(2)
-    terms = np.array([12, 18, 24, 30, 36, 48, 60])
-    term = terms[
-        np.clip(np.round(3 + 1.2 * (log_cti - 1.2) + rng.normal(0, 1.2, n)), 0, 6).astype(int)
-    ]
+    step = np.clip(np.round(3 + 1.2 * (log_cti - 1.2) + rng.normal(0, 1.2, n)), 0, 6)
+    term = _TERMS_MONTHS[step.astype(np.intp)]
     monthly_rate = (0.07 + 0.16 * ndtr(-0.8 * z + 0.4 * rng.standard_normal(n))) / 12.0
     factor = monthly_rate / (1.0 - (1.0 + monthly_rate) ** -term)
-    annuity = (credit * np.where(revolving, 0.05, factor)).round(2)
     car = rng.random(n) < expit(-1.25 + 1.55 * ~female + 0.6 * centred_income)
-    employed_years = np.exp(np.log(4.5) + 0.025 * (age - 40.0) + 0.95 * rng.standard_normal(n))
-    employed_years = np.minimum(employed_years, 0.95 * (age - 17.0))
+    cols["client_income"] = income
+    cols["credit_amount"] = credit
+    cols["loan_annuity"] = (credit * np.where(revolving, 0.05, factor)).round(2)
+    cols["loan_contract_type"] = np.where(revolving, "revolving", "cash").astype(object)
+    cols["car_owned"] = car
+    own_age = np.where(car, np.minimum(np.round(rng.gamma(1.8, 6.0, n)), 65), np.nan)
+    cols["own_house_age"] = own_age
+    return z
+
+
+def _history(
+    rng: np.random.Generator,
+    age: np.ndarray,
+    z: np.ndarray,
+    working: np.ndarray,
+    cols: dict[str, np.ndarray],
+) -> None:
+    """Registration, ID and phone changes, social circle, bureau enquiries, contact flags."""
+    n = len(age)
     adult_days = (age - 16.0) * DAYS_PER_YEAR
     phone = np.where(rng.random(n) < 0.10, 0.0, rng.gamma(1.1, 900.0, n).clip(0, 4300))
     social = np.where(rng.random(n) < 0.72 + 0.10 * np.tanh(z), 0.0, rng.beta(1.3, 5.0, n))
+    cols["registration_days"] = np.round(adult_days * rng.beta(1.1, 1.6, n))
+    cols["id_days"] = np.round(np.minimum(adult_days, 5800.0) * rng.beta(1.8, 1.2, n))
+    cols["phone_change"] = np.round(phone)
+    cols["social_circle_default"] = social.round(4)
+    cols["credit_bureau"] = np.minimum(rng.negative_binomial(1.5, 1.5 / 3.4, n), 30)
+    cols["bike_owned"] = rng.random(n) < 0.30
+    cols["active_loan"] = rng.random(n) < 0.48
+    cols["mobile_tag"] = rng.random(n) < 0.999
+    cols["homephone_tag"] = rng.random(n) < 0.20 + 0.18 * (age > 50)
+    cols["client_permanent_match_tag"] = rng.random(n) < 0.92
+    cols["client_contact_work_tag"] = rng.random(n) < 0.82
+
+
+def _dates(
+    rng: np.random.Generator, n: int, period_end: datetime, months: int, cols: dict[str, np.ndarray]
+) -> None:
+    """Application instants in the window (fewer at weekends), and their weekday and hour."""
     days = int(months * 30.44)
-    end_weekday = period_end.astimezone(UTC).weekday()
-    weights = _WEEKDAY_WEIGHTS[(np.arange(days) + end_weekday - days) % 7]
+    end = period_end.astimezone(UTC)
+    weights = _WEEKDAY_WEIGHTS[(np.arange(days) + end.weekday() - days) % 7]
     day = _pick(rng, weights, n)
     hour = np.clip(np.round(rng.normal(12.0, 3.3, n)), 0, 23)
     seconds = (day - days) * 86400 + hour * 3600 + rng.integers(0, 3600, n)
-    start = np.datetime64(period_end.astimezone(UTC).date(), "s")
+    start = np.datetime64(end.date(), "s")
     dates = (start + seconds.astype("timedelta64[s]")).astype("datetime64[ns]")
-    cols: dict[str, np.ndarray] = {
-        "application_date": dates,
-        "client_income": income,
-        "car_owned": car,
-        "bike_owned": rng.random(n) < 0.30,
-        "active_loan": rng.random(n) < 0.48,
-        "house_own": rng.random(n) < 0.62 + 0.15 * (age > 40),
-        "child_count": children,
-        "credit_amount": credit,
-        "loan_annuity": annuity,
-        "accompany_client": _labels(
-            field("accompany_client").categories, _pick(rng, _ACCOMPANY, n)
-        ),
-        "client_income_type": income_type,
-        "client_education": _labels(_EDUCATION, edu),
-        "client_marital_status": _labels(field("client_marital_status").categories, marital),
-        "client_gender": np.where(female, "female", "male").astype(object),
-        "loan_contract_type": np.where(revolving, "revolving", "cash").astype(object),
-        "client_housing_type": _labels(
-            field("client_housing_type").categories, _pick(rng, _HOUSING, band)
-        ),
-        "population_region_relative": region_population[region],
-        "age_days": np.round(age * DAYS_PER_YEAR),
-        "employed_days": np.where(working, np.round(employed_years * DAYS_PER_YEAR), np.nan),
-        "registration_days": np.round(adult_days * rng.beta(1.1, 1.6, n)),
-        "id_days": np.round(np.minimum(adult_days, 5800.0) * rng.beta(1.8, 1.2, n)),
-        "own_house_age": np.where(car, np.minimum(np.round(rng.gamma(1.8, 6.0, n)), 65), np.nan),
-        "mobile_tag": rng.random(n) < 0.999,
-        "homephone_tag": rng.random(n) < 0.20 + 0.18 * (age > 50),
-        "workphone_working": working & (rng.random(n) < 0.24),
-        "client_occupation": _labels(_OCCUPATIONS, occ, occ_missing),
-        "client_family_members": family,
-        "client_city_rating": rating,
-        "application_process_day": (dates.astype("datetime64[D]").astype(np.int64) - 4) % 7,
-        "application_process_hour": hour,
-        "client_permanent_match_tag": rng.random(n) < 0.92,
-        "client_contact_work_tag": rng.random(n) < 0.82,
-        "type_organization": organization,
-        **scores,
-        "social_circle_default": social.round(4),
-        "phone_change": np.round(phone),
-        "credit_bureau": np.minimum(rng.negative_binomial(1.5, 1.5 / 3.4, n), 30),
-    }
-    return _mask(rng, cols, n)
+    cols["application_date"] = dates
+    cols["application_process_day"] = (dates.astype("datetime64[D]").astype(np.int64) - 4) % 7
+    cols["application_process_hour"] = hour
 
 
 def _mask(rng: np.random.Generator, cols: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
