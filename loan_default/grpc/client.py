@@ -60,7 +60,7 @@ class LoanScoringClient:
         timeout: seconds each call may take before ``DEADLINE_EXCEEDED``.
         credentials: TLS channel credentials; plaintext when None.
         metadata: sent with every call, e.g. ``[("authorization", "Bearer ...")]``.
-        max_message_bytes: largest message sent or received (a 10,000-row batch is ~5 MB).
+        max_message_bytes: largest message sent or received (a 10,000-row batch is ~3 MB).
     """
 
     def __init__(
@@ -72,10 +72,7 @@ class LoanScoringClient:
         metadata: Sequence[tuple[str, str]] = (),
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
-        options = [
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-        ]
+        options = _options(max_message_bytes)
         self.target = target
         self.timeout = timeout
         self.call_metadata = tuple(metadata)
@@ -89,18 +86,14 @@ class LoanScoringClient:
     # -- calls -------------------------------------------------------------------------------
     def predict(self, application: Mapping[str, Any]) -> convert.PredictionDict:
         """Score one application (a dict of canonical fields; None/NaN = missing)."""
-        request = pb.PredictRequest(application=convert.application_from_dict(application))
-        response = self._call(self._stub.Predict, request)
+        response = self._call(self._stub.Predict, _predict_request(application))
         return convert.prediction_to_dict(response.prediction)
 
     def predict_batch(
         self, applications: Iterable[Mapping[str, Any]]
     ) -> list[convert.PredictionDict]:
         """Score many applications in one call; predictions come back in the same order."""
-        request = pb.PredictBatchRequest()
-        for application in applications:  # built in place: no copy per application
-            convert.add_application(request.applications.add, application)
-        response = self._call(self._stub.PredictBatch, request)
+        response = self._call(self._stub.PredictBatch, _batch_request(applications))
         return [convert.prediction_to_dict(p) for p in response.predictions]
 
     def explain(self, application: Mapping[str, Any]) -> convert.ExplanationDict:
@@ -150,10 +143,97 @@ class LoanScoringClient:
         self.close()
 
 
+class AsyncLoanScoringClient:
+    """The same client for asyncio code (``grpc.aio``); same arguments, awaitable methods.
+
+    Use it as ``async with AsyncLoanScoringClient(target) as client:`` inside a running loop.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = 30.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = _options(max_message_bytes)
+        self.target = target
+        self.timeout = timeout
+        self.call_metadata = tuple(metadata)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._stub = pb_grpc.LoanScoringStub(self._channel)
+
+    async def predict(self, application: Mapping[str, Any]) -> convert.PredictionDict:
+        """Score one application."""
+        response = await self._call(self._stub.Predict, _predict_request(application))
+        return convert.prediction_to_dict(response.prediction)
+
+    async def predict_batch(
+        self, applications: Iterable[Mapping[str, Any]]
+    ) -> list[convert.PredictionDict]:
+        """Score many applications in one call, in order."""
+        response = await self._call(self._stub.PredictBatch, _batch_request(applications))
+        return [convert.prediction_to_dict(p) for p in response.predictions]
+
+    async def explain(self, application: Mapping[str, Any]) -> convert.ExplanationDict:
+        """Score one application and return its principal reasons."""
+        request = pb.ExplainRequest(application=convert.application_from_dict(application))
+        return convert.explanation_to_dict(await self._call(self._stub.Explain, request))
+
+    async def metadata(self) -> dict[str, Any]:
+        """The served model's metadata."""
+        response = await self._call(self._stub.Metadata, pb.MetadataRequest())
+        return convert.metadata_to_dict(response)
+
+    async def feedback(self, prediction_id: str, observed_default: int) -> convert.FeedbackDict:
+        """Record the observed outcome of an earlier prediction."""
+        request = pb.FeedbackRequest(prediction_id=prediction_id, observed_default=observed_default)
+        return convert.feedback_to_dict(await self._call(self._stub.Feedback, request))
+
+    async def _call(self, method: Any, request: Message) -> Any:
+        try:
+            return await method(request, timeout=self.timeout, metadata=self.call_metadata)
+        except grpc.RpcError as error:
+            raise _translated(error) from error
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncLoanScoringClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+def _predict_request(application: Mapping[str, Any]) -> pb.PredictRequest:
+    return pb.PredictRequest(application=convert.application_from_dict(application))
+
+
+def _batch_request(applications: Iterable[Mapping[str, Any]]) -> pb.PredictBatchRequest:
+    request = pb.PredictBatchRequest()
+    for application in applications:  # built in place: no copy per application
+        convert.add_application(request.applications.add, application)
+    return request
+
+
 def _translated(error: grpc.RpcError) -> Exception:
     """The platform's error for a failed call, or the RpcError itself."""
-    code = error.code() if isinstance(error, grpc.Call) else None
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    call = error if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else None
+    code = call.code() if call is not None else None
+    details = call.details() if call is not None else str(error)
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         return RejectedRequestError(details or "invalid request", violations_from_call(error))
     if code is grpc.StatusCode.NOT_FOUND:

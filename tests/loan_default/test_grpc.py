@@ -18,7 +18,11 @@ from loan_default.generate import generate_applications
 from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
-from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
+from loan_default.grpc.client import (
+    AsyncLoanScoringClient,
+    LoanScoringClient,
+    RejectedRequestError,
+)
 from loan_default.grpc.server import GrpcServer, start_server
 from loan_default.grpc.status import violations_from_call
 from loan_default.schema import REQUIRED_FIELDS, application_model, records_to_frame
@@ -329,3 +333,25 @@ def test_workers_share_the_port_and_stop_gracefully(loop, backend, applications)
 def test_an_address_that_cannot_be_bound_is_a_config_error(loop, backend):
     with pytest.raises(ConfigError, match=r"cannot bind the gRPC server to 203\.0\.113\.7:3299"):
         loop.run(start_server(backend, host="203.0.113.7", port=3299))
+
+
+def test_async_client(loop, server, backend, applications):
+    async def session() -> None:
+        async with AsyncLoanScoringClient(server.target, timeout=30) as client:
+            prediction = await client.predict(applications[0])
+            assert prediction["default_probability"] == _direct(backend, applications[0])
+            batch = await client.predict_batch(applications[:3])
+            assert [p["default_probability"] for p in batch] == [
+                _direct(backend, a) for a in applications[:3]
+            ]
+            assert (await client.explain(applications[0]))["reasons"]
+            assert (await client.metadata())["model_version"] == "7"
+            receipt = await client.feedback(prediction["prediction_id"], 1)
+            assert receipt["observed_default"] == 1
+            with pytest.raises(RejectedRequestError) as rejected:
+                await client.predict(applications[0] | {"age_days": 1.0})
+            assert rejected.value.fields == ["application.age_days"]
+            with pytest.raises(NotFoundError):
+                await client.feedback("unknown", 0)
+
+    loop.run(session())
