@@ -77,10 +77,11 @@ DEMO_SHIFT ?= income_drop
 DEMO_METRICS := $(VAR)/monitoring/demo-metrics.prom
 .PHONY: demo-monitor
 demo-monitor: install ## (service running) Replay normal then drifted traffic; the sidecar catches it
-	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 101
+	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 101 \
+	  --feedback-share 0.3
 	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
 	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 102 \
-	  --shift $(DEMO_SHIFT)
+	  --feedback-share 0.3 --shift $(DEMO_SHIFT)
 	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
 	@echo "--- sidecar metrics after the drifted window ($(DEMO_METRICS)):"
 	@grep -E '^loan_(drift_score|drifted_features|score_psi|model_auc|model_estimated_auc)\{' \

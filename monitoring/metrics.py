@@ -99,8 +99,13 @@ class SidecarMetrics:
     def beat(self) -> None:
         self.heartbeat.set(time.time())
 
-    def publish(self, result: WindowResult) -> None:
-        """Replace the per-window series with this window's."""
+    def publish(self, result: WindowResult, *, restored: bool = False) -> None:
+        """Replace the per-window series with this window's.
+
+        Args:
+            restored: the window was analysed by an earlier run (a restart republishes the
+                latest report, so alerts keep their state); counters are not incremented.
+        """
         for gauge in self._per_window:
             gauge.clear()
         for seg in result.segments:
@@ -120,11 +125,13 @@ class SidecarMetrics:
                 if g.adverse_impact_ratio is not None and not g.small:
                     self.air.labels(v, g.attribute, g.group).set(g.adverse_impact_ratio)
             self.quality_breach.labels(v).set(int(seg.quality_breach))
+        self.window_records.set(result.records)
+        self.last_window.set(result.analysed_at.timestamp())
+        if restored:
+            return
         for event in result.triggers:
             self.triggers.labels(event.trigger).inc()
         self.windows.inc()
-        self.window_records.set(result.records)
-        self.last_window.set(result.analysed_at.timestamp())
 
     def metric_names(self) -> set[str]:
         """Every name a query may use: families and their ``_total`` / ``_bucket`` samples."""

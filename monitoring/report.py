@@ -198,6 +198,12 @@ def load_reports(reports: Path) -> list[WindowResult]:
     return sorted(out, key=lambda r: r.window_id, reverse=True)
 
 
+def latest_report(reports: Path) -> WindowResult | None:
+    """The most recent window's report, if any (window ids sort by sequence)."""
+    paths = sorted(reports.glob(f"*/{REPORT_JSON}"), key=lambda p: p.parent.name)
+    return WindowResult.model_validate_json(paths[-1].read_bytes()) if paths else None
+
+
 def write_index(reports: Path) -> Path:
     """The index page listing every kept window, newest first."""
     rows: list[list[str]] = []

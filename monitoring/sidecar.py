@@ -24,7 +24,7 @@ from loan_default import control
 from loan_default.traffic import FeedbackRecord, read_new, utcnow
 from monitoring.analysis import ModelCatalog, analyse, stored_attributes
 from monitoring.metrics import SidecarMetrics
-from monitoring.report import apply_retention, write_index, write_window_report
+from monitoring.report import apply_retention, latest_report, write_index, write_window_report
 from monitoring.responses import Retrainer, Trainer, TriggerLog, pause_scoring
 from monitoring.results import WindowResult
 from monitoring.settings import MonitoringConfig, MonitorSettings
@@ -78,6 +78,9 @@ class Sidecar:
         self.retrainer = Retrainer(trainer if config.retrain.enabled else None, self.trigger_log)
         self._attributes = stored_attributes(config)
         self._bad_seen = 0
+        latest = latest_report(settings.reports_path)
+        if latest is not None:  # alerts keep their state across a restart
+            self.metrics.publish(latest, restored=True)
 
     def close(self) -> None:
         self.retrainer.close()

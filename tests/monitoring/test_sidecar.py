@@ -168,6 +168,15 @@ def test_a_crash_mid_window_neither_skips_nor_double_counts(
         stored = {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
     assert stored == set(ids)
 
+    # Restarted again: the latest window's gauges are back before any new window (alerts keep
+    # their state), counters start from zero.
+    restored = SidecarMetrics()
+    Sidecar(settings, config, metrics=restored, evidently=False).close()
+    assert sample(restored, "loan_monitor_window_records") == reports[-1].records
+    drift = sample(restored, "loan_drift_score", model_version=VERSION)
+    assert drift == pytest.approx(reports[-1].segments[0].drift_score)
+    assert sample(restored, "loan_monitor_windows_total") == 0
+
 
 def test_a_data_quality_breach_pauses_scoring(tmp_path: Path, model: ScoringModel) -> None:
     settings = sidecar_settings(tmp_path)
