@@ -172,12 +172,13 @@ def _window_page(result: WindowResult, suppressed: list[str]) -> str:
         trig.append(f'<p class="muted">Held back by the cooldown:</p><ul>{items}</ul>')
     if result.paused:
         trig.append(f'<p class="bad">Scoring paused: {escape(result.paused)}</p>')
-    notes = []
-    for version, n in result.skipped.items():
-        notes.append(f"<li>{n} records of model {escape(version)} not analysed</li>")
-    for err in result.errors:
-        notes.append(f"<li>{escape(err)}</li>")
-    body = [head, *trig, *(f"<ul>{''.join(notes)}</ul>" for _ in [0] if notes)]
+    notes = [
+        f"<li>{n} records of {escape(tag)} not analysed</li>" for tag, n in result.skipped.items()
+    ]
+    notes += [f"<li>{escape(err)}</li>" for err in result.errors]
+    body = [head, *trig]
+    if notes:
+        body.append(f"<ul>{''.join(notes)}</ul>")
     body += [_segment_html(seg) for seg in result.segments]
     return _html(title, "\n".join(body))
 
