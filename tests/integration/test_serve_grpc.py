@@ -159,3 +159,15 @@ def test_grpc_feedback_on_a_grpc_prediction(client, applications):
     receipt = client.feedback(prediction["prediction_id"], 0)
     assert receipt["prediction_id"] == prediction["prediction_id"]
     assert receipt["observed_default"] == 0
+
+
+def test_grpc_batch_rejection_names_the_row_and_field(client, applications):
+    bad = [dict(a) for a in applications[:4]]
+    bad[2]["client_occupation"] = "astronaut"
+    rest = _rest("predict_batch", {"applications": bad})
+    assert rest.status_code == 422
+    assert [d["loc"] for d in rest.json()["details"]] == [["applications", 2, "client_occupation"]]
+    with pytest.raises(RejectedRequestError) as rejected:
+        client.predict_batch(bad)
+    assert "applications[2]" in str(rejected.value)
+    assert [f.rsplit(".", 1)[-1] for f in rejected.value.fields] == ["client_occupation"]
