@@ -37,6 +37,8 @@ from loan_default.schema import FieldSpec, Kind
 
 _SNAKE = re.compile(r"[^0-9a-z]+")
 _OPEN_CATEGORY = re.compile(r"^[a-z0-9_]+$")
+# Object columns holding only numbers (e.g. the output of a value map) convert directly.
+_NUMBER_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "boolean", "empty"})
 
 
 @dataclass(slots=True)
@@ -98,9 +100,11 @@ def as_numbers(
 ) -> Column:
     """Parse values as float64; present values that are not finite numbers become invalid."""
     values = column.values
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+    numeric = pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+    if numeric or pd.api.types.infer_dtype(values, skipna=True) in _NUMBER_OBJECTS:
         numbers = values.astype("float64")
-        return column.replace(numbers.where(np.isfinite(numbers)), numbers.isin([np.inf, -np.inf]))
+        infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)
+        return column.replace(numbers.where(~infinite), infinite)
     text = keys_of(values)
     absent = text.isna() | text.isin(list(missing))
     cleaned = text.where(~absent)
@@ -207,11 +211,16 @@ class MapStep(Step):
     def apply(self, column: Column, missing: Sequence[str]) -> Column:
         fold = str.lower if self.ignore_case else str
         table = {fold(str(key_of(k))): v for k, v in self.values.items()}
-        keys = per_unique(column.values, lambda v: None if (k := key_of(v)) is None else fold(k))
-        found = per_unique(keys, lambda key: key is not None and key in table).astype(bool)
-        mapped = per_unique(keys, lambda key: table.get(key) if key is not None else None)
-        unlisted = keys.notna() & ~found
-        result = mapped.astype(object).where(found)
+        codes, uniques = pd.factorize(column.values, use_na_sentinel=True)
+        keys = [key_of(value) for value in uniques] + [None]  # the last: missing (code -1)
+        listed = np.array([k is not None and fold(k) in table for k in keys])
+        unknown = np.array([k is not None and fold(k) not in table for k in keys])
+        targets = np.empty(len(keys), dtype=object)
+        targets[:] = [table.get(fold(k)) if k is not None else None for k in keys]
+        index = column.values.index
+        found = pd.Series(listed[codes], index=index)
+        unlisted = pd.Series(unknown[codes], index=index)
+        result = pd.Series(targets[codes], index=index, dtype=object).where(found)
         if self.other == "keep":
             result = result.where(~unlisted, column.values.astype(object))
         return column.replace(result, unlisted if self.other == "invalid" else None)

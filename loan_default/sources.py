@@ -215,18 +215,19 @@ def _origin(frame: pd.DataFrame, rule: FieldMapping, mapping: SourceMapping) -> 
 
 
 def _raw(frame: pd.DataFrame, name: str, mapping: SourceMapping) -> Column:
+    """A source column as read: text stripped, blanks and ``missing_values`` as missing."""
     column = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
         return Column(column)
-    text = column.astype(object)
-    if pd.api.types.infer_dtype(text, skipna=True) == "string":
-        stripped = text.str.strip()
-    else:
-        stripped = per_unique(
-            text, lambda value: value.strip() if isinstance(value, str) else value
-        )
-    missing = stripped.isna() | (stripped == "") | stripped.isin(mapping.missing_values)
-    return Column(stripped.where(~missing))
+    unknown = {"", *mapping.missing_values}
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return None if value in unknown else value
+        return value
+
+    return Column(per_unique(column, clean))
 
 
 def _check_columns(frame: pd.DataFrame, mapping: SourceMapping, origin: str) -> None:
