@@ -56,6 +56,8 @@ def render_evidently(
     current: pd.DataFrame,
     path: Path,
     config: EvidentlyConfig | None = None,
+    *,
+    columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write Evidently's data-drift report of ``current`` against the reference as HTML.
 
@@ -64,6 +66,8 @@ def render_evidently(
         current: the window's canonical rows, with ``probability`` when known.
         path: the HTML file to write; the report's results go next to it as ``<stem>.json``.
         config: sample size and methods; defaults as documented in :class:`EvidentlyConfig`.
+        columns: only these columns (e.g. the drifted fields and ``probability``): the page's
+            cost grows with its columns (a plot each); default: every monitored field.
 
     Returns:
         Evidently's results (``Snapshot.dict()``: its metrics and per-column tests).
@@ -75,18 +79,18 @@ def render_evidently(
     from evidently.presets import DataDriftPreset
 
     config = config or EvidentlyConfig()
-    wanted = [f.name for f in MONITORED_FIELDS] + [PROBABILITY]
-    columns = [c for c in wanted if c in reference_sample.columns and c in current.columns]
-    if not columns or current.empty:
+    wanted = columns or [f.name for f in MONITORED_FIELDS] + [PROBABILITY]
+    shared = [c for c in wanted if c in reference_sample.columns and c in current.columns]
+    if not shared or current.empty:
         raise InputError("Evidently needs a non-empty window sharing columns with the reference")
     reference = reference_sample
     if len(reference) > config.reference_rows:
         reference = reference.sample(n=config.reference_rows, random_state=config.seed)
-    definition = data_definition(columns)
+    definition = data_definition(shared)
     report = Report(
         [
             DataDriftPreset(
-                columns=columns,
+                columns=shared,
                 num_method=config.num_method,
                 cat_method=config.cat_method,
                 threshold=config.threshold,
@@ -96,8 +100,8 @@ def render_evidently(
         include_tests=True,
     )
     snapshot = report.run(
-        Dataset.from_pandas(current[columns], data_definition=definition),
-        Dataset.from_pandas(reference[columns], data_definition=definition),
+        Dataset.from_pandas(current[shared], data_definition=definition),
+        Dataset.from_pandas(reference[shared], data_definition=definition),
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,3 +54,19 @@ def test_report_is_written_and_sees_the_shifted_column(tmp_path):
     assert json.loads(path.with_suffix(".json").read_text()) == results
     assert "client_income" in drifted_columns(results)
     assert "client_gender" not in drifted_columns(results)
+
+
+@pytest.mark.slow
+def test_a_page_of_chosen_columns_only(tmp_path):
+    training = simulate(600, seed=4)
+    reference = build_reference(training.frame, training.probability)
+    current = training.frame.iloc[:200].assign(**{PROBABILITY: training.probability[:200]})
+    results = render_evidently(
+        reference.sample, current, tmp_path / "page.html", columns=["client_income", PROBABILITY]
+    )
+    tested = {
+        t["metric_config"]["params"]["column"]
+        for t in results["tests"]
+        if "column" in t["metric_config"]["params"]
+    }
+    assert tested == {"client_income", PROBABILITY}
