@@ -118,15 +118,16 @@ def _values(table: dict[str, tuple[Any, ...]], position: int) -> np.ndarray:
 
 
 @cache
-def regions() -> tuple[np.ndarray, np.ndarray]:
-    """The 79 fixed regions: relative population and city rating (1 best, 3 worst)."""
+def regions() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 79 fixed regions: relative population, city rating (1 best) and applicant share."""
     rng = np.random.default_rng(20_261_101)
     population = np.sort(np.clip(np.exp(rng.normal(np.log(0.012), 0.75, 79)), 3e-4, 0.06))[::-1]
-    population[0] = 0.0725  # the capital
-    share = population / population.sum()
-    rating = np.where(rng.random(79) < 0.22, 3, 2)
-    rating[np.cumsum(share) <= 0.12] = 1
-    return population.round(6), rating
+    population[0] = 0.0725  # the capital: fewer applicants than its size (as in Home Credit)
+    share = population * np.where(np.arange(79) == 0, 0.4, 1.0)
+    share /= share.sum()
+    rating = np.where(np.arange(79) % 6 == 5, 3, 2)  # every sixth region, of every size
+    rating[np.cumsum(share) <= 0.10] = 1
+    return population.round(6), rating, share
 
 
 def draw_population(
@@ -193,8 +194,8 @@ def _household(rng: np.random.Generator, age: np.ndarray, cols: dict[str, np.nda
     partner = marital == 1
     hump = np.exp(-(((age - 36.0) / 10.0) ** 2))
     children = np.minimum(rng.poisson(0.05 + (0.25 + 0.55 * partner) * hump), 8)
-    region_population, region_rating = regions()
-    region = _pick(rng, region_population, n)
+    region_population, region_rating, region_share = regions()
+    region = _pick(rng, region_share, n)
     cols["client_marital_status"] = _labels(field("client_marital_status").categories, marital)
     cols["child_count"] = children
     cols["client_family_members"] = 1 + partner + children + (rng.random(n) < 0.02)
