@@ -19,7 +19,10 @@ from grpc_status import rpc_status
 from pydantic import ValidationError
 
 from loan_default.errors import InputError
-from loan_default.schema import FIELDS_BY_NAME
+from loan_default.schema import FIELDS_BY_NAME, Kind
+
+_RULED = (Kind.NUMBER, Kind.INTEGER, Kind.BOOLEAN, Kind.CATEGORY)
+"""Kinds whose ``FieldSpec.rule()`` describes them (text and timestamps have no rule there)."""
 
 
 def field_path(loc: Sequence[int | str], *, root: str = "application") -> str:
@@ -59,7 +62,8 @@ def violations_of(error: InputError, *, root: str = "application") -> list[tuple
         loc = list(detail.get("loc") or ())
         description = str(detail.get("msg", ""))
         name = next((p for p in reversed(loc) if isinstance(p, str)), "")
-        if spec := FIELDS_BY_NAME.get(name):
+        spec = FIELDS_BY_NAME.get(name)
+        if spec is not None and spec.kind in _RULED:
             description += f" (valid: {spec.rule()})"
         out.append((field_path(loc, root=root), description))
     return out
