@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from loan_default.errors import InputError, NotFoundError
+from loan_default.generate import simulate
 from monitoring.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
@@ -14,17 +15,21 @@ from monitoring.reference import (
     build_reference,
     category_counts,
 )
-from tests.monitoring.stats_frames import canonical_frame
 
 
 @pytest.fixture(scope="module")
-def frame():
-    return canonical_frame(2_000, seed=1)
+def training():
+    return simulate(2_000, seed=1)
 
 
 @pytest.fixture(scope="module")
-def probabilities(frame):
-    return np.random.default_rng(2).beta(1.0, 8.0, size=len(frame))
+def frame(training):
+    return training.frame
+
+
+@pytest.fixture(scope="module")
+def probabilities(training):
+    return training.probability
 
 
 def test_bins_are_right_closed_with_open_ends_and_a_missing_bin():
@@ -53,13 +58,15 @@ def test_profile_covers_every_monitored_field_with_proportions_summing_to_one(fr
 
 
 def test_numeric_bins_are_deciles_with_the_missing_share_apart(frame, probabilities):
-    ref = build_reference(frame, probabilities)
+    continuous = np.random.default_rng(5).lognormal(8.0, 0.6, size=len(frame))  # no ties
+    ref = build_reference(frame.assign(client_income=continuous), probabilities)
     income = ref.stats.fields["client_income"]
     assert isinstance(income, NumericProfile)
-    assert len(income.edges) == 9
-    assert np.allclose(income.proportions[:-1], 0.1, atol=0.002)
+    assert income.edges == pytest.approx(np.quantile(continuous, np.linspace(0.1, 0.9, 9)))
+    assert np.allclose(income.proportions[:-1], 0.1, atol=0.001)
     assert income.missing_rate == 0.0
-    assert income.mean == pytest.approx(frame["client_income"].mean())
+    assert income.mean == pytest.approx(continuous.mean())
+    assert income.max == pytest.approx(continuous.max())
     score1 = ref.stats.fields["score_source_1"]
     assert score1.missing_rate == pytest.approx(frame["score_source_1"].isna().mean())
     assert score1.proportions[-1] == pytest.approx(score1.missing_rate)
@@ -78,7 +85,7 @@ def test_booleans_and_categories_are_frequencies(frame, probabilities):
     assert isinstance(car, CategoricalProfile)
     assert sorted(car.categories) == ["0", "1"]
     share_true = car.proportions[car.categories.index("1")]
-    assert share_true == pytest.approx(frame["car_owned"].mean())
+    assert share_true == pytest.approx((frame["car_owned"] == 1).mean())
     occupation = ref.stats.fields["client_occupation"]
     assert occupation.proportions[-2] == 0.0  # no unseen category in the reference itself
     assert occupation.missing_rate == pytest.approx(frame["client_occupation"].isna().mean())
