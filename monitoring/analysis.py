@@ -27,7 +27,7 @@ from monitoring.drift import DriftSummary, compute_drift
 from monitoring.fairness import AGE_BAND, compute_fairness
 from monitoring.performance import estimated_performance, labelled_performance
 from monitoring.quality import compute_quality
-from monitoring.reference import ReferenceProfile
+from monitoring.reference import PROBABILITY, ReferenceProfile
 from monitoring.results import FeatureDrift, GroupFairness, Labelled, Segment, WindowResult
 from monitoring.settings import MonitoringConfig
 from monitoring.state import MonitorState
@@ -151,8 +151,13 @@ def _segment(
     page = evidently_drifted = None
     if evidently:
         page = f"evidently-{meta.version}.html"
-        current = frame.assign(probability=p)
-        evidently_drifted = _render_evidently(context.reference, current, folder / page, config)
+        current = frame.assign(**{PROBABILITY: p})
+        columns = None
+        if config.reports.evidently_columns == "drifted":
+            columns = [*drift.drifted_features, PROBABILITY]
+        evidently_drifted = _render_evidently(
+            context.reference, current, folder / page, config, columns
+        )
         if evidently_drifted is None:
             page = None
     return Segment(
@@ -223,14 +228,20 @@ def _features(drift: DriftSummary) -> list[FeatureDrift]:
 
 
 def _render_evidently(
-    reference: ReferenceProfile, current: pd.DataFrame, path: Path, config: MonitoringConfig
+    reference: ReferenceProfile,
+    current: pd.DataFrame,
+    path: Path,
+    config: MonitoringConfig,
+    columns: list[str] | None,
 ) -> list[str] | None:
     """Evidently's page of the window; its own drifted columns, or None if it failed (the page
     is for people to browse: a failure is logged, the window's verdicts do not depend on it)."""
     from monitoring.evidently_report import drifted_columns, render_evidently
 
     try:
-        results = render_evidently(reference.sample, current, path, config.evidently)
+        results = render_evidently(
+            reference.sample, current, path, config.evidently, columns=columns
+        )
     except (LoanError, ValueError, TypeError, KeyError) as exc:
         log.warning("Evidently's report %s failed: %s", path.name, exc)
         return None

@@ -11,6 +11,7 @@ Two layers, as everywhere in the platform:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -122,6 +123,14 @@ class ResponseConfig(_Section):
     )
 
 
+class ReportConfig(_Section):
+    evidently_columns: Literal["drifted", "all"] = Field(
+        "drifted",
+        description="Columns of Evidently's page: the drifted fields and the score (a plot "
+        "costs about half a second), or every monitored field.",
+    )
+
+
 class RetentionConfig(_Section):
     report_days: float = Field(30.0, gt=0, description="Window reports are deleted after this.")
     prediction_days: float = Field(
@@ -142,6 +151,7 @@ class MonitoringConfig(_Section):
     triggers: TriggerConfig = Field(default_factory=TriggerConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     responses: ResponseConfig = Field(default_factory=ResponseConfig)
+    reports: ReportConfig = Field(default_factory=ReportConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
