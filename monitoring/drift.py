@@ -129,10 +129,9 @@ def ks_two_sample(reference_sorted: np.ndarray, current: np.ndarray) -> tuple[fl
 
 
 def _numeric(
-    reference: ReferenceProfile, name: str, values: np.ndarray, epsilon: float
-) -> tuple[float, float, float, float]:
-    profile = reference.stats.fields[name]
-    assert isinstance(profile, NumericProfile)
+    reference: ReferenceProfile, name: str, profile: NumericProfile, values: np.ndarray,
+    epsilon: float,
+) -> tuple[float, float, float, float]:  # fmt: skip
     counts = bin_counts(values, np.asarray(profile.edges))
     shares = counts / max(len(values), 1)
     d, p = ks_two_sample(reference.sorted_values(name), values[~np.isnan(values)])
@@ -206,7 +205,7 @@ def compute_drift(
             stat, p, effect, value, missing = _categorical(reference, profile, labels, eps)
         else:
             values = _column(current_frame, spec.name, numeric=True).to_numpy(dtype="float64")
-            stat, p, value, missing = _numeric(reference, spec.name, values, eps)
+            stat, p, value, missing = _numeric(reference, spec.name, profile, values, eps)
             effect = stat
         significant = p < alpha_per_test and effect >= config.min_effect
         results.append(
