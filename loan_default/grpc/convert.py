@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any, TypedDict
 
 import orjson
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
+from pydantic import BaseModel
 
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
@@ -78,10 +80,18 @@ class FeedbackDict(TypedDict):
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON types: datetimes as ISO 8601, numpy scalars as numbers, NaN as None."""
-    return orjson.loads(
-        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    )
+    """``value`` as JSON types, as the REST API would send it: datetimes and UUIDs as strings,
+    numpy scalars as numbers, NaN as None, pydantic models dumped, paths as strings."""
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    return orjson.loads(orjson.dumps(value, default=_json_default, option=option))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, PurePath):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _is_missing(value: Any) -> bool:

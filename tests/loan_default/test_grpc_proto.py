@@ -169,3 +169,27 @@ def test_what_cannot_be_encoded_is_named(application, message):
     with pytest.raises(InputError) as raised:
         convert.application_from_dict(application)
     assert str(raised.value).startswith(message)
+
+
+def test_metadata_struct_holds_what_rest_would_send():
+    import uuid
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from loan_default.store import ThresholdSettings
+
+    run = uuid.UUID(int=7)
+    metadata = {
+        "trained": datetime(2026, 11, 1, tzinfo=UTC), "run": run, "rows": np.int64(3),
+        "auc": np.float32(0.5), "missing": float("nan"), "thresholds": ThresholdSettings(),
+        "features": ["a", "b"], "path": Path("/models/x"),
+    }  # fmt: skip
+    back = convert.metadata_to_dict(
+        pb.MetadataResponse.FromString(convert.metadata_to_proto(metadata).SerializeToString())
+    )
+    assert back == {
+        "trained": "2026-11-01T00:00:00+00:00", "run": str(run), "rows": 3.0, "auc": 0.5,
+        "missing": None, "thresholds": {"medium": 0.3, "high": 0.7, "decision": 0.5},
+        "features": ["a", "b"], "path": "/models/x",
+    }  # fmt: skip
