@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from loan_default.errors import InputError
 from loan_default.settings import LoanSettings
@@ -33,8 +32,6 @@ _UNNAMED = re.compile(r"^Unnamed: \d+$")
 
 class DataSettings(LoanSettings):
     """Where the data stage finds its editable configuration and puts its quarantine files."""
-
-    model_config = SettingsConfigDict(env_prefix="LOAN_", env_file=".env", extra="ignore")
 
     sources_dir: Path = Field(
         _CONFIGS / "sources",

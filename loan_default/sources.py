@@ -163,7 +163,14 @@ def canonical_mapping() -> SourceMapping:
     return SourceMapping.model_validate({"name": "canonical", "fields": fields})
 
 
-@dataclass(slots=True)
+def _source_rows(raw: pd.DataFrame, rows: Sequence[int], reasons: Sequence[str]) -> pd.DataFrame:
+    out = raw.iloc[list(rows)].copy()
+    out.insert(0, "source_row", list(rows))
+    out["reasons"] = list(reasons)
+    return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True, slots=True)
 class ImportResult:
     """A source table mapped onto the canonical schema."""
 
@@ -177,16 +184,12 @@ class ImportResult:
     """Canonical field -> how many present values could not be parsed and became missing."""
     unreadable: set[str] = field(default_factory=set)
     """Fields none of whose present values could be parsed: a wrong column or type?"""
-    raw: pd.DataFrame | None = None
+    raw: pd.DataFrame = field(default_factory=pd.DataFrame)
     """The source table as read (row ``i`` is ``source_row`` ``i``), for quarantine files."""
 
     def source_rows(self, rows: Sequence[int], reasons: Sequence[str]) -> pd.DataFrame:
         """Source rows as read, with ``source_row`` and ``reasons`` columns."""
-        assert self.raw is not None
-        out = self.raw.iloc[list(rows)].copy()
-        out.insert(0, "source_row", list(rows))
-        out["reasons"] = list(reasons)
-        return out.reset_index(drop=True)
+        return _source_rows(self.raw, rows, reasons)
 
     def summary(self) -> str:
         """Counts for people: rows in/out/quarantined and unparseable values per field."""
@@ -290,11 +293,10 @@ def map_frame(
     data = pd.DataFrame(values, index=frame.index)
     bad_rows = sorted(reasons)
     canonical = coerce_frame(data.drop(index=bad_rows), with_label=has_label)
-    result = ImportResult(
-        canonical, frame.head(0), mapping.name, len(frame), unparseable, unreadable, raw=frame
+    quarantine = _source_rows(frame, bad_rows, ["; ".join(reasons[row]) for row in bad_rows])
+    return ImportResult(
+        canonical, quarantine, mapping.name, len(frame), unparseable, unreadable, raw=frame
     )
-    result.quarantine = result.source_rows(bad_rows, ["; ".join(reasons[r]) for r in bad_rows])
-    return result
 
 
 def import_table(path: str | Path, source: str | Path | SourceMapping) -> ImportResult:
