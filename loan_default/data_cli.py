@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True)
 def generate_command(
     out: Annotated[Path, typer.Argument(help="Output file: .parquet, .csv or .csv.gz.")],
     rows: Annotated[int, typer.Option(min=1, help="Number of applications.")] = 100_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Random seed: the same seed, the same data.")
+    ] = 0,
     shift: Annotated[
         str,
         typer.Option(

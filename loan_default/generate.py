@@ -62,6 +62,7 @@ import pandas as pd
 from scipy.special import expit
 
 from loan_default import population as pop
+from loan_default.errors import InputError
 from loan_default.schema import DAYS_PER_YEAR, coerce_frame
 from loan_default.shifts import PRESETS, Shift, apply_shift, resolve_shift
 
@@ -128,6 +129,8 @@ class Simulation:
 
 
 def _column(frame: pd.DataFrame, name: str, fill: float) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), fill)
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
     return np.where(np.isnan(values), fill, values)
 
@@ -135,7 +138,8 @@ def _column(frame: pd.DataFrame, name: str, fill: float) -> np.ndarray:
 def default_logit(frame: pd.DataFrame, *, logit_offset: float = 0.0) -> np.ndarray:
     """The generating mechanism's log-odds of default for each row of a canonical frame.
 
-    See the module docstring for the terms; ``client_gender`` is never read.
+    See the module docstring for the terms; ``client_gender`` is never read. Absent columns
+    count as missing (their fill value).
     """
     c = _column
     income = c(frame, "client_income", np.nan)
@@ -164,7 +168,8 @@ def default_logit(frame: pd.DataFrame, *, logit_offset: float = 0.0) -> np.ndarr
         + 0.20 * c(frame, "active_loan", 0)
     )
     for name, effects in CATEGORY_EFFECTS.items():
-        logit += frame[name].map(effects).fillna(0.0).to_numpy(np.float64)
+        if name in frame.columns:
+            logit += frame[name].map(effects).fillna(0.0).to_numpy(np.float64)
     return np.asarray(logit, dtype=np.float64)
 
 
@@ -191,12 +196,12 @@ def simulate(
         months: length of the application window.
 
     Raises:
-        InputError: a negative row count, an unknown preset or an invalid shift.
+        InputError: a negative row count or seed, an unknown preset or an invalid shift.
     """
-    from loan_default.errors import InputError
-
     if rows < 0:
         raise InputError(f"rows must be >= 0, got {rows}")
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     if months < 1:
         raise InputError(f"months must be >= 1, got {months}")
     spec = resolve_shift(shift)

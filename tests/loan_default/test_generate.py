@@ -218,6 +218,14 @@ def test_unknown_preset_and_bad_sizes() -> None:
         generate_applications(10, seed=1, shift="nope")
     with pytest.raises(InputError, match="rows must be >= 0"):
         generate_applications(-1, seed=1)
+    with pytest.raises(InputError, match="seed must be >= 0, got -3"):
+        generate_applications(10, seed=-3)
+
+
+def test_the_mechanism_counts_absent_columns_as_missing(frame: pd.DataFrame) -> None:
+    required = frame[["client_income", "credit_amount", "age_days"]].head(50)
+    emptied = required.assign(score_source_2=None, client_education=None)
+    np.testing.assert_allclose(default_probability(required), default_probability(emptied))
 
 
 def test_cli_writes_the_file_and_refuses_bad_input(tmp_path: Path) -> None:
