@@ -246,6 +246,8 @@ def test_cli_writes_the_file_and_refuses_bad_input(tmp_path: Path) -> None:
     assert dates.max() < pd.Timestamp("2026-02-01", tz="UTC")
     bad = runner.invoke(data_app, ["generate", "--rows", "5", "--shift", "nope", str(out)])
     assert isinstance(bad.exception, InputError) and bad.exception.exit_code == 2
+    usage = runner.invoke(data_app, ["generate", "--help"], terminal_width=200).output
+    assert all(name in usage for name in PRESETS)
     wrong = runner.invoke(data_app, ["generate", "--rows", "5", str(tmp_path / "x.json")])
     assert isinstance(wrong.exception, InputError) and "x.json" in str(wrong.exception)
 
