@@ -49,13 +49,16 @@ class ModelCatalog:
     """Loads each model version's metadata and reference from the Bento store, once."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, ModelContext | str] = {}
+        self._cache: dict[str, ModelContext] = {}
 
     def get(self, tag: str) -> ModelContext | str:
         """The model's context, or why it cannot be analysed (not found, no reference)."""
-        if tag not in self._cache:
-            self._cache[tag] = self._load(tag)
-        return self._cache[tag]
+        if tag in self._cache:
+            return self._cache[tag]
+        context = self._load(tag)
+        if isinstance(context, ModelContext):  # failures are retried: the store may catch up
+            self._cache[tag] = context
+        return context
 
     @staticmethod
     def _load(tag: str) -> ModelContext | str:
@@ -100,7 +103,11 @@ def analyse(
         if len(records) < config.drift.min_rows:
             skipped[tag] = len(records)
             continue
-        segments.append(_segment(records, context, state, config, folder, evidently=evidently))
+        try:
+            segments.append(_segment(records, context, state, config, folder, evidently=evidently))
+        except LoanError as exc:  # bad data in this window must not stop the monitoring
+            skipped[tag] = len(records)
+            errors.append(f"{tag}: {exc}")
     return WindowResult(
         window_id=window_id,
         start=window.start,

@@ -240,3 +240,18 @@ def test_sigkill_mid_log_then_restart_counts_every_record_once(
     with sqlite3.connect(settings.state_db) as db:
         stored = {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
     assert stored == set(ids)
+
+
+def test_traffic_of_an_unknown_model_is_reported_not_fatal(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    settings = sidecar_settings(tmp_path)
+    write_traffic(settings.traffic_path, model, "vnot-registered", rows=300, seed=17)
+    car = Sidecar(settings, sidecar_config(retrain={"enabled": False}), evidently=False)
+    [result] = car.run_once()
+    assert car.run_once() == []  # consumed: the next pass reads nothing
+    car.close()
+    assert result.segments == [] and result.skipped == {"loan_default:vnot-registered": 300}
+    assert "not in the Bento model store" in result.errors[0]
+    page = (settings.reports_path / result.window_id / "index.html").read_text()
+    assert "300 records of loan_default:vnot-registered not analysed" in page
