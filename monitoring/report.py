@@ -62,7 +62,8 @@ def _table(head: list[str], rows: list[list[str]], *, styles: list[str] | None =
 
 def _segment_html(seg: Segment) -> str:
     v = escape(seg.model_version)
-    parts = [f"<h2>Model {v}: {seg.records} records</h2>"]
+    trained = f" (trained {seg.model_created_at:%Y-%m-%d})" if seg.model_created_at else ""
+    parts = [f"<h2>Model {v}{trained}: {seg.records} records</h2>"]
     if seg.evidently_report:
         href = escape(seg.evidently_report)
         parts.append(f'<p><a href="{href}">Evidently data drift report</a></p>')
