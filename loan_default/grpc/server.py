@@ -33,6 +33,7 @@ from loan_default.errors import InputError, LoanError, NotFoundError, Unavailabl
 from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
+from loan_default.grpc.metrics import observed
 from loan_default.grpc.status import invalid_argument
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self.backend = backend
         self.max_batch_rows = max_batch_rows
 
+    @observed(SERVICE_NAME)
     async def Predict(  # noqa: N802 (named by the proto)
         self, request: pb.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictResponse:
@@ -97,6 +99,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         )
         return pb.PredictResponse(prediction=convert.prediction_to_proto(predictions[0]))
 
+    @observed(SERVICE_NAME)
     async def PredictBatch(  # noqa: N802 (named by the proto)
         self, request: pb.PredictBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictBatchResponse:
@@ -114,6 +117,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         )
         return await _off_loop(n, lambda: convert.batch_to_proto(predictions))
 
+    @observed(SERVICE_NAME)
     async def Explain(  # noqa: N802 (named by the proto)
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExplainResponse:
@@ -121,12 +125,14 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         explanation = await _mapped(context, self.backend.explain(application))
         return convert.explanation_to_proto(explanation)
 
+    @observed(SERVICE_NAME)
     async def Metadata(  # noqa: N802 (named by the proto)
         self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.MetadataResponse:
         metadata = await _mapped(context, _call_sync(self.backend.metadata), root="")
         return convert.metadata_to_proto(metadata)
 
+    @observed(SERVICE_NAME)
     async def Feedback(  # noqa: N802 (named by the proto)
         self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.FeedbackResponse:

@@ -356,3 +356,34 @@ def test_async_client(loop, server, backend, applications):
                 await client.feedback("unknown", 0)
 
     loop.run(session())
+
+
+def test_calls_are_counted_by_method_and_code(client, backend, applications):
+    from prometheus_client import REGISTRY
+
+    from loan_default.grpc.server import SERVICE_NAME
+
+    def handled(method: str, code: str) -> float:
+        labels = {"grpc_service": SERVICE_NAME, "grpc_method": method, "grpc_code": code}
+        return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
+
+    def timed(method: str) -> float:
+        labels = {"grpc_service": SERVICE_NAME, "grpc_method": method}
+        return REGISTRY.get_sample_value("grpc_server_handling_seconds_count", labels) or 0.0
+
+    before = {
+        "ok": handled("Predict", "OK"),
+        "invalid": handled("Predict", "INVALID_ARGUMENT"),
+        "unavailable": handled("PredictBatch", "UNAVAILABLE"),
+        "timed": timed("Predict"),
+    }
+    client.predict(applications[0])
+    with pytest.raises(RejectedRequestError):
+        client.predict(applications[0] | {"age_days": 1.0})
+    backend.fail_with = PAUSED
+    with pytest.raises(UnavailableError):
+        client.predict_batch(applications[:2])
+    assert handled("Predict", "OK") == before["ok"] + 1
+    assert handled("Predict", "INVALID_ARGUMENT") == before["invalid"] + 1
+    assert handled("PredictBatch", "UNAVAILABLE") == before["unavailable"] + 1
+    assert timed("Predict") == before["timed"] + 2
