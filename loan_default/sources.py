@@ -184,6 +184,8 @@ class ImportResult:
     """Canonical field -> how many present values could not be parsed and became missing."""
     unreadable: set[str] = field(default_factory=set)
     """Fields none of whose present values could be parsed: a wrong column or type?"""
+    origins: dict[str, str] = field(default_factory=dict)
+    """Canonical field -> the source column(s) it was read from, for messages."""
     raw: pd.DataFrame = field(default_factory=pd.DataFrame)
     """The source table as read (row ``i`` is ``source_row`` ``i``), for quarantine files."""
 
@@ -199,7 +201,8 @@ class ImportResult:
         ]
         for name, count in sorted(self.unparseable.items(), key=lambda item: -item[1]):
             hint = " (all of them: wrong column or type?)" if name in self.unreadable else ""
-            lines.append(f"  {name}: {count} unparseable value(s) became missing{hint}")
+            origin = f" (column {self.origins[name]})" if name in self.origins else ""
+            lines.append(f"  {name}{origin}: {count} unparseable value(s) became missing{hint}")
         return "\n".join(lines)
 
 
@@ -294,8 +297,9 @@ def map_frame(
     bad_rows = sorted(reasons)
     canonical = coerce_frame(data.drop(index=bad_rows), with_label=has_label)
     quarantine = _source_rows(frame, bad_rows, ["; ".join(reasons[row]) for row in bad_rows])
+    origins = {name: " / ".join(rule.columns()) for name, rule in mapping.fields.items()}
     return ImportResult(
-        canonical, quarantine, mapping.name, len(frame), unparseable, unreadable, raw=frame
+        canonical, quarantine, mapping.name, len(frame), unparseable, unreadable, origins, frame
     )
 
 

@@ -36,7 +36,7 @@ def test_import_writes_canonical_parquet_quarantine_and_counts(
     )
     assert code == 0
     assert "rows in 8, out 6, quarantined 2" in stdout
-    assert "score_source_3: 1 unparseable value(s) became missing" in stdout
+    assert "score_source_3 (column Score_Source_3): 1 unparseable value(s) became missing" in stdout
     assert len(read_table(out)) == 6
     quarantine = read_table(tmp_path / "loans.quarantine.parquet")
     assert quarantine["source_row"].tolist() == [5, 6] and "reasons" in quarantine.columns
@@ -171,7 +171,10 @@ def test_a_file_of_wrong_types_fails_the_import(
     assert stderr.startswith(f"error: {path}: none of its 2 rows could be mapped")
     assert "client_income: cannot read 'high'" in stderr and stderr.count("\n") == 1
     assert not out.exists() and (tmp_path / "o.quarantine.parquet").is_file()
-    assert "score_source_1: 2 unparseable value(s) became missing (all of them" in stdout
+    assert (
+        "score_source_1 (column score_source_1): 2 unparseable value(s) became missing (all of them"
+        in stdout
+    )
 
 
 def test_unknown_source_exit_2(
