@@ -18,6 +18,7 @@ keep it to a second or two:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +100,12 @@ def render_evidently(
         ],
         include_tests=True,
     )
-    snapshot = report.run(
-        Dataset.from_pandas(current[shared], data_definition=definition),
-        Dataset.from_pandas(reference[shared], data_definition=definition),
-    )
+    with warnings.catch_warnings():  # Evidently 0.7 trips pandas' downcasting FutureWarning
+        warnings.simplefilter("ignore", FutureWarning)
+        snapshot = report.run(
+            Dataset.from_pandas(current[shared], data_definition=definition),
+            Dataset.from_pandas(reference[shared], data_definition=definition),
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
