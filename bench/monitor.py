@@ -17,6 +17,7 @@ import multiprocessing as mp
 import queue as queue_lib
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
 
 
 def _evidently(reference: pd.DataFrame, current: pd.DataFrame, queue: Any) -> None:
+    warnings.simplefilter("ignore", FutureWarning)  # Evidently 0.7 on pandas 2.3
     start = time.perf_counter()
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
