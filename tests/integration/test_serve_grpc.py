@@ -171,3 +171,17 @@ def test_grpc_batch_rejection_names_the_row_and_field(client, applications):
         client.predict_batch(bad)
     assert "applications[2]" in str(rejected.value)
     assert [f.rsplit(".", 1)[-1] for f in rejected.value.fields] == ["client_occupation"]
+
+
+def test_grpc_calls_appear_in_the_service_metrics(client, applications):
+    client.predict(applications[3])
+    text = httpx.get(f"{BASE}/metrics", timeout=30).text
+    handled = [
+        line
+        for line in text.splitlines()
+        if line.startswith("grpc_server_handled_total{")
+        and 'grpc_method="Predict"' in line
+        and 'grpc_code="OK"' in line
+    ]
+    assert handled and sum(float(line.rsplit(" ", 1)[1]) for line in handled) >= 1
+    assert "grpc_server_handling_seconds_bucket{" in text
