@@ -23,7 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loan_default.errors import ConfigError, InputError
 from loan_default.io import DataSettings, read_table
-from loan_default.schema import FIELDS, FIELDS_BY_NAME, LABEL, FieldSpec, Role, coerce_frame
+from loan_default.schema import (
+    FIELDS,
+    FIELDS_BY_NAME,
+    LABEL,
+    REQUIRED_FIELDS,
+    FieldSpec,
+    Role,
+    coerce_frame,
+)
 from loan_default.source_rules import (
     Column,
     Step,
@@ -105,6 +113,9 @@ class SourceMapping(BaseModel):
                 f"unknown canonical field(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(FIELDS_BY_NAME)}"
             )
+        required = [spec.name for spec in REQUIRED_FIELDS if spec.name not in value]
+        if required:
+            raise ValueError(f"required field(s) {', '.join(map(repr, required))} not mapped")
         # A bare string is a plain rename: `client_income: Client_Income`.
         return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
 

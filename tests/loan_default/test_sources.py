@@ -245,10 +245,15 @@ def test_invalid_mappings_name_the_problem(tmp_path: Path, fields: dict, message
     import yaml
 
     path = tmp_path / "mine.yaml"
-    path.write_text(yaml.safe_dump({"fields": fields}))
+    path.write_text(yaml.safe_dump({"fields": {**REQUIRED, **fields}}))
     with pytest.raises(ConfigError, match=message) as info:
         load_mapping(path)
     assert str(path) in str(info.value)
+
+
+def test_required_fields_must_be_mapped() -> None:
+    with pytest.raises(ValueError, match=r"required field.*'credit_amount', 'age_days' not mapped"):
+        SourceMapping.model_validate({"name": "t", "fields": {"client_income": "a"}})
 
 
 def test_unknown_source_lists_the_known_ones() -> None:
