@@ -1,0 +1,206 @@
+"""Request and response bodies of the scoring API (REST and, field for field, gRPC).
+
+The application itself is :func:`loan_default.schema.application_model`: every field, unit and
+range is declared once, in ``schema.py``. These models are what the OpenAPI page shows, so each
+field says what it means, its unit and its range. The service validates requests with them
+(strictly: unknown fields, wrong types, NaN/Infinity and out-of-range values are refused) and
+its responses are checked against them in the tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loan_default.schema import application_model
+
+LoanApplication = application_model()
+"""One loan application (canonical schema)."""
+
+MAX_BATCH_ROWS = 10_000
+RiskCategoryName = Literal["LOW", "MEDIUM", "HIGH"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatchRequest(_Body):
+    """Applications to score in one call (an underwriting queue, a nightly portfolio)."""
+
+    applications: list[LoanApplication] = Field(  # type: ignore[valid-type]
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH_ROWS,
+        description=f"1 to {MAX_BATCH_ROWS:,} applications; results come back in this order. "
+        "An invalid application rejects the whole batch (nothing is scored), and the error "
+        "names its index.",
+    )
+
+
+class Prediction(_Body):
+    """The model's assessment of one application."""
+
+    prediction_id: UUID = Field(
+        ..., description="Identifier of this prediction: quote it to /v1/feedback."
+    )
+    default_probability: float = Field(
+        ..., ge=0, le=1, description="Calibrated probability that the loan defaults (0-1)."
+    )
+    risk_category: RiskCategoryName = Field(
+        ...,
+        description="LOW below the medium threshold, HIGH at or above the high threshold, "
+        "MEDIUM in between (thresholds in /v1/metadata).",
+    )
+    model_name: str = Field(..., description="Registered model name.", examples=["loan_default"])
+    model_version: str = Field(..., description="Version of the model that scored it.")
+    timestamp: datetime = Field(..., description="When the prediction was made (UTC, ISO 8601).")
+
+
+class BatchPrediction(_Body):
+    """One prediction per application, in the order of the request."""
+
+    predictions: list[Prediction] = Field(..., description="Same order and length as the input.")
+
+
+class Reason(_Body):
+    """One principal reason: a feature that raised the predicted risk."""
+
+    feature: str = Field(..., description="Model feature (see `features` in /v1/metadata).")
+    value: float | str | bool | None = Field(
+        ...,
+        description="The applicant's value: the field as sent for application fields, the "
+        "computed value for derived features (e.g. debt_to_income); null when missing.",
+    )
+    contribution: float = Field(
+        ...,
+        gt=0,
+        description="How much this feature raised the score, in log-odds of default (the "
+        "model's own per-row contribution; the contributions and the base value sum to the "
+        "uncalibrated score).",
+    )
+    reason: str = Field(..., description="Plain-language adverse-action reason for a notice.")
+
+
+class Explanation(Prediction):
+    """A prediction with the principal reasons behind it."""
+
+    base_value: float = Field(
+        ..., description="The model's average score (log-odds) before this applicant's features."
+    )
+    reasons: list[Reason] = Field(
+        ...,
+        max_length=10,
+        description="Up to 4 (configurable) features that raised the risk most, largest first. "
+        "Only positive contributions: empty when nothing raised the risk above the average.",
+    )
+
+
+class FieldDescription(_Body):
+    """One input field of the application schema."""
+
+    name: str
+    kind: str = Field(..., description="number, integer, boolean, category, text or timestamp.")
+    role: str = Field(..., description="feature, protected, identifier or timestamp.")
+    description: str
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = Field(None, description="Allowed values (closed lists).")
+    required: bool = Field(..., description="A request without it is refused.")
+
+
+class Thresholds(_Body):
+    """Probability cut-offs in force."""
+
+    medium: float = Field(..., description="P(default) >= medium is MEDIUM (or HIGH).")
+    high: float = Field(..., description="P(default) >= high is HIGH.")
+    decision: float = Field(..., description="Operating point of the training metrics.")
+
+
+class ModelInfo(_Body):
+    """What is served: lineage, performance at training, thresholds and the input schema."""
+
+    model_name: str
+    model_version: str
+    algorithm: str = Field(..., examples=["LGBMClassifier"])
+    training_date: datetime = Field(..., description="When the model was trained (UTC).")
+    data_hash: str = Field(..., description="Content hash of the training data.")
+    data_rows: int = Field(..., ge=0, description="Rows the model was trained on.")
+    data_source: str | None = None
+    mlflow_run_id: str | None = Field(None, description="MLflow run that trained the model.")
+    mlflow_model_version: str | None = Field(
+        None, description="Version in the MLflow registered model 'loan_default'."
+    )
+    git_commit: str | None = None
+    training_metrics: dict[str, float] = Field(
+        ..., description="Metrics on the held-out test set (auc, gini, ks, brier, ...)."
+    )
+    thresholds: Thresholds
+    schema_fingerprint: str = Field(..., description="Hash of the input schema the model uses.")
+    input_schema: list[FieldDescription] = Field(..., description="Every accepted input field.")
+    features: list[str] = Field(..., description="Model features, in model order.")
+
+
+class FeedbackRequest(_Body):
+    """The observed outcome of a loan that was scored earlier (for performance monitoring)."""
+
+    prediction_id: UUID = Field(..., description="The prediction_id the scoring call returned.")
+    observed_default: int = Field(
+        ..., ge=0, le=1, strict=True, description="1 if the loan defaulted, 0 if it was repaid."
+    )
+
+
+class FeedbackReceipt(_Body):
+    """Acknowledges a recorded outcome."""
+
+    prediction_id: UUID
+    observed_default: int = Field(..., ge=0, le=1)
+    model_version: str = Field(..., description="The model that made the prediction.")
+    recorded_at: datetime
+
+
+class ErrorDetail(_Body):
+    """One offending input."""
+
+    loc: list[str | int] = Field(
+        ...,
+        description="Path to the field, e.g. ['client_income'] or ['applications', 3, "
+        "'age_days'] (row index 3 of a batch); empty for the body as a whole.",
+    )
+    msg: str = Field(..., description="What is wrong, in words.")
+    type: str = Field(..., description="Machine-readable error type (e.g. extra_forbidden).")
+
+
+class ErrorResponse(_Body):
+    """The one error shape of the API (4xx and 5xx)."""
+
+    error: str = Field(..., description="Summary of the failure.")
+    details: list[ErrorDetail] = Field(default_factory=list, description="Each offending input.")
+
+
+def error_body(error: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An :class:`ErrorResponse` as a plain dict (the hot path skips pydantic)."""
+    return {"error": error, "details": details or []}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic errors -> :class:`ErrorDetail` dicts, each naming its field (and row index)."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        msg = err["msg"]
+        loc = list(err["loc"])
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field {loc[-1]!r}" if loc else msg
+        out.append({"loc": loc, "msg": msg, "type": err["type"]})
+    return out
+
+
+def summarise(details: list[dict[str, Any]], *, limit: int = 5) -> str:
+    """One line naming the offending fields, e.g. ``invalid input: client_income, ...``."""
+    names = [".".join(str(p) for p in d["loc"]) or "body" for d in details[:limit]]
+    more = f" and {len(details) - limit} more" if len(details) > limit else ""
+    return f"invalid input: {', '.join(names)}{more}"

@@ -1,0 +1,113 @@
+"""What both protocols call: validated applications -> predictions, explanations, feedback.
+
+The REST routes validate JSON bytes themselves (fast, with field paths) and call the
+``*_valid`` methods; the gRPC server (``loan_default.grpc.server``) calls the dict methods of
+its ``ScoringBackend`` protocol, which validate with the same request model. Both get the same
+bodies, the same traffic log records and the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from loan_default.api import LoanApplication, summarise, validation_details
+from loan_default.errors import InputError, UnavailableError
+from loan_default.schema import FEATURE_FIELDS
+from runners.scorer import Scorer
+
+ExplainFn = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+"""The explainer's batch call (``Explainer.explain`` through ``bentoml.depends``)."""
+
+INLINE_ROWS = 256
+"""Batches larger than this are scored in a worker thread, off the event loop."""
+_FEATURES = tuple(f.name for f in FEATURE_FIELDS)
+
+
+class ServingBackend:
+    """Scoring, explanation and feedback over one :class:`Scorer` and an explainer.
+
+    Args:
+        scorer: the in-process scorer.
+        explain: the explainer call.
+        max_batch_rows: the most applications one call may carry.
+    """
+
+    def __init__(self, scorer: Scorer, explain: ExplainFn, *, max_batch_rows: int) -> None:
+        self.scorer = scorer
+        self._explain = explain
+        self.max_batch_rows = max_batch_rows
+
+    # -- validated input (REST) ------------------------------------------------------------
+    async def predict_valid(
+        self, applications: Sequence[BaseModel], *, endpoint: str, request_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions for validated applications (large batches off the event loop)."""
+        records = [app.__dict__ for app in applications]
+        if len(records) <= INLINE_ROWS:
+            return self.scorer.score(records, endpoint=endpoint, request_id=request_id)
+
+        def run() -> list[dict[str, Any]]:
+            return self.scorer.score(records, endpoint=endpoint, request_id=request_id)
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def explain_valid(
+        self, application: BaseModel, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """A prediction plus its principal reasons, computed by the explainer worker."""
+        self.scorer.check_open()
+        record = application.__dict__
+        (explanation,) = await self._explain([{k: record[k] for k in _FEATURES}])
+        version = self.scorer.meta.version
+        if explanation["model_version"] != version:
+            raise UnavailableError(
+                f"the explainer serves model {explanation['model_version']} and the scorer "
+                f"{version} (a model change is rolling out); retry shortly"
+            )
+        (prediction,) = self.scorer.score([record], endpoint="explain", request_id=request_id)
+        return prediction | {
+            "base_value": explanation["base_value"],
+            "reasons": explanation["reasons"],
+        }
+
+    # -- the gRPC ScoringBackend protocol ---------------------------------------------------
+    async def predict(
+        self, applications: list[dict[str, Any]], *, endpoint: str
+    ) -> list[dict[str, Any]]:
+        if not 1 <= len(applications) <= self.max_batch_rows:
+            raise InputError(
+                f"applications: from 1 to {self.max_batch_rows} per call, got {len(applications)}"
+            )
+        valid = [_validate(app, index=i if len(applications) > 1 else None) for i, app in
+                 enumerate(applications)]  # fmt: skip
+        return await self.predict_valid(valid, endpoint=endpoint)
+
+    async def explain(self, application: dict[str, Any]) -> dict[str, Any]:
+        return await self.explain_valid(_validate(application))
+
+    def metadata(self) -> dict[str, Any]:
+        return self.scorer.metadata()
+
+    async def feedback(self, prediction_id: str, observed_default: int) -> dict[str, Any]:
+        from loan_default.api import FeedbackRequest
+
+        try:
+            request = FeedbackRequest.model_validate(
+                {"prediction_id": prediction_id, "observed_default": observed_default}
+            )
+        except ValidationError as exc:
+            raise InputError(summarise(validation_details(exc))) from exc
+        return self.scorer.feedback(str(request.prediction_id), request.observed_default)
+
+
+def _validate(application: dict[str, Any], *, index: int | None = None) -> BaseModel:
+    """One application through the REST request model; ``InputError`` naming the fields."""
+    try:
+        return LoanApplication.model_validate(application)
+    except ValidationError as exc:
+        where = f"applications[{index}]: " if index is not None else ""
+        raise InputError(where + summarise(validation_details(exc))) from exc

@@ -1,0 +1,183 @@
+"""The scorer: validated applications -> logged predictions, in the API worker's own process.
+
+A benchmark decided where it runs (docs/serving.md): a prediction costs ~100 us of model time,
+while a hop to a separate BentoML worker (``bentoml.depends``) costs more than that in
+serialisation and IPC, and adaptive batching only pays when the model dominates. So the scorer
+runs inline in each API worker and a batch is scored as one matrix. The explainer, whose
+per-row contributions cost ~170x a prediction, has its own worker (``runners.explainer``).
+
+Every prediction is appended to the traffic log and its id to the prediction index *before*
+the caller can answer: a SIGKILLed worker has lost nothing it answered.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loan_default.errors import NotFoundError, UnavailableError
+from loan_default.schema import INPUT_FIELDS
+from loan_default.store import LoadedModel
+from loan_default.traffic import TrafficWriter, utcnow
+from runners import metrics
+from runners.ledger import PauseGate, PredictionIndex
+from runners.settings import ServingSettings
+
+
+class Scorer:
+    """Scores applications with one loaded model and records every answer.
+
+    Args:
+        loaded: the model (``runners.loading.load_serving_model``).
+        settings: serving settings (thresholds override, traffic location, pause check).
+    """
+
+    def __init__(self, loaded: LoadedModel, settings: ServingSettings) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.meta = loaded.metadata
+        self.settings = settings
+        self.thresholds = settings.thresholds(loaded.metadata.thresholds.risk())
+        traffic = settings.traffic_path
+        self._predictions = TrafficWriter(traffic, "predictions", fsync=settings.traffic_fsync)
+        self._feedback = TrafficWriter(traffic, "feedback", fsync=settings.traffic_fsync)
+        self._index = PredictionIndex(settings.prediction_index_path)
+        self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
+        self._lock = threading.Lock()  # batches run in a thread, single rows on the event loop
+        metrics.MODEL_INFO.labels(self.meta.name, self.meta.version, self.meta.algorithm).set(1)
+
+    def check_open(self) -> None:
+        """Raise ``UnavailableError`` while scoring is paused by an operator or the monitoring."""
+        if (state := self._pause.current()) is not None:
+            metrics.ERRORS.labels("paused").inc()
+            raise UnavailableError(
+                f"scoring is paused since {state.since.isoformat()} by {state.by}: {state.reason}"
+            )
+
+    def score(
+        self,
+        applications: Sequence[Mapping[str, Any]],
+        *,
+        endpoint: str,
+        request_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Predictions (the REST body of each) for validated applications, logged first.
+
+        Raises:
+            UnavailableError: scoring is paused.
+            OSError: the traffic log could not be written (nothing is answered then).
+        """
+        self.check_open()
+        probabilities = self.model.predict_proba_records(applications)
+        categories = self.thresholds.categories(probabilities)
+        now = utcnow().isoformat()
+        name, version = self.meta.name, self.meta.version
+        ids = [str(uuid.uuid4()) for _ in range(len(applications))]
+        results: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        for pid, p, category, app in zip(
+            ids, probabilities.tolist(), categories.tolist(), applications, strict=True
+        ):
+            results.append(
+                {
+                    "prediction_id": pid,
+                    "default_probability": p,
+                    "risk_category": category,
+                    "model_name": name,
+                    "model_version": version,
+                    "timestamp": now,
+                }
+            )
+            records.append(
+                {
+                    "prediction_id": pid,
+                    "request_id": request_id,
+                    "timestamp": now,
+                    "model_name": name,
+                    "model_version": version,
+                    "endpoint": endpoint,
+                    "application": app,
+                    "default_probability": p,
+                    "risk_category": category,
+                }
+            )
+        with self._lock:
+            self._predictions.write(records)
+            self._index.add(ids, model_version=version, created_at=now)
+        for category, n in Counter(categories.tolist()).items():
+            metrics.PREDICTIONS.labels(version, category).inc(n)
+        for p in probabilities.tolist():
+            metrics.PROBABILITY.observe(p)
+        return results
+
+    def feedback(
+        self, prediction_id: str, observed_default: int, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Record an observed outcome; ``NotFoundError`` if the id was never issued."""
+        with self._lock:
+            model_version = self._index.lookup(prediction_id)
+        if model_version is None:
+            metrics.ERRORS.labels("not_found").inc()
+            raise NotFoundError(f"prediction_id {prediction_id!r} was never issued here")
+        now = utcnow().isoformat()
+        record = {
+            "prediction_id": prediction_id,
+            "observed_default": observed_default,
+            "timestamp": now,
+            "model_version": model_version,
+            "request_id": request_id,
+        }
+        with self._lock:
+            self._feedback.write([record])
+        return {
+            "prediction_id": prediction_id,
+            "observed_default": observed_default,
+            "model_version": model_version,
+            "recorded_at": now,
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        """The /v1/metadata body."""
+        meta = self.meta
+        return {
+            "model_name": meta.name,
+            "model_version": meta.version,
+            "algorithm": meta.algorithm,
+            "training_date": meta.created_at.isoformat(),
+            "data_hash": meta.data_hash,
+            "data_rows": meta.data_rows,
+            "data_source": meta.data_source,
+            "mlflow_run_id": meta.mlflow_run_id,
+            "mlflow_model_version": meta.mlflow_model_version,
+            "git_commit": meta.git_commit,
+            "training_metrics": meta.training_metrics,
+            "thresholds": {
+                "medium": self.thresholds.medium,
+                "high": self.thresholds.high,
+                "decision": meta.thresholds.decision,
+            },
+            "schema_fingerprint": meta.schema_fingerprint,
+            "input_schema": [
+                {
+                    "name": f.name,
+                    "kind": f.kind.value,
+                    "role": f.role.value,
+                    "description": f.description,
+                    "unit": f.unit,
+                    "minimum": f.minimum,
+                    "maximum": f.maximum,
+                    "categories": list(f.categories) if f.categories else None,
+                    "required": f.required,
+                }
+                for f in INPUT_FIELDS
+            ],
+            "features": self.model.feature_names,
+        }
+
+    def close(self) -> None:
+        self._predictions.close()
+        self._feedback.close()
+        self._index.close()

@@ -1,0 +1,97 @@
+"""Settings of the serving process (API workers, explainer worker, embedded gRPC server).
+
+Every field reads a ``LOAN_*`` environment variable (or ``.env``); the BentoML worker processes
+inherit the environment of ``bentoml serve``, so every worker sees the same values. Worker
+counts are BentoML's own configuration (``BENTOML_CONFIG_OPTIONS``, see docs/serving.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from loan_default.api import MAX_BATCH_ROWS
+from loan_default.errors import ConfigError
+from loan_default.model import RiskThresholds
+from loan_default.settings import LoanSettings
+
+_REASONS = Path(__file__).resolve().parents[1] / "configs" / "reasons.yaml"
+
+
+class ServingSettings(LoanSettings):
+    """How the model is chosen and served."""
+
+    environment: Literal["development", "production"] = Field(
+        "production",
+        description="In development a missing champion falls back to the newest "
+        "``loan_default`` model in the Bento store; in production it is a startup error.",
+    )
+    model_tag: str | None = Field(
+        None,
+        description="Bento model tag to serve (``loan_default:<version>``). Default: the MLflow "
+        "alias ``champion`` resolved by ``training.registry.resolve_alias``.",
+    )
+    risk_medium: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Override of the model's MEDIUM threshold (P(default) >= it is MEDIUM).",
+    )
+    risk_high: float | None = Field(
+        None, gt=0, lt=1, description="Override of the model's HIGH threshold."
+    )
+    max_batch_rows: int = Field(
+        MAX_BATCH_ROWS,
+        ge=1,
+        le=MAX_BATCH_ROWS,
+        description="Most applications in one /v1/predict_batch call (at most 10,000).",
+    )
+    max_body_bytes: int = Field(
+        16 * 2**20, ge=1024, description="Largest request body accepted by the batch endpoint."
+    )
+    max_single_body_bytes: int = Field(
+        64 * 2**10, ge=1024, description="Largest body of the single-application endpoints."
+    )
+    max_reasons: int = Field(
+        4, ge=1, le=10, description="Principal reasons returned by /v1/explain (Reg B: 4)."
+    )
+    pause_check_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long a read of the scoring pause switch is reused."
+    )
+    traffic_fsync: bool = Field(
+        False,
+        description="fsync the traffic log before answering (survives a machine crash, not "
+        "only a killed worker; costs a disk flush per request).",
+    )
+    grpc_enabled: bool = Field(True, description="Start the gRPC server inside each API worker.")
+    grpc_port: int = Field(3001, ge=1, le=65535, description="Port of the embedded gRPC server.")
+    grpc_host: str = Field("127.0.0.1", description="Interface the gRPC server binds.")
+
+    reasons_path: Path = Field(
+        _REASONS, description="YAML of plain-language adverse-action reasons per model feature."
+    )
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> ServingSettings:
+        if self.risk_medium is not None and self.risk_high is not None:
+            try:
+                RiskThresholds(self.risk_medium, self.risk_high)
+            except ValueError as exc:
+                raise ConfigError(f"LOAN_RISK_MEDIUM/LOAN_RISK_HIGH: {exc}") from None
+        return self
+
+    def thresholds(self, model_default: RiskThresholds) -> RiskThresholds:
+        """The model's thresholds with any override from these settings applied."""
+        medium = self.risk_medium if self.risk_medium is not None else model_default.medium
+        high = self.risk_high if self.risk_high is not None else model_default.high
+        try:
+            return RiskThresholds(medium, high)
+        except ValueError as exc:
+            raise ConfigError(f"risk thresholds after LOAN_RISK_* overrides: {exc}") from None
+
+    @property
+    def prediction_index_path(self) -> Path:
+        """SQLite index of issued prediction ids (feedback checks ids against it)."""
+        return self.traffic_path / "prediction_ids.sqlite"

@@ -1,0 +1,185 @@
+"""The loan default scoring service (BentoML 1.4): REST under /v1, gRPC beside it.
+
+Serve it with ``bentoml serve`` (``make serve``). Each API worker loads the model once (the
+``LOAN_MODEL_TAG`` tag, else the MLflow ``champion``), scores in-process and writes every answer
+to the traffic log before sending it; per-row explanations run in the ``loan_explainer`` worker
+(``runners.explainer``). The routes are a FastAPI app mounted on the service, reading raw bodies
+and validating them strictly (docs/serving.md explains the choice, with the benchmark).
+BentoML provides /livez, /readyz (``__is_ready__``), /metrics and the OpenAPI page at /.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, cast
+
+import bentoml
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+
+from loan_default.api import (
+    BatchPrediction,
+    BatchRequest,
+    Explanation,
+    FeedbackReceipt,
+    FeedbackRequest,
+    LoanApplication,
+    ModelInfo,
+    Prediction,
+)
+from loan_default.grpc.server import GrpcServer, start_server
+from loan_default.schema import schema_fingerprint
+from runners import metrics
+from runners.backend import ServingBackend
+from runners.explainer import Explainer
+from runners.http import (
+    RequestRejectedError,
+    create_app,
+    documented,
+    json_response,
+    parse,
+    read_body,
+)
+from runners.http import request_id as get_request_id
+from runners.loading import load_serving_model
+from runners.scorer import Scorer
+from runners.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+
+app = create_app(
+    "Loan default scoring API",
+    "Scores loan applications with the registered champion model: default probability, risk "
+    "category, principal adverse-action reasons; records observed outcomes for monitoring.",
+)
+_BAD = {"s400": "Malformed JSON.", "s413": "Body too large.", "s422": "Invalid fields."}
+_PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailable."}
+
+
+@bentoml.service(
+    name="loan_default",
+    workers=2,
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},  # the traffic log and metrics record each call
+    labels={"owner": "credit-risk", "stage": "serving"},
+)
+@bentoml.asgi_app(app, path="/v1")
+class LoanDefaultService:
+    """Loan default scoring: predict, predict_batch, explain, metadata, feedback."""
+
+    explainer = bentoml.depends(Explainer)
+
+    def __init__(self) -> None:
+        self.settings = ServingSettings()
+        self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+        self.backend = ServingBackend(
+            self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
+        )
+        self.grpc: GrpcServer | None = None
+        logger.info("serving %s (%s)", self.scorer.meta.tag, self.scorer.meta.algorithm)
+
+    async def _explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.explainer.to_async.explain(applications)
+        return result
+
+    def __is_ready__(self) -> bool:
+        return self.scorer.meta.schema_fingerprint == schema_fingerprint()
+
+    @bentoml.on_startup
+    async def start_grpc(self) -> None:
+        """Start the gRPC server in this worker's loop (every worker binds the port)."""
+        if self.settings.grpc_enabled:
+            self.grpc = await start_server(
+                self.backend,
+                host=self.settings.grpc_host,
+                port=self.settings.grpc_port,
+                max_batch_rows=self.settings.max_batch_rows,
+            )
+
+    @bentoml.on_shutdown
+    async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop()
+        self.scorer.close()
+
+    @property
+    def single_limit(self) -> int:
+        """Largest body of a single-application request."""
+        return self.settings.max_single_body_bytes
+
+
+def _svc() -> LoanDefaultService:
+    """This worker's service instance (created by BentoML at startup)."""
+    return cast(LoanDefaultService, bentoml.get_current_service())
+
+
+@app.post("/predict", summary="Score one application", **documented(
+    LoanApplication, Prediction, **_BAD, **_PAUSED))  # fmt: skip
+async def predict(request: Request) -> Response:
+    """Default probability and risk category of one application (logged before answering)."""
+    start = time.perf_counter()
+    svc = _svc()
+    application = parse(LoanApplication, await read_body(request, svc.single_limit))
+    rid = get_request_id(request)
+    (result,) = await svc.backend.predict_valid([application], endpoint="predict", request_id=rid)
+    metrics.LATENCY.labels("predict").observe(time.perf_counter() - start)
+    return json_response(result, headers={"X-Request-ID": rid})
+
+
+@app.post("/predict_batch", summary="Score up to 10,000 applications", **documented(
+    BatchRequest, BatchPrediction, **_BAD, **_PAUSED))  # fmt: skip
+async def predict_batch(request: Request) -> Response:
+    """One prediction per application, in order; a bad row rejects the whole batch."""
+    start = time.perf_counter()
+    svc = _svc()
+    batch = parse(BatchRequest, await read_body(request, svc.settings.max_body_bytes))
+    if len(batch.applications) > (limit := svc.settings.max_batch_rows):
+        raise RequestRejectedError(
+            f"applications: at most {limit} per call, got {len(batch.applications)}",
+            details=[{"loc": ["applications"], "msg": f"at most {limit}", "type": "too_long"}],
+        )
+    rid = get_request_id(request)
+    results = await svc.backend.predict_valid(
+        batch.applications, endpoint="predict_batch", request_id=rid
+    )
+    metrics.LATENCY.labels("predict_batch").observe(time.perf_counter() - start)
+    return json_response({"predictions": results}, headers={"X-Request-ID": rid})
+
+
+@app.post("/explain", summary="Score one application and give its principal reasons",
+          **documented(LoanApplication, Explanation, **_BAD, **_PAUSED))  # fmt: skip
+async def explain(request: Request) -> Response:
+    """The prediction plus up to 4 features that raised the risk most, with reasons."""
+    start = time.perf_counter()
+    svc = _svc()
+    application = parse(LoanApplication, await read_body(request, svc.single_limit))
+    rid = get_request_id(request)
+    result = await svc.backend.explain_valid(application, request_id=rid)
+    metrics.LATENCY.labels("explain").observe(time.perf_counter() - start)
+    return json_response(result, headers={"X-Request-ID": rid})
+
+
+@app.get("/metadata", summary="The model being served", **documented(None, ModelInfo))
+async def metadata() -> Response:
+    """Name, version, training date, data hash, MLflow run, metrics, thresholds, schema."""
+    return json_response(_svc().scorer.metadata())
+
+
+@app.post("/feedback", summary="Record the observed outcome of a prediction", **documented(
+    FeedbackRequest, FeedbackReceipt, **_BAD, s404="Unknown prediction_id."))  # fmt: skip
+async def feedback(request: Request) -> Response:
+    """Whether the loan of an earlier prediction defaulted (for performance monitoring)."""
+    svc = _svc()
+    body = parse(FeedbackRequest, await read_body(request, svc.single_limit))
+    receipt = svc.scorer.feedback(
+        str(body.prediction_id), body.observed_default, request_id=get_request_id(request)
+    )
+    return json_response(receipt)
+
+
+@app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+               include_in_schema=False)  # fmt: skip
+async def not_found(request: Request, path: str) -> Response:
+    """Unknown paths under /v1 get the API's error shape."""
+    raise HTTPException(404, "no such endpoint")
