@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -255,3 +256,28 @@ def test_traffic_of_an_unknown_model_is_reported_not_fatal(
     assert "not in the Bento model store" in result.errors[0]
     page = (settings.reports_path / result.window_id / "index.html").read_text()
     assert "300 records of loan_default:vnot-registered not analysed" in page
+
+
+def test_the_long_running_loop_analyses_new_traffic_until_stopped(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    settings = sidecar_settings(tmp_path).model_copy(update={"monitor_poll_seconds": 0.1})
+    metrics = SidecarMetrics()
+    car = Sidecar(settings, sidecar_config(retrain={"enabled": False}), metrics=metrics,
+                  evidently=False)  # fmt: skip
+    stop = threading.Event()
+    loop = threading.Thread(target=car.run_forever, args=(stop,))
+    loop.start()
+    try:
+        write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=18)
+        deadline = time.monotonic() + 120
+        while sample(metrics, "loan_monitor_windows_total") != 1:
+            assert loop.is_alive() and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        loop.join(timeout=60)
+    car.close()
+    assert not loop.is_alive()
+    assert sample(metrics, "loan_monitor_records_processed_total", kind="predictions") == 1000
+    assert sample(metrics, "loan_monitor_records_processed_total", kind="feedback") == 1000
