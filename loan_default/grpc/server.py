@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
-from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
+from loan_default.errors import InputError
 from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
 from loan_default.grpc.metrics import observed
-from loan_default.grpc.status import invalid_argument
+from loan_default.grpc.status import abort, mapped
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self, request: pb.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictResponse:
         application = convert.application_to_dict(request.application)
-        predictions = await _mapped(
-            context, self.backend.predict([application], endpoint="predict")
-        )
+        predictions = await mapped(context, self.backend.predict([application], endpoint="predict"))
         return pb.PredictResponse(prediction=convert.prediction_to_proto(predictions[0]))
 
     @observed(SERVICE_NAME)
@@ -106,11 +104,11 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         n = len(request.applications)
         if not 1 <= n <= self.max_batch_rows:
             rule = f"from 1 to {self.max_batch_rows} applications per call, got {n}"
-            await _abort(context, InputError(f"applications: {rule}"), [("applications", rule)])
+            await abort(context, InputError(f"applications: {rule}"), [("applications", rule)])
         applications = await _off_loop(
             n, lambda: [convert.application_to_dict(a) for a in request.applications]
         )
-        predictions = await _mapped(
+        predictions = await mapped(
             context,
             self.backend.predict(applications, endpoint="predict_batch"),
             root="applications",
@@ -122,14 +120,14 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExplainResponse:
         application = convert.application_to_dict(request.application)
-        explanation = await _mapped(context, self.backend.explain(application))
+        explanation = await mapped(context, self.backend.explain(application))
         return convert.explanation_to_proto(explanation)
 
     @observed(SERVICE_NAME)
     async def Metadata(  # noqa: N802 (named by the proto)
         self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.MetadataResponse:
-        metadata = await _mapped(context, _call_sync(self.backend.metadata), root="")
+        metadata = await mapped(context, _call_sync(self.backend.metadata), root="")
         return convert.metadata_to_proto(metadata)
 
     @observed(SERVICE_NAME)
@@ -138,10 +136,10 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
     ) -> pb.FeedbackResponse:
         if not request.HasField("observed_default"):
             rule = "required: 1 if the loan defaulted, 0 if not"
-            await _abort(
+            await abort(
                 context, InputError(f"observed_default: {rule}"), [("observed_default", rule)]
             )
-        receipt = await _mapped(
+        receipt = await mapped(
             context,
             self.backend.feedback(request.prediction_id, request.observed_default),
             root="",
@@ -158,39 +156,6 @@ async def _off_loop(rows: int, function: Callable[[], T]) -> T:
     if rows <= INLINE_ROWS:
         return function()
     return await asyncio.to_thread(function)
-
-
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any],
-    error: LoanError,
-    violations: Sequence[tuple[str, str]] | None = None,
-    *,
-    root: str = "application",
-) -> NoReturn:
-    """End the call with the status that ``error`` maps to."""
-    if isinstance(error, InputError):
-        status = invalid_argument(error, violations, root=root)
-        await context.abort(status.code, status.details, status.trailing_metadata)
-    code = (
-        grpc.StatusCode.NOT_FOUND
-        if isinstance(error, NotFoundError)
-        else grpc.StatusCode.UNAVAILABLE
-        if isinstance(error, UnavailableError)
-        else grpc.StatusCode.INTERNAL
-    )
-    await context.abort(code, str(error))
-
-
-async def _mapped(
-    context: grpc.aio.ServicerContext[Any, Any], call: Awaitable[T], *, root: str = "application"
-) -> T:
-    """Await the backend, ending the RPC with the mapped status if it raises a LoanError."""
-    try:
-        return await call
-    except LoanError as error:
-        if not isinstance(error, InputError | NotFoundError | UnavailableError):
-            logger.error("backend failed: %s", error, exc_info=error)
-        await _abort(context, error, root=root)
 
 
 @dataclass

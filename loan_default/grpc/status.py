@@ -1,4 +1,8 @@
-"""INVALID_ARGUMENT with field violations: the gRPC form of a 4xx naming the field.
+"""The platform's errors as gRPC statuses; INVALID_ARGUMENT with field violations.
+
+:func:`mapped` awaits a backend call and ends the RPC with the status its ``LoanError`` maps
+to: ``InputError`` -> INVALID_ARGUMENT, ``NotFoundError`` -> NOT_FOUND, ``UnavailableError``
+-> UNAVAILABLE, any other ``LoanError`` -> INTERNAL (logged).
 
 The server puts a ``google.rpc.Status`` holding a ``google.rpc.BadRequest`` in the trailing
 metadata (``grpc-status-details-bin``), the rich error model every gRPC language decodes
@@ -9,8 +13,9 @@ metadata (``grpc-status-details-bin``), the rich error model every gRPC language
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -18,8 +23,11 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from pydantic import ValidationError
 
-from loan_default.errors import InputError
+from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
 from loan_default.schema import FIELDS_BY_NAME, Kind
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _RULED = (Kind.NUMBER, Kind.INTEGER, Kind.BOOLEAN, Kind.CATEGORY)
 """Kinds whose ``FieldSpec.rule()`` describes them (text and timestamps have no rule there)."""
@@ -111,3 +119,36 @@ def violations_from_call(call: Any) -> list[tuple[str, str]]:
             detail.Unpack(bad_request)
             out.extend((v.field, v.description) for v in bad_request.field_violations)
     return out
+
+
+async def abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    error: LoanError,
+    violations: Sequence[tuple[str, str]] | None = None,
+    *,
+    root: str = "application",
+) -> NoReturn:
+    """End the call with the status that ``error`` maps to."""
+    if isinstance(error, InputError):
+        status = invalid_argument(error, violations, root=root)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+    code = (
+        grpc.StatusCode.NOT_FOUND
+        if isinstance(error, NotFoundError)
+        else grpc.StatusCode.UNAVAILABLE
+        if isinstance(error, UnavailableError)
+        else grpc.StatusCode.INTERNAL
+    )
+    await context.abort(code, str(error))
+
+
+async def mapped(
+    context: grpc.aio.ServicerContext[Any, Any], call: Awaitable[T], *, root: str = "application"
+) -> T:
+    """Await the backend, ending the RPC with the mapped status if it raises a LoanError."""
+    try:
+        return await call
+    except LoanError as error:
+        if not isinstance(error, InputError | NotFoundError | UnavailableError):
+            logger.error("backend failed: %s", error, exc_info=error)
+        await abort(context, error, root=root)
