@@ -131,6 +131,7 @@ def apply_shift(frame: pd.DataFrame, shift: Shift, *, seed: int) -> pd.DataFrame
         high = np.inf if spec.maximum is None else spec.maximum
         values[rows] = np.clip(moved, low, high)[rows]
         out[name] = values
+    _keep_consistent(out, set(shift.scale) | set(shift.offset))
     for name, weights in shift.categories.items():
         vocab = np.asarray(list(weights), dtype=object)
         p = np.array(list(weights.values()), dtype=np.float64)
@@ -146,3 +147,33 @@ def apply_shift(frame: pd.DataFrame, shift: Shift, *, seed: int) -> pd.DataFrame
         values[gone] = np.nan if numeric else None
         out[name] = values
     return out
+
+
+_WORKING_AGE = 14 * DAYS_PER_YEAR
+
+
+def _keep_consistent(frame: pd.DataFrame, moved: set[str]) -> None:
+    """Bound each moved field by the unmoved fields it must agree with, in place.
+
+    The cross-field rules of ``loan_default.validation`` (employment within adult life, an
+    instalment not above the credit, a family that counts its children) would otherwise reject
+    some shifted rows; only the moved field changes, so the others stay bit-identical.
+    """
+
+    def bound(name: str, limit: pd.Series, *, upper: bool) -> None:
+        values = frame[name]
+        broken = values > limit if upper else values < limit
+        frame[name] = values.where(~broken, limit)
+
+    if "employed_days" in moved:
+        bound("employed_days", frame["age_days"] - _WORKING_AGE, upper=True)
+    elif "age_days" in moved:
+        bound("age_days", frame["employed_days"] + _WORKING_AGE, upper=False)
+    if "loan_annuity" in moved:
+        bound("loan_annuity", frame["credit_amount"], upper=True)
+    elif "credit_amount" in moved:
+        bound("credit_amount", frame["loan_annuity"], upper=False)
+    if "child_count" in moved:
+        bound("child_count", frame["client_family_members"] - 1, upper=True)
+    elif "client_family_members" in moved:
+        bound("client_family_members", frame["child_count"] + 1, upper=False)

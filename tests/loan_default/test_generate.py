@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from loan_default.data_cli import app as data_app
 from loan_default.errors import InputError
 from loan_default.generate import (
+    DEFAULT_PERIOD_END,
     PRESETS,
     Shift,
     Simulation,
@@ -168,6 +169,23 @@ def test_a_shift_moves_only_the_features_it_names(name: str) -> None:
         assert not moved[column].equals(plain[column]), column
     if name in ("income_drop", "younger", "score_shift", "credit_growth", "default_surge"):
         assert moved["default"].mean() > plain["default"].mean()  # riskier, same mechanism
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [
+        *sorted(PRESETS),
+        Shift(scale={"employed_days": 3.0, "child_count": 4.0, "loan_annuity": 30.0}),
+        Shift(scale={"credit_amount": 0.01, "client_family_members": 0.2}),
+    ],
+)
+def test_generated_and_shifted_data_pass_validation(shift: str | Shift) -> None:
+    from loan_default.validation import validate
+
+    frame = generate_applications(3000, seed=12, shift=shift)
+    result = validate(frame, now=DEFAULT_PERIOD_END)
+    assert result.quarantine.empty, result.report.summary()
+    assert len(result.valid) == len(frame)
 
 
 def test_preset_effects() -> None:
