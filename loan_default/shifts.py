@@ -3,8 +3,9 @@
 A :class:`Shift` names the features it moves and how (scale and offset for numbers, new
 frequencies for categories, extra missing values) and touches nothing else, so a drift monitor
 should flag exactly :attr:`Shift.features`. It is applied after the population is drawn, to a
-random ``fraction`` of the rows; results are clipped to the field's range and integer fields
-rounded, so shifted data stays valid. ``logit_offset`` moves no feature: it raises the odds of
+random ``fraction`` of the rows; results are clipped to the field's range, integer fields
+rounded, and a moved field is bounded by the unmoved fields it must agree with, so shifted data
+stays valid. ``logit_offset`` moves no feature: it raises the odds of
 default for everyone (concept drift: the model decays while no input drifts).
 """
 
