@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as sps
 
 from loan_default.errors import InputError
@@ -48,6 +48,8 @@ Band = Literal["stable", "watch", "act"]
 
 class DriftConfig(BaseModel):
     """How drift is decided (``configs/monitoring.yaml`` -> ``drift``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level.")
     min_effect: float = Field(

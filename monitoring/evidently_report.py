@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.errors import InputError
 from monitoring.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
@@ -31,6 +31,8 @@ from monitoring.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
 
 class EvidentlyConfig(BaseModel):
     """How Evidently's page is computed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reference_rows: int = Field(5_000, ge=100, description="Reference rows drawn for the page.")
     seed: int = Field(0, description="Seed of that draw.")

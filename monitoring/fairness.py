@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate
 from fairlearn.metrics import true_positive_rate as tpr_metric
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.errors import InputError
 from loan_default.model import RISK_CATEGORIES, RiskCategory
@@ -40,6 +40,8 @@ MISSING_GROUP = "missing"
 
 class FairnessConfig(BaseModel):
     """What is screened and when a group is flagged (``configs/monitoring.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     attributes: list[str] = Field(
         default_factory=lambda: ["client_gender", "client_education", AGE_BAND],

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 from loan_default.errors import InputError
@@ -36,6 +36,8 @@ from loan_default.errors import InputError
 
 class PerformanceConfig(BaseModel):
     """When realised performance is computed and when it counts as degraded."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_labels: int = Field(200, ge=2, description="Fewer outcomes: 'insufficient'.")
     min_class_count: int = Field(10, ge=1, description="Fewer defaults (or non-defaults).")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.schema import FieldSpec, Kind
 from monitoring.reference import MONITORED_FIELDS, ReferenceProfile
@@ -32,6 +32,8 @@ _OPEN_CATEGORY = r"[a-z0-9_]{1,64}"
 
 class QualityConfig(BaseModel):
     """Data-quality limits (``configs/monitoring.yaml`` -> ``quality``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_invalid_rate: float = Field(0.01, ge=0, le=1, description="Share of invalid values.")
     max_missing_rate: float = Field(

@@ -163,3 +163,10 @@ def test_summary_is_json_serialisable(reference):
     window, scores = _window(14)
     summary = compute_drift(reference, window, scores)
     assert json.loads(summary.model_dump_json())["rows"] == WINDOW
+
+
+def test_a_misspelt_threshold_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="alpah"):
+        DriftConfig.model_validate({"alpah": 0.01})
