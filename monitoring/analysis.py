@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -135,14 +136,15 @@ def _segment(
     p = np.array([r.default_probability for r in records], dtype=np.float64)
     categories = np.array([r.risk_category for r in records], dtype=object)
     drift = compute_drift(context.reference, frame, p, config.drift)
+    trained = training_figures(meta.training_metrics)
     outcomes = state.labelled(meta.version, config.outcomes.window)
     perf = labelled_performance(
         outcomes["observed_default"].to_numpy(),
         outcomes["probability"].to_numpy(),
-        meta.training_metrics,
+        trained,
         config.performance,
     )
-    estimated = estimated_performance(p, meta.training_metrics)
+    estimated = estimated_performance(p, trained)
     fairness = compute_fairness(frame, categories, None, config.fairness)
     fairness_labelled = None
     if perf.status == "ok":  # equal opportunity needs outcomes: screen the labelled ones
@@ -183,7 +185,7 @@ def _segment(
             gini=perf.gini,
             ks=perf.ks,
             brier=perf.brier,
-            training_auc=meta.training_metrics.get("roc_auc"),
+            training_auc=trained.get("roc_auc"),
         ),
         estimated_auc=estimated.expected_roc_auc,
         estimated_default_rate=estimated.expected_default_rate,
@@ -213,6 +215,19 @@ def _segment(
         },
         evidently_report=page,
     )
+
+
+def training_figures(metrics: Mapping[str, float]) -> dict[str, float]:
+    """A model's training AUC, KS and Brier under the names ``monitoring.performance`` reads.
+
+    Training records cross-validated means (``roc_auc_mean``); a plain ``roc_auc`` wins.
+    """
+    figures = {}
+    for name in ("roc_auc", "ks", "brier"):
+        value = metrics.get(name, metrics.get(f"{name}_mean"))
+        if value is not None:
+            figures[name] = float(value)
+    return figures
 
 
 def stored_attributes(config: MonitoringConfig) -> list[str]:

@@ -53,11 +53,10 @@ def pipeline_trainer(config: RetrainConfig) -> Trainer:
         from training.pipeline import run_training
 
         result = run_training(data, source=source, reason=reason, quiet=True)
-        metrics = {k: float(v) for k, v in dict(getattr(result, "metrics", {}) or {}).items()}
         return RetrainOutcome(
-            bento_tag=str(result.bento_tag),
-            mlflow_version=str(result.mlflow_version) if result.mlflow_version else None,
-            metrics=metrics,
+            bento_tag=result.bento_tag,
+            mlflow_version=result.mlflow_version,
+            metrics={k: float(v) for k, v in result.metrics.items()},
         )
 
     return train

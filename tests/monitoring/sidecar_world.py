@@ -33,7 +33,8 @@ BIG_SHIFT = Shift(
 
 
 def register_model(version: str, *, rows: int = 3000) -> ScoringModel:
-    """Train a 30-tree LightGBM on generated data and register it with its reference."""
+    """Train a 30-tree LightGBM on generated data and register it with its reference (and
+    training figures named as ``training.publish`` records them: cross-validated means)."""
     frame = generate_applications(rows, seed=SEED)
     features = FeatureEngineer(min_category_count=5).fit(frame)
     X = features.transform(frame)
@@ -54,7 +55,7 @@ def register_model(version: str, *, rows: int = 3000) -> ScoringModel:
         algorithm=model.algorithm,
         created_at=datetime.now(UTC),
         feature_names=model.feature_names,
-        training_metrics={"roc_auc": 0.8},
+        training_metrics={"roc_auc_mean": 0.8, "ks_mean": 0.45, "brier_mean": 0.07},
         data_hash=data_hash(frame),
         data_rows=len(frame),
         seed=SEED,

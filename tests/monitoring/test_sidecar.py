@@ -132,6 +132,9 @@ def test_the_cooldown_keeps_a_lasting_drift_to_one_training(
     assert len(results) == 2
     assert all(len(r.segments[0].drifted_features) > 3 for r in results)
     assert [t.trigger for t in results[0].triggers] == ["drift"]
+    labelled = results[1].segments[0].labelled
+    assert labelled is not None and labelled.training_auc == 0.8  # from roc_auc_mean
+    assert results[1].segments[0].details["performance"]["auc_drop"] is not None
     assert results[1].triggers == []
     assert len(trainer.reasons) == 1
 
