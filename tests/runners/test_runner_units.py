@@ -1,0 +1,97 @@
+"""Units of the serving runners: reasons, prediction index, pause gate, settings, loading."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loan_default import control
+from loan_default.errors import ConfigError, UnavailableError
+from loan_default.features import DERIVED
+from loan_default.model import RiskThresholds
+from loan_default.schema import FEATURE_FIELDS
+from runners.ledger import PauseGate, PredictionIndex
+from runners.reasons import ReasonBook, principal_reasons
+from runners.settings import ServingSettings
+
+MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in DERIVED]
+
+
+def test_every_model_feature_has_an_adverse_action_reason() -> None:
+    book = ReasonBook.load(ServingSettings().reasons_path)
+    assert book.missing(MODEL_FEATURES) == []
+    assert all(len(text) < 100 for text in book.reasons.values())
+
+
+def test_reason_book_refuses_a_missing_feature(tmp_path: Path) -> None:
+    path = tmp_path / "reasons.yaml"
+    path.write_text("reasons:\n  client_income: Income insufficient\n")
+    with pytest.raises(ConfigError, match="credit_amount"):
+        ReasonBook.load(path).require(["client_income", "credit_amount"])
+    path.write_text("reasons:\n  client_income: ''\n")
+    with pytest.raises(ConfigError, match="client_income"):
+        ReasonBook.load(path)
+    path.write_text("- not a mapping\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        ReasonBook.load(path)
+
+
+def test_principal_reasons_are_the_largest_positive_contributions() -> None:
+    features = ["a", "b", "c", "d", "e", "f"]
+    book = ReasonBook({f: f"reason {f}" for f in features})
+    contributions = np.array([0.1, -0.5, 0.7, 0.0, 0.3, 0.2, -2.0])  # base value last
+    row = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0])
+    reasons = principal_reasons(contributions, features, row, {"a": "sent"}, book, limit=4)
+    assert [r["feature"] for r in reasons] == ["c", "e", "f", "a"]
+    assert reasons[0]["value"] is None  # NaN computed value is missing
+    assert reasons[3]["value"] == "sent"  # application fields as sent
+    assert reasons[0]["reason"] == "reason c"
+    only_negative = principal_reasons(-np.abs(contributions), features, row, {}, book)
+    assert only_negative == []
+
+
+def test_prediction_index_is_shared_between_connections(tmp_path: Path) -> None:
+    first, second = (
+        PredictionIndex(tmp_path / "ids.sqlite"),
+        PredictionIndex(tmp_path / "ids.sqlite"),
+    )
+    first.add(["p1", "p2"], model_version="v1", created_at="2026-11-24T00:00:00+00:00")
+    assert second.lookup("p2") == "v1"
+    assert second.lookup("p3") is None
+    first.close()
+    second.close()
+
+
+def test_pause_gate_rereads_after_its_ttl(tmp_path: Path) -> None:
+    gate = PauseGate(tmp_path, ttl=0.05)
+    assert gate.current() is None
+    control.pause(tmp_path, "drift", by="monitoring")
+    assert gate.current() is None  # cached
+    time.sleep(0.06)
+    state = gate.current()
+    assert state is not None and state.reason == "drift"
+    control.resume(tmp_path)
+
+
+def test_threshold_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOAN_RISK_MEDIUM", "0.2")
+    settings = ServingSettings()
+    assert settings.thresholds(RiskThresholds(0.3, 0.7)) == RiskThresholds(0.2, 0.7)
+    monkeypatch.setenv("LOAN_RISK_HIGH", "0.1")
+    with pytest.raises(ConfigError, match="LOAN_RISK"):
+        ServingSettings()
+
+
+def test_no_model_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runners import loading
+
+    monkeypatch.delenv("LOAN_MODEL_TAG", raising=False)
+    monkeypatch.setattr(loading, "_champion_tag", lambda: None)
+    with pytest.raises(UnavailableError, match="champion"):
+        loading.resolve_model_tag(ServingSettings(environment="production"))
+    monkeypatch.setenv("LOAN_MODEL_TAG", "loan_default:vnone")
+    with pytest.raises(UnavailableError, match="loan_default:vnone"):
+        loading.load_serving_model(ServingSettings())
