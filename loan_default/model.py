@@ -131,10 +131,15 @@ class ScoringModel:
         return self.predict_proba_matrix(self.features.transform_records(records))
 
     def contributions_matrix(self, X: np.ndarray) -> np.ndarray:
-        """Per-row contributions of each feature to the model's raw score (log-odds).
+        """Per-row contributions of each feature to the model's raw score.
 
         Returns an ``(n, n_features + 1)`` array whose last column is the base value; a row
-        sums to the uncalibrated raw score. Positive values push towards default.
+        sums to the uncalibrated raw score. Positive values push towards default. Units are
+        log-odds for LightGBM and logistic regression, probability for trees and forests
+        (path attribution); see :mod:`loan_default.contributions`.
+
+        Raises:
+            TypeError: the estimator is of a kind that cannot be explained.
         """
         booster = _lightgbm_booster(self.estimator)
         if booster is not None:
@@ -142,7 +147,6 @@ class ScoringModel:
                 booster.predict(X, pred_contrib=True, num_threads=self.num_threads),
                 dtype=np.float64,
             )
-        raise TypeError(
-            f"per-row contributions are not available for {self.algorithm}; "
-            "register a LightGBM champion to explain decisions"
-        )
+        from loan_default.contributions import contributions
+
+        return contributions(self.estimator, X, num_threads=self.num_threads)

@@ -1,0 +1,181 @@
+"""Training configuration: the YAML people edit (``configs/training.yaml``) and the settings.
+
+The YAML holds the candidates, their hyper-parameters and search spaces, the cross-validation
+and calibration choices. It is parsed into :class:`TrainingConfig`, a strict pydantic model:
+an unknown key, an unknown algorithm or a negative fold count is a :class:`ConfigError`
+naming the file, the key and the rule it broke (``loanctl`` prints it as one ``error:`` line,
+exit code 2).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from loan_default.errors import ConfigError
+from loan_default.settings import LoanSettings
+
+_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+class TrainingSettings(LoanSettings):
+    """Where training finds its configuration and writes its runs (``LOAN_*`` variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOAN_", env_file=".env", extra="ignore")
+
+    training_config: Path = Field(
+        _CONFIGS / "training.yaml",
+        description="Candidates, search spaces, CV and calibration (YAML).",
+    )
+    runs_dir: Path | None = Field(
+        None, description="Folder of training run reports (default: <home>/runs)."
+    )
+    experiment: str = Field(
+        "loan_default", description="MLflow experiment that receives the training runs."
+    )
+
+    @property
+    def runs_path(self) -> Path:
+        return self.runs_dir or self.home / "runs"
+
+
+class Algorithm(StrEnum):
+    """The model families training can compare, simplest first (the tie-break order)."""
+
+    LOGISTIC_REGRESSION = "logistic_regression"
+    DECISION_TREE = "decision_tree"
+    RANDOM_FOREST = "random_forest"
+    LIGHTGBM = "lightgbm"
+
+    @property
+    def complexity(self) -> int:
+        """Rank used to break ties: lower is simpler."""
+        return list(Algorithm).index(self)
+
+
+class Imbalance(StrEnum):
+    """How the minority class (defaults) is given weight."""
+
+    NONE = "none"
+    CLASS_WEIGHT = "class_weight"
+    """``class_weight='balanced'`` (LightGBM: ``is_unbalance``-equivalent weights)."""
+    SMOTE = "smote"
+    """Synthetic minority over-sampling inside each training fold (imbalanced-learn)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CandidateConfig(_Strict):
+    """One candidate pipeline: an algorithm, an imbalance strategy and its parameters."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", description="Unique name in reports and MLflow.")
+    algorithm: Algorithm
+    imbalance: Imbalance = Imbalance.CLASS_WEIGHT
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Estimator keyword arguments (override defaults)."
+    )
+    search: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Values to sample per parameter in the hyper-parameter search.",
+    )
+    smote_k_neighbors: int = Field(5, ge=1, le=50)
+
+
+class SearchConfig(_Strict):
+    """Random search of the candidates that declare a ``search`` space."""
+
+    budget_seconds: float = Field(
+        60.0, ge=0, description="Wall-clock budget for all searches; 0 turns the search off."
+    )
+    max_trials: int = Field(12, ge=1, description="At most this many sampled settings each.")
+    folds: int = Field(3, ge=2, le=20, description="CV folds of a search trial.")
+    max_rows: int = Field(
+        20_000, ge=100, description="Trials run on a stratified sample of at most this size."
+    )
+
+
+class CalibrationConfig(_Strict):
+    """Calibration of the champion's probabilities on its out-of-fold predictions."""
+
+    method: Literal["isotonic", "platt", "auto"] = Field(
+        "auto", description="auto: the lower cross-fitted Brier score of the two."
+    )
+
+
+class TrainingConfig(_Strict):
+    """Everything ``loanctl train`` is told by ``configs/training.yaml``."""
+
+    seed: int = 42
+    folds: int = Field(5, ge=2, le=20, description="Stratified CV folds per candidate.")
+    test_size: float = Field(
+        0.2,
+        ge=0.0,
+        lt=0.9,
+        description="Stratified hold-out share for the final validation report (0: none).",
+    )
+    n_jobs: int = Field(
+        2, ge=1, description="Folds fitted in parallel (threads; each estimator uses one core)."
+    )
+    decision_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Operating threshold on the calibrated probability; null picks the one "
+        "that maximises F1 on the out-of-fold predictions.",
+    )
+    risk_medium: float = Field(0.3, gt=0.0, lt=1.0)
+    risk_high: float = Field(0.7, gt=0.0, lt=1.0)
+    candidates: list[CandidateConfig] = Field(min_length=1)
+    search: SearchConfig = Field(default_factory=lambda: SearchConfig())
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
+        names = [c.name for c in self.candidates]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"candidate names must be unique, repeated: {duplicates}")
+        if not self.risk_medium < self.risk_high:
+            raise ValueError("risk_medium must be below risk_high")
+        return self
+
+    def candidate(self, name: str) -> CandidateConfig:
+        for cand in self.candidates:
+            if cand.name == name:
+                return cand
+        raise ConfigError(
+            f"no candidate named {name!r}; configured: {[c.name for c in self.candidates]}"
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any, *, origin: str = "training config") -> TrainingConfig:
+        """Validate a parsed YAML document; ``ConfigError`` naming the first broken rule."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin}: expected a mapping at the top level, got {data!r}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            value = err.get("input")
+            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            raise ConfigError(f"{origin}: {where}: {err['msg']}{shown}") from None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> TrainingConfig:
+        """Read a YAML file (default: ``TrainingSettings().training_config``)."""
+        path = Path(path) if path is not None else TrainingSettings().training_config
+        if not path.is_file():
+            raise ConfigError(f"training config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"training config {path} is not valid YAML: {exc}") from None
+        return cls.from_dict(data, origin=str(path))

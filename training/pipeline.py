@@ -1,0 +1,229 @@
+"""``loanctl train``: prepare, compare candidates, calibrate, report, track and register.
+
+Stages (each timed in :attr:`TrainingResult.timings`): ``prepare`` (import + validate + hash),
+``cv`` (search + cross-validation of every candidate), ``calibrate`` (champion: calibration
+map on its out-of-fold predictions, refit on the training rows, hold-out evaluation),
+``report`` (tables and plots under ``<runs>/<run id>/``), ``register`` (MLflow runs, the pyfunc
+model and its registry version with alias ``challenger``, the Bento model with its metadata and
+drift reference). Training never promotes: ``loanctl models promote`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+from loan_default.errors import InputError
+from loan_default.model import ScoringModel
+from loan_default.prepare import PreparedDataset, prepare_dataset
+from loan_default.schema import LABEL
+from loan_default.store import new_version
+from training.calibration import choose_method, cross_fitted, fit_calibrator
+from training.candidates import build_pipeline, fit_params, scoring_estimator
+from training.config import TrainingConfig, TrainingSettings
+from training.evaluation import (
+    CVResult,
+    cross_validate,
+    f1_optimal_threshold,
+    ranking_metrics,
+    threshold_metrics,
+)
+from training.progress import Progress
+from training.publish import Champion, publish
+from training.search import search
+from training.selection import RULE, choose_champion
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced."""
+
+    run_id: str
+    run_dir: Path
+    champion: str
+    bento_tag: str
+    mlflow_version: str
+    mlflow_run_id: str
+    metrics: dict[str, float]
+    table: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = round(time.perf_counter() - start, 2)
+
+
+def _labelled(prepared: PreparedDataset) -> tuple[pd.DataFrame, np.ndarray]:
+    frame = prepared.frame
+    if LABEL not in frame.columns or frame[LABEL].isna().any():
+        raise InputError(f"{prepared.path}: training needs the label {LABEL!r} on every row")
+    y = frame[LABEL].astype(int).to_numpy()
+    if len(np.unique(y)) < 2 or min(np.bincount(y)) < 10:
+        raise InputError(
+            f"{prepared.path}: training needs at least 10 rows of each outcome of {LABEL!r}, "
+            f"got {np.bincount(y, minlength=2).tolist()}"
+        )
+    return frame.drop(columns=[LABEL]), y
+
+
+def compare_candidates(
+    X: pd.DataFrame, y: np.ndarray, config: TrainingConfig, progress: Progress
+) -> list[CVResult]:
+    """Search (within the budget) and cross-validate every configured candidate."""
+    searched = [c for c in config.candidates if c.search]
+    share = config.search.budget_seconds / max(len(searched), 1)
+    results = []
+    for cand in config.candidates:
+        params: dict[str, object] = {}
+        trials: list[dict[str, object]] = []
+        if cand.search and share > 0:
+            with progress.task(f"search {cand.name}", config.search.max_trials) as advance:
+                params, trials = search(
+                    cand,
+                    X,
+                    y,
+                    config=config.search,
+                    budget_seconds=share,
+                    seed=config.seed,
+                    n_jobs=config.n_jobs,
+                    advance=advance,
+                )
+        with progress.task(f"cv {cand.name}", config.folds) as advance:
+            result = cross_validate(
+                cand,
+                X,
+                y,
+                params=params,
+                folds=config.folds,
+                seed=config.seed,
+                n_jobs=config.n_jobs,
+                decision_threshold=config.decision_threshold,
+                advance=advance,
+            )
+        result.search_trials = trials
+        results.append(result)
+    return results
+
+
+def fit_champion(
+    best: CVResult, X: pd.DataFrame, y: np.ndarray, config: TrainingConfig
+) -> Champion:
+    """Calibrate on the champion's out-of-fold predictions and refit it on all training rows."""
+    method, briers = choose_method(best.oof, y, config.calibration.method, seed=config.seed)
+    calibrator = fit_calibrator(best.oof, y, method)
+    threshold = config.decision_threshold or f1_optimal_threshold(
+        y, cross_fitted(best.oof, y, method, seed=config.seed)
+    )
+    pipeline = build_pipeline(best.candidate, best.params, seed=config.seed)
+    pipeline.fit(X, y, **fit_params(best.candidate))
+    features, estimator = scoring_estimator(pipeline)
+    model = ScoringModel(features, estimator, calibrator)
+    return Champion(
+        result=best,
+        pipeline=pipeline,
+        model=model,
+        calibration=method,
+        calibration_briers=briers,
+        threshold=threshold,
+    )
+
+
+def holdout_metrics(champion: Champion, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """The calibrated champion on rows it never saw (``holdout_`` prefixed)."""
+    p = champion.model.predict_proba(X)
+    metrics = ranking_metrics(y, p)
+    metrics.update(threshold_metrics(y, p, champion.threshold))
+    return {f"holdout_{k}": v for k, v in metrics.items()}
+
+
+def run_training(
+    data: str | Path | PreparedDataset,
+    *,
+    source: str | None = None,
+    config: TrainingConfig | str | Path | None = None,
+    reason: str | None = None,
+    quiet: bool = False,
+) -> TrainingResult:
+    """Train, compare, calibrate and register a new challenger (see the module docstring).
+
+    Args:
+        data: a data file (canonical, or in ``source``'s layout) or an already prepared set.
+        source: the source mapping of ``data`` (``configs/sources/<name>.yaml``).
+        config: a :class:`TrainingConfig` or its YAML (default ``configs/training.yaml``).
+        reason: why this run happened (e.g. a monitoring trigger); recorded in MLflow.
+        quiet: no progress bars or stage messages.
+
+    Raises:
+        ConfigError, InputError, DataValidationError: bad config, file or data.
+    """
+    cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
+    settings = TrainingSettings()
+    timings: dict[str, float] = {}
+    progress = Progress(quiet=quiet)
+    with _timed(timings, "prepare"):
+        prepared = data if isinstance(data, PreparedDataset) else (
+            prepare_dataset(data, source=source)
+        )  # fmt: skip
+        X_all, y_all = _labelled(prepared)
+    progress.say(
+        f"data: {len(X_all):,} valid rows of {prepared.rows_in:,} ({prepared.rows_quarantined:,} "
+        f"quarantined), default rate {y_all.mean():.2%}, hash {prepared.data_hash[:12]}"
+    )
+    if cfg.test_size > 0:
+        X, X_test, y, y_test = train_test_split(
+            X_all, y_all, test_size=cfg.test_size, stratify=y_all, random_state=cfg.seed
+        )
+    else:
+        X, X_test, y, y_test = X_all, X_all.iloc[:0], y_all, y_all[:0]
+    with threadpool_limits(limits=1), progress:
+        with _timed(timings, "cv"):
+            results = compare_candidates(X, y, cfg, progress)
+        with _timed(timings, "calibrate"):
+            champion = fit_champion(choose_champion(results, y), X, y, cfg)
+            metrics = dict(champion.result.summary())
+            metrics["calibration_brier"] = champion.calibration_briers[champion.calibration]
+            if len(y_test):
+                metrics.update(holdout_metrics(champion, X_test, y_test))
+    run_id = new_version()
+    run_dir = settings.runs_path / run_id
+    published = publish(
+        run_id=run_id,
+        run_dir=run_dir,
+        prepared=prepared,
+        results=results,
+        champion=champion,
+        y=y,
+        metrics=metrics,
+        config=cfg,
+        settings=settings,
+        reason=reason,
+        timings=timings,
+        progress=progress,
+    )
+    (run_dir / "timings.json").write_text(json.dumps(timings, indent=1))
+    return TrainingResult(
+        run_id=run_id,
+        run_dir=run_dir,
+        champion=champion.result.name,
+        bento_tag=published.bento_tag,
+        mlflow_version=published.mlflow_version,
+        mlflow_run_id=published.mlflow_run_id,
+        metrics=metrics,
+        table=published.table,
+        timings=timings,
+    )
+
+
+__all__ = ["RULE", "TrainingResult", "run_training"]

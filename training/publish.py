@@ -1,0 +1,207 @@
+"""After the comparison: write the run folder, track in MLflow, register in both stores."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from loan_default.model import ScoringModel
+from loan_default.prepare import PreparedDataset
+from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
+from monitoring.reference import build_reference
+from training import registry, reports, tracking
+from training.candidates import DEFAULT_PARAMS, feature_importance
+from training.config import TrainingConfig, TrainingSettings
+from training.evaluation import CVResult
+from training.progress import Progress
+from training.selection import RULE
+
+
+@dataclass
+class Champion:
+    """The chosen candidate, refitted and calibrated."""
+
+    result: CVResult
+    pipeline: Any
+    model: ScoringModel
+    calibration: str
+    calibration_briers: dict[str, float]
+    threshold: float
+
+    def params(self) -> dict[str, Any]:
+        cand = self.result.candidate
+        return {
+            "candidate": cand.name,
+            "algorithm": cand.algorithm.value,
+            "imbalance": cand.imbalance.value,
+            **DEFAULT_PARAMS[cand.algorithm],
+            **cand.params,
+            **self.result.params,
+            "calibration": self.calibration,
+        }
+
+
+@dataclass(frozen=True)
+class Published:
+    bento_tag: str
+    mlflow_version: str
+    mlflow_run_id: str
+    table: pd.DataFrame
+
+
+def write_reports(
+    run_dir: Path,
+    results: list[CVResult],
+    champion: Champion,
+    y: np.ndarray,
+    prepared: PreparedDataset,
+) -> pd.DataFrame:
+    """The run folder: comparison table (md, csv), plots, validation report, per candidate."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = reports.comparison_table(results, y, champion.result.name)
+    table.to_csv(run_dir / "comparison.csv", index=False)
+    (run_dir / "comparison.md").write_text(reports.markdown(table, RULE))
+    (run_dir / "validation_report.json").write_text(
+        json.dumps(prepared.report.to_dict(), indent=1, default=str)
+    )
+    reports.plot_roc({r.name: (y, r.oof) for r in results}, y, run_dir / "roc.png")
+    best = champion.result
+    calibrated = champion.model.calibrator(best.oof) if champion.model.calibrator else best.oof
+    reports.plot_calibration(
+        y, {"raw": best.oof, f"{champion.calibration}": calibrated}, run_dir / "calibration.png"
+    )
+    reports.plot_importance(
+        feature_importance(champion.pipeline), run_dir / "feature_importance.png"
+    )
+    reports.plot_confusion(
+        y, best.calibrated_oof, champion.threshold, run_dir / "confusion_matrix.png"
+    )
+    for res in results:
+        importance = feature_importance(res.fold_model)
+        reports.candidate_plots(res, y, importance, run_dir / "candidates" / res.name)
+        if res.search_trials:
+            (run_dir / "candidates" / res.name / "search.json").write_text(
+                json.dumps(res.search_trials, indent=1, default=str)
+            )
+    return table
+
+
+def _metadata(
+    version: str,
+    champion: Champion,
+    prepared: PreparedDataset,
+    metrics: dict[str, float],
+    config: TrainingConfig,
+    *,
+    run_id: str,
+    mlflow_version: str,
+    commit: str | None,
+) -> ModelMetadata:
+    return ModelMetadata(
+        version=version,
+        algorithm=champion.model.algorithm,
+        created_at=datetime.now(UTC),
+        feature_names=champion.model.feature_names,
+        thresholds=ThresholdSettings(
+            medium=config.risk_medium, high=config.risk_high, decision=champion.threshold
+        ),
+        training_metrics={k: float(v) for k, v in metrics.items()},
+        params=champion.params(),
+        seed=config.seed,
+        data_hash=prepared.data_hash,
+        data_rows=len(prepared.frame),
+        data_source=prepared.source,
+        git_commit=commit,
+        mlflow_run_id=run_id,
+        mlflow_model_name=registry.MODEL_NAME,
+        mlflow_model_version=mlflow_version,
+    )
+
+
+def publish(
+    *,
+    run_id: str,
+    run_dir: Path,
+    prepared: PreparedDataset,
+    results: list[CVResult],
+    champion: Champion,
+    y: np.ndarray,
+    metrics: dict[str, float],
+    config: TrainingConfig,
+    settings: TrainingSettings,
+    reason: str | None,
+    timings: dict[str, float],
+    progress: Progress,
+) -> Published:
+    """Reports, MLflow runs and registry version (``challenger``), Bento model + reference."""
+    import time
+
+    start = time.perf_counter()
+    table = write_reports(run_dir, results, champion, y, prepared)
+    timings["report"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    commit = tracking.git_commit()
+    bento_tag = f"{BENTO_MODEL_NAME}:{run_id}"
+    tracking.configure(settings.experiment, settings)
+    tags = tracking.run_tags(
+        data_hash=prepared.data_hash, seed=config.seed, commit=commit, source=prepared.source
+    )
+    with mlflow.start_run(run_name=f"train-{run_id}") as parent:
+        mlflow.set_tags(
+            {**tags, "champion": champion.result.name, "bento_tag": bento_tag,
+             "reason": reason or "manual", "run_folder": str(run_dir)}
+        )  # fmt: skip
+        mlflow.log_params(
+            {"data_rows": len(prepared.frame), "train_rows": len(y), "folds": config.folds,
+             "test_size": config.test_size, "champion_rule": RULE[:250],
+             "decision_threshold": round(champion.threshold, 6),
+             **{f"champion.{k}": v for k, v in champion.params().items()}}
+        )  # fmt: skip
+        mlflow.log_metrics(metrics)
+        for res in results:
+            tracking.log_candidate(
+                res.name,
+                params={"algorithm": res.candidate.algorithm.value,
+                        "imbalance": res.candidate.imbalance.value,
+                        **res.candidate.params, **res.params},
+                metrics=res.summary(),
+                tags={**tags, "champion": str(res.name == champion.result.name).lower()},
+                artifacts=run_dir / "candidates" / res.name,
+            )  # fmt: skip
+        for path in sorted(run_dir.glob("*.*")):
+            mlflow.log_artifact(str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            pickle_path = Path(tmp) / "scoring_model.pkl"
+            pickle_path.write_bytes(pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL))
+            model_uri = tracking.log_scoring_model(pickle_path)
+        parent_id = str(parent.info.run_id)
+    mlflow_version = registry.register(
+        model_uri, run_id=parent_id, bento_tag=bento_tag, mlflow_client=registry.client(settings)
+    )
+    metadata = _metadata(
+        run_id, champion, prepared, metrics, config,
+        run_id=parent_id, mlflow_version=mlflow_version, commit=commit,
+    )  # fmt: skip
+    probabilities = champion.model.predict_proba(prepared.frame)
+    reference = build_reference(prepared.frame, probabilities, seed=config.seed)
+    save_model(
+        champion.model,
+        metadata,
+        labels={"algorithm": metadata.algorithm, "source": prepared.source},
+        write_extra=reference.save,
+    )
+    timings["register"] = round(time.perf_counter() - start, 2)
+    progress.say(
+        f"registered {bento_tag} as MLflow {registry.MODEL_NAME} v{mlflow_version} "
+        f"(alias {registry.CHALLENGER}); run folder {run_dir}"
+    )
+    return Published(bento_tag, mlflow_version, parent_id, table)

@@ -1,0 +1,137 @@
+"""The comparison table (Markdown, CSV) and the plots (PNG, matplotlib's Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix, roc_curve
+
+from training.evaluation import METRICS, CVResult
+
+_TOP_FEATURES = 20
+
+
+def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) -> pd.DataFrame:
+    """One row per candidate: mean and std of each metric, threshold, time, the champion mark."""
+    rows = []
+    for res in results:
+        summary = res.summary()
+        row: dict[str, Any] = {
+            "candidate": res.name,
+            "algorithm": res.candidate.algorithm.value,
+            "imbalance": res.candidate.imbalance.value,
+        }
+        for metric in METRICS:
+            row[f"{metric}_mean"] = summary[f"{metric}_mean"]
+            row[f"{metric}_std"] = summary[f"{metric}_std"]
+        row["brier_calibrated"] = float(np.mean((res.calibrated_oof - y) ** 2))
+        row["threshold"] = res.threshold
+        row["seconds"] = round(res.seconds, 1)
+        row["champion"] = res.name == champion
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, rule: str) -> str:
+    """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
+    head = ["candidate", "imbalance", *METRICS, "Brier (calibrated)", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in table.to_dict("records"):
+        name = f"**{row['candidate']}** (champion)" if row["champion"] else row["candidate"]
+        cells = [name, row["imbalance"]]
+        cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
+        cells += [f"{row['brier_calibrated']:.4f}", f"{row['seconds']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
+
+
+def _figure() -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=90)
+    return fig, ax
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, path: Path) -> Path:
+    """ROC curves of ``{name: (labels, probabilities)}`` with the chance diagonal."""
+    fig, ax = _figure()
+    for name, (labels, p) in curves.items():
+        fpr, tpr, _ = roc_curve(labels, p)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_calibration(
+    y: np.ndarray, curves: dict[str, np.ndarray], path: Path, *, bins: int = 10
+) -> Path:
+    """Reliability diagram (quantile bins) of each probability vector in ``curves``."""
+    fig, ax = _figure()
+    for name, p in curves.items():
+        observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+        ax.plot(predicted, observed, marker="o", label=name)
+    top = max(float(np.max(p)) for p in curves.values())
+    ax.plot([0, top], [0, top], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="Predicted P(default)", ylabel="Observed default rate", title="Calibration")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_importance(importance: pd.Series, path: Path) -> Path:
+    """Horizontal bars of the largest importances."""
+    fig, ax = _figure()
+    top = importance.head(_TOP_FEATURES)[::-1]
+    ax.barh(list(top.index), top.to_numpy())
+    ax.set(xlabel="Share of importance", title="Feature importance")
+    ax.tick_params(axis="y", labelsize=7)
+    return _save(fig, path)
+
+
+def plot_confusion(y: np.ndarray, p: np.ndarray, threshold: float, path: Path) -> Path:
+    """Confusion matrix of ``p >= threshold``, with counts."""
+    matrix = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
+    fig, ax = _figure()
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{count:,}", ha="center", va="center")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["repaid", "default"],
+        yticklabels=["repaid", "default"],
+        xlabel="Predicted",
+        ylabel="Observed",
+        title=f"Confusion matrix at {threshold:.3f}",
+    )
+    return _save(fig, path)
+
+
+def candidate_plots(res: CVResult, y: np.ndarray, importance: pd.Series, folder: Path) -> Path:
+    """The four PNGs of one candidate (out-of-fold predictions) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_roc({res.name: (y, res.oof)}, y, folder / "roc.png")
+    curves = {"raw": res.oof, "calibrated (cross-fitted)": res.calibrated_oof}
+    plot_calibration(y, curves, folder / "calibration.png")
+    plot_importance(importance, folder / "feature_importance.png")
+    plot_confusion(y, res.calibrated_oof, res.threshold, folder / "confusion_matrix.png")
+    importance.rename("importance").to_csv(folder / "feature_importance.csv")
+    return folder

@@ -1,0 +1,125 @@
+"""MLflow tracking: where runs go, what each run records, and logging the pyfunc model.
+
+One parent run per ``loanctl train``; one nested run per candidate. Calls are few and batched
+(``log_params``/``log_metrics`` with dicts, ``log_artifacts`` of a folder) so tests stay fast.
+The tracking URI is set when training starts, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from loan_default.settings import LoanSettings
+from training.pyfunc import ARTIFACT, ScoringModelPyfunc, signature
+
+PACKAGES = (
+    "scikit-learn",
+    "lightgbm",
+    "imbalanced-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "mlflow",
+    "bentoml",
+    "pydantic",
+)
+"""Packages whose versions every run records and the pyfunc model requires."""
+
+
+def configure(experiment: str, settings: LoanSettings | None = None) -> str:
+    """Point MLflow at the configured store (creating a SQLite file's folder) and experiment."""
+    uri = (settings or LoanSettings()).tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The checked-out commit (``-dirty`` when files changed); ``None`` outside git."""
+    where = cwd or Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit
+
+
+def machine() -> dict[str, str]:
+    return {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": str(os.cpu_count()),
+    }
+
+
+def run_tags(*, data_hash: str, seed: int, commit: str | None, source: str) -> dict[str, str]:
+    """Tags of the parent run: lineage and environment."""
+    tags = {
+        "data_hash": data_hash,
+        "data_source": source,
+        "seed": str(seed),
+        "git_commit": commit or "none",
+    }
+    tags.update({f"version.{k}": v for k, v in package_versions().items()})
+    tags.update({f"machine.{k}": v for k, v in machine().items()})
+    return tags
+
+
+def log_candidate(
+    name: str,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: Path | None,
+) -> str:
+    """One nested run for a candidate; returns its run id."""
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics(metrics)
+        if artifacts is not None:
+            mlflow.log_artifacts(str(artifacts))
+        return str(run.info.run_id)
+
+
+def log_scoring_model(model_pickle: Path, *, name: str = "model") -> str:
+    """Log the pyfunc model into the active run; returns its ``models:/`` URI."""
+    requirements = [f"{pkg}=={ver}" for pkg, ver in package_versions().items() if ver != "absent"]
+    info = mlflow.pyfunc.log_model(
+        name=name,
+        python_model=ScoringModelPyfunc(),
+        artifacts={ARTIFACT: str(model_pickle)},
+        pip_requirements=requirements,
+        signature=signature(),
+    )
+    return str(info.model_uri)
