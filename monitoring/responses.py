@@ -47,12 +47,14 @@ def pipeline_trainer(config: RetrainConfig) -> Trainer:
     """The platform's training pipeline on the configured data."""
     if config.data is None:
         raise ConfigError("retrain.data is not set in the monitoring config: triggers cannot train")
-    data, source = config.data, config.source
+    data, source, training_config = config.data, config.source, config.config
 
     def train(reason: str) -> RetrainOutcome:
         from training.pipeline import run_training
 
-        result = run_training(data, source=source, reason=reason, quiet=True)
+        result = run_training(
+            data, source=source, config=training_config, reason=reason, quiet=True
+        )
         return RetrainOutcome(
             bento_tag=result.bento_tag,
             mlflow_version=result.mlflow_version,

@@ -115,6 +115,9 @@ class RetrainConfig(_Section):
     enabled: bool = Field(True, description="False: triggers are reported, nothing runs.")
     data: Path | None = Field(None, description="Training data (canonical file or a source's).")
     source: str | None = Field(None, description="Source mapping name when data is raw.")
+    config: Path | None = Field(
+        None, description="Training config for triggered runs (default: configs/training.yaml)."
+    )
 
 
 class ResponseConfig(_Section):

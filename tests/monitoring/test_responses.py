@@ -93,16 +93,17 @@ def test_pipeline_trainer_runs_the_training_pipeline_on_the_configured_data(
     calls: list[tuple] = []
 
     def run_training(data, *, source=None, config=None, reason=None, quiet=False):
-        calls.append((data, source, reason, quiet))
+        calls.append((data, source, config, reason, quiet))
         return _Result()
 
     fake = types.ModuleType("training.pipeline")
     fake.run_training = run_training  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "training.pipeline", fake)
     data = tmp_path / "applications.parquet"
-    train = pipeline_trainer(RetrainConfig(data=data, source="loan_default"))
+    fast = tmp_path / "training.yaml"
+    train = pipeline_trainer(RetrainConfig(data=data, source="loan_default", config=fast))
     result = train("monitoring: volume")
-    assert calls == [(data, "loan_default", "monitoring: volume", True)]
+    assert calls == [(data, "loan_default", fast, "monitoring: volume", True)]
     assert result == RetrainOutcome("loan_default:v9", "9", {"roc_auc": 0.81})
 
 
