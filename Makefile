@@ -24,8 +24,10 @@ help: ## List the targets
 $(UV):
 	python3 -m pip install --quiet --user uv
 
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set, nothing else would ever cache the
+# bytecode, and every import of mlflow/evidently/bentoml would compile them again (~15 s).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 .PHONY: install
