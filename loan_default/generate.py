@@ -192,7 +192,7 @@ def simulate(
         rows: number of applications (>= 0).
         seed: the same seed (and arguments) always gives an identical frame.
         shift: a preset name (see :data:`PRESETS`), a :class:`Shift`, or None.
-        period_end: applications are dated in the ``months`` before this instant.
+        period_end: applications are dated in the ``months`` before this instant (naive: UTC).
         months: length of the application window.
 
     Raises:
@@ -204,6 +204,8 @@ def simulate(
         raise InputError(f"seed must be >= 0, got {seed}")
     if months < 1:
         raise InputError(f"months must be >= 1, got {months}")
+    if period_end.tzinfo is None:
+        period_end = period_end.replace(tzinfo=UTC)
     spec = resolve_shift(shift)
     rng = np.random.default_rng(seed)
     columns = pop.draw_population(rng, rows, period_end=period_end, months=months)
