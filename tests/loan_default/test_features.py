@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from loan_default.features import DERIVED, FeatureEngineer
 from loan_default.generate import generate_applications
@@ -151,3 +152,10 @@ def test_descriptions_and_constraints_cover_every_column(engineer: FeatureEngine
     categorical = [i for i, f in enumerate(info) if f.categorical]
     assert categorical == engineer.categorical_indices_
     assert [d.name for d in DERIVED] == list(engineer.feature_names_out_[len(FEATURE_FIELDS) :])
+
+
+def test_a_scikit_learn_estimator(engineer: FeatureEngineer, frame: pd.DataFrame) -> None:
+    copy = clone(engineer)
+    assert copy.get_params() == {"min_category_count": 20}
+    assert not hasattr(copy, "vocabularies_")
+    np.testing.assert_array_equal(copy.fit_transform(frame), engineer.transform(frame))
