@@ -119,3 +119,19 @@ data-synthetic: install ## Generate synthetic training data and a drifted batch 
 .PHONY: bench-features
 bench-features: install ## Feature engineering and generator speed vs a pandas baseline (~20 s of CPU)
 	$(PY) bench/features.py
+
+# Serving. The model: LOAN_MODEL_TAG if set, else the MLflow alias `champion` (at start-up).
+GRPC_PORT ?= 3001
+.PHONY: serve
+serve: install ## Serve the champion (or LOAN_MODEL_TAG) on $(HOST):$(PORT), gRPC on $(GRPC_PORT)
+	LOAN_GRPC_HOST=$(HOST) LOAN_GRPC_PORT=$(GRPC_PORT) OMP_NUM_THREADS=1 \
+	  .venv/bin/bentoml serve service:LoanDefaultService --host $(HOST) --port $(PORT)
+
+.PHONY: bento
+bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
+	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
+	  && .venv/bin/bentoml build --arg model_tag=$$tag
+
+.PHONY: bench-serve
+bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)
+	$(PY) bench/serve.py

@@ -44,9 +44,10 @@ from runners.http import (
 from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
 from runners.scorer import Scorer
-from runners.settings import ServingSettings
+from runners.settings import build_arguments, serving_settings
 
 logger = logging.getLogger(__name__)
+_BUILD = build_arguments()  # `bentoml build --arg model_tag=...` packs that model in the Bento
 
 app = create_app(
     "Loan default scoring API",
@@ -69,9 +70,10 @@ class LoanDefaultService:
     """Loan default scoring: predict, predict_batch, explain, metadata, feedback."""
 
     explainer = bentoml.depends(Explainer)
+    packed_model = bentoml.models.BentoModel(_BUILD.model_tag) if _BUILD.model_tag else None
 
     def __init__(self) -> None:
-        self.settings = ServingSettings()
+        self.settings = serving_settings()
         self.scorer = Scorer(load_serving_model(self.settings), self.settings)
         self.backend = ServingBackend(
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows

@@ -14,7 +14,7 @@ import bentoml
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
 from runners.reasons import ReasonBook, principal_reasons
-from runners.settings import ServingSettings
+from runners.settings import serving_settings
 
 EXPLAIN_MAX_BATCH = 16
 EXPLAIN_MAX_LATENCY_MS = 10_000
@@ -60,7 +60,7 @@ class Explainer:
     """BentoML service around :class:`ExplainerCore` (its own worker, adaptive batching)."""
 
     def __init__(self) -> None:
-        settings = ServingSettings()
+        settings = serving_settings()
         self.core = ExplainerCore(
             load_serving_model(settings),
             ReasonBook.load(settings.reasons_path),

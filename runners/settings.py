@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from loan_default.api import MAX_BATCH_ROWS
 from loan_default.errors import ConfigError
@@ -95,3 +95,25 @@ class ServingSettings(LoanSettings):
     def prediction_index_path(self) -> Path:
         """SQLite index of issued prediction ids (feedback checks ids against it)."""
         return self.traffic_path / "prediction_ids.sqlite"
+
+
+class BuildArguments(BaseModel):
+    """Arguments of ``bentoml build --arg``: ``model_tag`` packs that model into the Bento."""
+
+    model_tag: str | None = None
+
+
+def build_arguments() -> BuildArguments:
+    """The Bento's build arguments (empty when serving from the source tree)."""
+    import bentoml
+
+    arguments: BuildArguments = bentoml.use_arguments(BuildArguments)
+    return arguments
+
+
+def serving_settings() -> ServingSettings:
+    """Settings from the environment; a Bento built with a model tag serves that model."""
+    settings = ServingSettings()
+    if settings.model_tag is None and (tag := build_arguments().model_tag):
+        settings = settings.model_copy(update={"model_tag": tag})
+    return settings
