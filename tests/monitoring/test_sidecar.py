@@ -284,3 +284,43 @@ def test_the_long_running_loop_analyses_new_traffic_until_stopped(
     assert not loop.is_alive()
     assert sample(metrics, "loan_monitor_records_processed_total", kind="predictions") == 1000
     assert sample(metrics, "loan_monitor_records_processed_total", kind="feedback") == 1000
+
+
+@pytest.mark.slow
+def test_a_drift_trigger_registers_a_challenger_through_the_training_pipeline(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    """The real loop: drift -> trigger -> training.pipeline.run_training -> MLflow challenger."""
+    from loan_default.generate import generate_applications
+    from monitoring.responses import pipeline_trainer
+    from monitoring.settings import RetrainConfig
+    from training import registry
+
+    data = tmp_path / "applications.parquet"
+    generate_applications(3000, seed=19).to_parquet(data)
+    fast = tmp_path / "training.yaml"
+    fast.write_text(
+        yaml.safe_dump(
+            {
+                "seed": 1, "folds": 2, "test_size": 0, "n_jobs": 1,
+                "search": {"budget_seconds": 0},
+                "candidates": [{
+                    "name": "lightgbm", "algorithm": "lightgbm", "imbalance": "class_weight",
+                    "params": {"n_estimators": 30, "num_leaves": 8, "learning_rate": 0.1},
+                }],
+            }
+        )
+    )  # fmt: skip
+    retrain = RetrainConfig(data=data, config=fast)
+    settings = sidecar_settings(tmp_path)
+    write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=20, shift=BIG_SHIFT)
+    config = sidecar_config(triggers={"auc_below": None}, retrain=retrain.model_dump())
+    car = Sidecar(settings, config, trainer=pipeline_trainer(retrain), evidently=False)
+    [result] = car.run_once()
+    car.close()
+    assert [t.trigger for t in result.triggers] == ["drift"]
+    finished = TriggerLog(settings.trigger_log).read()[-1]
+    assert finished["event"] == "retrain_finished", finished
+    assert "drift (" in finished["reason"]
+    assert registry.resolve_alias("challenger") == finished["bento_tag"]
+    assert registry.resolve_alias("champion") != finished["bento_tag"]  # never promoted
