@@ -76,10 +76,10 @@ _MISSING_RATES = {
     "credit_bureau": 0.15,
     "score_source_2": 0.005,
 }
-_SCORE_MODEL = {  # weight of creditworthiness, weight of age, Beta shape of the marginal
-    "score_source_1": (0.35, 0.62, (2.0, 2.0)),
-    "score_source_2": (0.40, 0.10, (3.5, 2.6)),
-    "score_source_3": (0.40, 0.25, (2.4, 2.2)),
+_SCORE_MODEL = {  # weight of creditworthiness, of age; marginal: top * Beta(a, b) (Home Credit fit)
+    "score_source_1": (0.35, 0.62, (2.12, 1.83), 0.94),
+    "score_source_2": (0.40, 0.10, (2.02, 1.19), 0.82),
+    "score_source_3": (0.40, 0.25, (2.21, 1.61), 0.88),
 }
 _TERMS_MONTHS = np.array([12, 18, 24, 30, 36, 48, 60])
 _NEVER_MISSING = {"client_income", "credit_amount", "age_days"}
@@ -232,10 +232,10 @@ def _money(
     centred_income = np.log(income) - _LOG_INCOME
     z = 0.25 * centred_income + 0.15 * graduate + rng.standard_normal(n)
     age_c = (age - 43.0) / 11.0
-    for name, (wz, wa, shape) in _SCORE_MODEL.items():
+    for name, (wz, wa, shape, top) in _SCORE_MODEL.items():
         latent = wz * z + wa * age_c + rng.standard_normal(n) * np.sqrt(1 - wz**2 - wa**2)
         grid, quantiles = _quantile_table(*shape)
-        cols[name] = np.clip(np.interp(latent, grid, quantiles), 1e-4, 0.9999).round(6)
+        cols[name] = (top * np.clip(np.interp(latent, grid, quantiles), 1e-4, 1.0)).round(6)
     revolving = rng.random(n) < 0.07 + 0.08 * (age < 35)
     log_cti = np.where(
         revolving,
