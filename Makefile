@@ -45,7 +45,7 @@ format: install ## Apply ruff's formatting and import order
 	.venv/bin/ruff check --fix .
 
 .PHONY: test
-test: install ## Install everything and run the whole suite (what CI runs)
+test: install promtool ## Install everything (packages, promtool) and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
 	.venv/bin/pytest
