@@ -51,6 +51,10 @@ def _register() -> None:
     app.add_typer(monitor_app, name="monitor", help="Monitoring sidecar and traffic replay.")
     app.add_typer(service_app, name="service", help="Pause, resume or check scoring.")
 
+    from training.cli import register as register_training
+
+    register_training(app)  # train, predict, models
+
 
 _register()
 

@@ -11,6 +11,7 @@ After fitting, :func:`scoring_estimator` drops the feature step and the samplers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -71,9 +72,13 @@ def feature_layout() -> tuple[list[int], int]:
     return list(fe.categorical_indices_), int(fe.n_features_out_)
 
 
-def monotone_constraints() -> list[int]:
-    """LightGBM monotone constraints of the feature matrix (known directions of risk)."""
-    return FeatureEngineer().fit(pd.DataFrame()).monotone_constraints()
+def monotone_constraints(extra: Mapping[str, int] | None = None) -> list[int]:
+    """LightGBM monotone constraints: FeatureEngineer's known directions, then ``extra``."""
+    fe = FeatureEngineer().fit(pd.DataFrame())
+    names = [str(n) for n in fe.get_feature_names_out()]
+    directions = dict(zip(names, fe.monotone_constraints(), strict=True))
+    directions.update(extra or {})
+    return [directions[name] for name in names]
 
 
 def _linear_preprocessing() -> ColumnTransformer:
@@ -118,7 +123,7 @@ def _estimator(cand: CandidateConfig, params: dict[str, Any], *, seed: int) -> A
         return RandomForestClassifier(class_weight=weight, random_state=seed, n_jobs=1, **merged)
     return LGBMClassifier(
         class_weight=weight,
-        monotone_constraints=monotone_constraints(),
+        monotone_constraints=monotone_constraints(cand.monotone),
         random_state=seed,
         n_jobs=1,
         deterministic=True,

@@ -86,6 +86,24 @@ class CandidateConfig(_Strict):
         description="Values to sample per parameter in the hyper-parameter search.",
     )
     smote_k_neighbors: int = Field(5, ge=1, le=50)
+    monotone: dict[str, Literal[-1, 0, 1]] = Field(
+        default_factory=dict,
+        description="LightGBM: risk directions added to FeatureEngineer.monotone_constraints() "
+        "(feature name -> +1 risk never falls as it rises, -1 never rises, 0 free).",
+    )
+
+    @model_validator(mode="after")
+    def _check_monotone(self) -> CandidateConfig:
+        if self.monotone and self.algorithm is not Algorithm.LIGHTGBM:
+            raise ValueError("monotone constraints apply to lightgbm candidates only")
+        from loan_default.features import DERIVED
+        from loan_default.schema import FEATURE_FIELDS
+
+        known = {f.name for f in FEATURE_FIELDS} | {d.name for d in DERIVED}
+        unknown = sorted(set(self.monotone) - known)
+        if unknown:
+            raise ValueError(f"monotone: unknown feature(s) {unknown}")
+        return self
 
 
 class SearchConfig(_Strict):

@@ -73,17 +73,23 @@ def write_reports(
     (run_dir / "validation_report.json").write_text(
         json.dumps(prepared.report.to_dict(), indent=1, default=str)
     )
-    reports.plot_roc({r.name: (y, r.oof) for r in results}, y, run_dir / "roc.png")
     best = champion.result
     calibrated = champion.model.calibrator(best.oof) if champion.model.calibrator else best.oof
-    reports.plot_calibration(
-        y, {"raw": best.oof, f"{champion.calibration}": calibrated}, run_dir / "calibration.png"
+    reports.plot(run_dir / "roc.png", reports.draw_roc, {r.name: (y, r.oof) for r in results})
+    reports.plot(
+        run_dir / "calibration.png",
+        reports.draw_calibration,
+        y,
+        {"raw": best.oof, champion.calibration: calibrated},
     )
-    reports.plot_importance(
-        feature_importance(champion.pipeline), run_dir / "feature_importance.png"
-    )
-    reports.plot_confusion(
-        y, best.calibrated_oof, champion.threshold, run_dir / "confusion_matrix.png"
+    importance = feature_importance(champion.pipeline)
+    reports.plot(run_dir / "feature_importance.png", reports.draw_importance, importance)
+    reports.plot(
+        run_dir / "confusion_matrix.png",
+        reports.draw_confusion,
+        y,
+        best.calibrated_oof,
+        champion.threshold,
     )
     for res in results:
         importance = feature_importance(res.fold_model)

@@ -11,6 +11,7 @@ Bento store, whose metadata holds the MLflow version back). Aliases replace stag
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,9 @@ class RegisteredModel:
     in_bento_store: bool
 
 
-def _row(mv: Any | None, tag: str | None, bento: Any | None) -> RegisteredModel:
+def _row(
+    mv: Any | None, tag: str | None, bento: Any | None, aliases: tuple[str, ...] = ()
+) -> RegisteredModel:
     meta: dict[str, Any] = dict(bento.info.metadata) if bento is not None else {}
     metrics: dict[str, Any] = meta.get("training_metrics") or {}
     auc = metrics.get("roc_auc_mean")
@@ -132,7 +135,7 @@ def _row(mv: Any | None, tag: str | None, bento: Any | None) -> RegisteredModel:
         created = _ms(mv.creation_timestamp)
     return RegisteredModel(
         mlflow_version=None if mv is None else str(mv.version),
-        aliases=() if mv is None else tuple(sorted(mv.aliases)),
+        aliases=aliases,
         bento_tag=tag,
         created=created,
         roc_auc=None if auc is None else float(auc),
@@ -145,15 +148,18 @@ def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
     """Both stores side by side, newest first; models present in only one store included."""
     c = client(settings)
     versions: list[Any] = []
-    try:
+    by_version: dict[str, list[str]] = {}
+    with contextlib.suppress(MlflowException):
         versions = list(c.search_model_versions(f"name = '{MODEL_NAME}'"))
-    except MlflowException:
-        pass
+        # search_model_versions leaves aliases empty: the registered model holds them.
+        for alias, number in c.get_registered_model(MODEL_NAME).aliases.items():
+            by_version.setdefault(str(number), []).append(alias)
     bentos = {str(m.tag): m for m in bentoml.models.list(BENTO_MODEL_NAME)}
     rows = []
     for mv in versions:
         tag = mv.tags.get(BENTO_TAG)
-        rows.append(_row(mv, tag, bentos.pop(tag, None) if tag else None))
+        aliases = tuple(sorted(by_version.get(str(mv.version), [])))
+        rows.append(_row(mv, tag, bentos.pop(tag, None) if tag else None, aliases))
     rows.extend(_row(None, tag, bento) for tag, bento in bentos.items())
     return sorted(rows, key=lambda r: r.created, reverse=True)
 

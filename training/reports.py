@@ -50,14 +50,17 @@ def markdown(table: pd.DataFrame, rule: str) -> str:
     return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
 
 
-def _figure() -> tuple[Any, Any]:
+def _figure(panels: int = 1) -> tuple[Any, list[Any]]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=90)
-    return fig, ax
+    if panels == 1:
+        fig, ax = plt.subplots(figsize=(6, 5), dpi=80)
+        return fig, [ax]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 9), dpi=80)
+    return fig, list(axes.ravel())
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -69,47 +72,38 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, path: Path) -> Path:
+def draw_roc(ax: Any, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """ROC curves of ``{name: (labels, probabilities)}`` with the chance diagonal."""
-    fig, ax = _figure()
     for name, (labels, p) in curves.items():
         fpr, tpr, _ = roc_curve(labels, p)
         ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC")
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
 
 
-def plot_calibration(
-    y: np.ndarray, curves: dict[str, np.ndarray], path: Path, *, bins: int = 10
-) -> Path:
+def draw_calibration(ax: Any, y: np.ndarray, curves: dict[str, np.ndarray]) -> None:
     """Reliability diagram (quantile bins) of each probability vector in ``curves``."""
-    fig, ax = _figure()
     for name, p in curves.items():
-        observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+        observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
         ax.plot(predicted, observed, marker="o", label=name)
     top = max(float(np.max(p)) for p in curves.values())
     ax.plot([0, top], [0, top], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="Predicted P(default)", ylabel="Observed default rate", title="Calibration")
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
 
 
-def plot_importance(importance: pd.Series, path: Path) -> Path:
+def draw_importance(ax: Any, importance: pd.Series) -> None:
     """Horizontal bars of the largest importances."""
-    fig, ax = _figure()
     top = importance.head(_TOP_FEATURES)[::-1]
     ax.barh(list(top.index), top.to_numpy())
     ax.set(xlabel="Share of importance", title="Feature importance")
     ax.tick_params(axis="y", labelsize=7)
-    return _save(fig, path)
 
 
-def plot_confusion(y: np.ndarray, p: np.ndarray, threshold: float, path: Path) -> Path:
+def draw_confusion(ax: Any, y: np.ndarray, p: np.ndarray, threshold: float) -> None:
     """Confusion matrix of ``p >= threshold``, with counts."""
     matrix = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
-    fig, ax = _figure()
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, f"{count:,}", ha="center", va="center")
@@ -122,16 +116,25 @@ def plot_confusion(y: np.ndarray, p: np.ndarray, threshold: float, path: Path) -
         ylabel="Observed",
         title=f"Confusion matrix at {threshold:.3f}",
     )
+
+
+def plot(path: Path, draw: Any, *args: Any) -> Path:
+    """One PNG holding one ``draw_*`` chart."""
+    fig, (ax,) = _figure()
+    draw(ax, *args)
     return _save(fig, path)
 
 
 def candidate_plots(res: CVResult, y: np.ndarray, importance: pd.Series, folder: Path) -> Path:
-    """The four PNGs of one candidate (out-of-fold predictions) into ``folder``."""
+    """A candidate's ROC, calibration, importance and confusion matrix (out-of-fold) in one
+    2 x 2 PNG (one figure per candidate keeps the report fast), plus its importance CSV."""
     folder.mkdir(parents=True, exist_ok=True)
-    plot_roc({res.name: (y, res.oof)}, y, folder / "roc.png")
-    curves = {"raw": res.oof, "calibrated (cross-fitted)": res.calibrated_oof}
-    plot_calibration(y, curves, folder / "calibration.png")
-    plot_importance(importance, folder / "feature_importance.png")
-    plot_confusion(y, res.calibrated_oof, res.threshold, folder / "confusion_matrix.png")
+    fig, axes = _figure(panels=4)
+    draw_roc(axes[0], {res.name: (y, res.oof)})
+    draw_calibration(axes[1], y, {"raw": res.oof, "calibrated (cross-fitted)": res.calibrated_oof})
+    draw_importance(axes[2], importance)
+    draw_confusion(axes[3], y, res.calibrated_oof, res.threshold)
+    fig.suptitle(f"{res.name} ({res.candidate.imbalance.value}), out-of-fold")
+    _save(fig, folder / "evaluation.png")
     importance.rename("importance").to_csv(folder / "feature_importance.csv")
     return folder
