@@ -89,6 +89,10 @@ class FieldSpec:
         """The field's constraint in words, for error messages and documentation."""
         if self.kind is Kind.BOOLEAN:
             return "true or false"
+        if self.kind is Kind.TEXT:
+            return "a non-empty text of at most 64 characters"
+        if self.kind is Kind.TIMESTAMP:
+            return "an ISO 8601 date-time"
         if self.kind is Kind.CATEGORY:
             if self.categories is None:
                 return "a non-empty category name"

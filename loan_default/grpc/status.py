@@ -24,13 +24,10 @@ from grpc_status import rpc_status
 from pydantic import ValidationError
 
 from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
-from loan_default.schema import FIELDS_BY_NAME, Kind
+from loan_default.schema import FIELDS_BY_NAME
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_RULED = (Kind.NUMBER, Kind.INTEGER, Kind.BOOLEAN, Kind.CATEGORY)
-"""Kinds whose ``FieldSpec.rule()`` describes them (text and timestamps have no rule there)."""
 
 
 def field_path(loc: Sequence[int | str], *, root: str = "application") -> str:
@@ -71,7 +68,7 @@ def violations_of(error: InputError, *, root: str = "application") -> list[tuple
         description = str(detail.get("msg", ""))
         name = next((p for p in reversed(loc) if isinstance(p, str)), "")
         spec = FIELDS_BY_NAME.get(name)
-        if spec is not None and spec.kind in _RULED:
+        if spec is not None:
             description += f" (valid: {spec.rule()})"
         out.append((field_path(loc, root=root), description))
     return out
