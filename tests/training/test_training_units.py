@@ -81,13 +81,18 @@ def _result(config: TrainingConfig, name: str, aucs: list[float], y: np.ndarray)
     return CVResult(config.candidate(name), {}, folds, p, p, 0.5, 1.0)
 
 
-def test_champion_rule_one_standard_error_then_simplicity(tiny_config: TrainingConfig) -> None:
+def test_champion_rule_paired_one_standard_error_then_simplicity(
+    tiny_config: TrainingConfig,
+) -> None:
     y = np.array([0, 1] * 10)
     lgbm = _result(tiny_config, "lightgbm", [0.80, 0.81, 0.82], y)
     close = _result(tiny_config, "logistic_regression", [0.805, 0.81, 0.815], y)
     far = _result(tiny_config, "decision_tree", [0.70, 0.71, 0.72], y)
     assert choose_champion([lgbm, close, far], y).name == "logistic_regression"
     assert choose_champion([lgbm, far], y).name == "lightgbm"
+    # A small gap on every fold (paired differences) is not a tie, however noisy the folds.
+    steady = _result(tiny_config, "logistic_regression", [0.795, 0.804, 0.816], y)
+    assert choose_champion([lgbm, steady], y).name == "lightgbm"
 
 
 def test_contributions_sum_to_the_raw_score_for_every_algorithm(
