@@ -116,6 +116,17 @@ data-synthetic: install ## Generate synthetic training data and a drifted batch 
 	$(LOANCTL) data generate --rows $(SYNTHETIC_ROWS) --seed 1 $(VAR)/data/synthetic.parquet
 	$(LOANCTL) data generate --rows 20000 --seed 2 --shift income_drop $(VAR)/data/synthetic-income_drop.parquet
 
+# -- Training (engineer C) ---------------------------------------------------------------------
+TRAIN_DATA ?= $(VAR)/data/synthetic.parquet
+TRAIN_SOURCE ?=
+.PHONY: train
+train: install ## Compare candidates by CV, calibrate, register a challenger (TRAIN_DATA, TRAIN_SOURCE)
+	$(LOANCTL) train --data $(TRAIN_DATA) $(if $(TRAIN_SOURCE),--source $(TRAIN_SOURCE))
+
+.PHONY: bench-train
+bench-train: install ## Time `loanctl train` stage by stage on 100,000 generated rows (< 10 min)
+	$(PY) bench/train.py --quiet
+
 .PHONY: bench-features
 bench-features: install ## Feature engineering and generator speed vs a pandas baseline (~20 s of CPU)
 	$(PY) bench/features.py
