@@ -149,7 +149,12 @@ def build_pipeline(
     elif cand.imbalance is Imbalance.SMOTE:
         steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
     if cand.imbalance is Imbalance.SMOTE:
-        steps.append(("smote", SMOTE(k_neighbors=cand.smote_k_neighbors, random_state=seed)))
+        smote = SMOTE(
+            sampling_strategy=cand.smote_ratio,
+            k_neighbors=cand.smote_k_neighbors,
+            random_state=seed,
+        )
+        steps.append(("smote", smote))
     merged = {**cand.params, **(params or {})}
     steps.append((MODEL_STEP, _estimator(cand, merged, seed=seed)))
     return ImbPipeline(steps)

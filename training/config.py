@@ -86,6 +86,9 @@ class CandidateConfig(_Strict):
         description="Values to sample per parameter in the hyper-parameter search.",
     )
     smote_k_neighbors: int = Field(5, ge=1, le=50)
+    smote_ratio: float = Field(
+        0.5, gt=0.0, le=1.0, description="SMOTE: minority rows after resampling / majority rows."
+    )
     monotone: dict[str, Literal[-1, 0, 1]] = Field(
         default_factory=dict,
         description="LightGBM: risk directions added to FeatureEngineer.monotone_constraints() "

@@ -11,6 +11,7 @@ drift reference). Training never promotes: ``loanctl models promote`` does.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +171,8 @@ def run_training(
     """
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
     settings = TrainingSettings()
+    if quiet:  # MLflow's own INFO lines (database creation, artifact copies)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     timings: dict[str, float] = {}
     progress = Progress(quiet=quiet)
     with _timed(timings, "prepare"):

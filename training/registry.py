@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -33,6 +34,8 @@ PREVIOUS = "previous-champion"
 def client(settings: LoanSettings | None = None) -> MlflowClient:
     """A client of the configured tracking/registry store (no global state touched)."""
     uri = (settings or LoanSettings()).tracking_uri()
+    if uri.startswith("sqlite:///"):  # a fresh home: SQLite needs the folder to exist
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

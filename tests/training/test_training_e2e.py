@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from loan_default.cli import app
@@ -99,7 +101,21 @@ def test_predict_file_keeps_order_and_id_and_quarantines(
     )
 
 
-def test_promote_and_rollback_through_the_cli(trained: Any) -> None:
+@pytest.fixture
+def registry_restored(trained: Any) -> Any:
+    """Leave the session's registry as training left it (other areas' tests share it)."""
+    yield trained
+    client = registry.client()
+    for alias in (registry.CHAMPION, registry.PREVIOUS):
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model_alias(registry.MODEL_NAME, alias)
+    client.set_registered_model_alias(
+        registry.MODEL_NAME, registry.CHALLENGER, trained.mlflow_version
+    )
+
+
+def test_promote_and_rollback_through_the_cli(registry_restored: Any) -> None:
+    trained = registry_restored
     runner = CliRunner()
     first = runner.invoke(app, ["models", "promote", trained.mlflow_version])
     assert first.exit_code == 0, first.output
