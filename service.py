@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any, cast
 
+import aiohttp
 import bentoml
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
@@ -28,6 +29,7 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
+from loan_default.errors import UnavailableError
 from loan_default.grpc.server import GrpcServer, start_server
 from loan_default.schema import schema_fingerprint
 from runners import metrics
@@ -35,7 +37,7 @@ from runners.backend import ServingBackend
 from runners.explainer import Explainer
 from runners.http import (
     RequestRejectedError,
-    create_app,
+    ScoringApp,
     documented,
     json_response,
     parse,
@@ -49,7 +51,7 @@ from runners.settings import build_arguments, serving_settings
 logger = logging.getLogger(__name__)
 _BUILD = build_arguments()  # `bentoml build --arg model_tag=...` packs that model in the Bento
 
-app = create_app(
+app = ScoringApp(
     "Loan default scoring API",
     "Scores loan applications with the registered champion model: default probability, risk "
     "category, principal adverse-action reasons; records observed outcomes for monitoring.",
@@ -62,7 +64,10 @@ _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailab
     name="loan_default",
     workers=2,
     traffic={"timeout": 60},
-    logging={"access": {"enabled": False}},  # the traffic log and metrics record each call
+    # The traffic log (with request ids) and the metrics record every scoring call; per-request
+    # access log lines and OpenTelemetry spans on the scoring path cost more than the model.
+    logging={"access": {"enabled": False}},
+    tracing={"excluded_urls": ["/v1/predict"]},
     labels={"owner": "credit-risk", "stage": "serving"},
 )
 @bentoml.asgi_app(app, path="/v1")
@@ -82,6 +87,19 @@ class LoanDefaultService:
         logger.info("serving %s (%s)", self.scorer.meta.tag, self.scorer.meta.algorithm)
 
     async def _explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The explainer worker's answer; one retry when it dropped a kept-alive connection."""
+        try:
+            return await self._call_explainer(applications)
+        except aiohttp.ServerDisconnectedError:
+            pass
+        except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
+            raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
+        try:
+            return await self._call_explainer(applications)
+        except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
+            raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
+
+    async def _call_explainer(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.explainer.to_async.explain(applications)
         return result
 
@@ -116,8 +134,12 @@ def _svc() -> LoanDefaultService:
     return cast(LoanDefaultService, bentoml.get_current_service())
 
 
-@app.post("/predict", summary="Score one application", **documented(
-    LoanApplication, Prediction, **_BAD, **_PAUSED))  # fmt: skip
+@app.route_direct(
+    "POST",
+    "/predict",
+    summary="Score one application",
+    **documented(LoanApplication, Prediction, **_BAD, **_PAUSED),
+)
 async def predict(request: Request) -> Response:
     """Default probability and risk category of one application (logged before answering)."""
     start = time.perf_counter()
@@ -129,8 +151,12 @@ async def predict(request: Request) -> Response:
     return json_response(result, headers={"X-Request-ID": rid})
 
 
-@app.post("/predict_batch", summary="Score up to 10,000 applications", **documented(
-    BatchRequest, BatchPrediction, **_BAD, **_PAUSED))  # fmt: skip
+@app.route_direct(
+    "POST",
+    "/predict_batch",
+    summary="Score up to 10,000 applications",
+    **documented(BatchRequest, BatchPrediction, **_BAD, **_PAUSED),
+)
 async def predict_batch(request: Request) -> Response:
     """One prediction per application, in order; a bad row rejects the whole batch."""
     start = time.perf_counter()
@@ -149,8 +175,12 @@ async def predict_batch(request: Request) -> Response:
     return json_response({"predictions": results}, headers={"X-Request-ID": rid})
 
 
-@app.post("/explain", summary="Score one application and give its principal reasons",
-          **documented(LoanApplication, Explanation, **_BAD, **_PAUSED))  # fmt: skip
+@app.route_direct(
+    "POST",
+    "/explain",
+    summary="Score one application and give its principal reasons",
+    **documented(LoanApplication, Explanation, **_BAD, **_PAUSED),
+)
 async def explain(request: Request) -> Response:
     """The prediction plus up to 4 features that raised the risk most, with reasons."""
     start = time.perf_counter()
@@ -162,14 +192,20 @@ async def explain(request: Request) -> Response:
     return json_response(result, headers={"X-Request-ID": rid})
 
 
-@app.get("/metadata", summary="The model being served", **documented(None, ModelInfo))
-async def metadata() -> Response:
+@app.route_direct(
+    "GET", "/metadata", summary="The model being served", **documented(None, ModelInfo)
+)
+async def metadata(request: Request) -> Response:
     """Name, version, training date, data hash, MLflow run, metrics, thresholds, schema."""
     return json_response(_svc().scorer.metadata())
 
 
-@app.post("/feedback", summary="Record the observed outcome of a prediction", **documented(
-    FeedbackRequest, FeedbackReceipt, **_BAD, s404="Unknown prediction_id."))  # fmt: skip
+@app.route_direct(
+    "POST",
+    "/feedback",
+    summary="Record the observed outcome of a prediction",
+    **documented(FeedbackRequest, FeedbackReceipt, **_BAD, s404="Unknown prediction_id."),
+)
 async def feedback(request: Request) -> Response:
     """Whether the loan of an earlier prediction defaulted (for performance monitoring)."""
     svc = _svc()

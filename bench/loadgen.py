@@ -91,7 +91,12 @@ async def run_load(
             while (now := time.perf_counter()) < stop_at:
                 writer.write(requests[i % len(requests)])
                 i += 1
-                status = await _read_response(reader)
+                try:
+                    status = await _read_response(reader)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    status = 599  # the server dropped the connection: an error, reconnect
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 done = time.perf_counter()
                 if now >= measure_from:
                     result.requests += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from loan_default.api import ErrorResponse, error_body, summarise, validation_details
 from loan_default.errors import InputError, LoanError
@@ -121,21 +122,65 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_response(error_body(f"internal error; see the service log (request id {rid})"), 500)
 
 
-def create_app(title: str, description: str) -> FastAPI:
-    """The FastAPI app the service mounts under ``/v1``, with the API's error shape."""
-    app = FastAPI(
-        title=title,
-        description=description,
-        version="1",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.add_exception_handler(LoanError, _loan_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(OSError, _os_error)
-    app.add_exception_handler(Exception, _unexpected)
-    return app
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The API's error answer for any exception (never a traceback for the client)."""
+    if isinstance(exc, LoanError):
+        return await _loan_error(request, exc)
+    if isinstance(exc, HTTPException):
+        return await _http_error(request, exc)
+    if isinstance(exc, OSError):
+        return await _os_error(request, exc)
+    return await _unexpected(request, exc)
+
+
+class ScoringApp(FastAPI):
+    """FastAPI for the OpenAPI page and fallbacks; the API routes are dispatched directly.
+
+    Each route is registered with FastAPI (so BentoML's ``/docs.json`` documents it) and in a
+    ``(method, path) -> handler`` table that ``__call__`` serves without FastAPI's request
+    machinery (middleware stack, dependency solving): the handlers read the raw body anyway.
+    """
+
+    def __init__(self, title: str, description: str) -> None:
+        super().__init__(
+            title=title,
+            description=description,
+            version="1",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+        self.direct: dict[tuple[str, str], Handler] = {}
+        for exc_class in (LoanError, HTTPException, OSError, Exception):
+            self.add_exception_handler(exc_class, error_response)
+
+    def route_direct(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        """Register ``handler(request) -> Response`` for OpenAPI and for direct dispatch."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_api_route(path, handler, methods=[method], **options)
+            self.direct[method, path] = handler
+            return handler
+
+        return register
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            handler = self.direct.get((scope["method"], path.removeprefix(root)))
+            if handler is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except Exception as exc:  # every failure gets the API's error shape
+                    response = await error_response(request, exc)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
