@@ -91,7 +91,10 @@ def list_models() -> None:
             "-" if row.roc_auc is None else f"{row.roc_auc:.4f}",
             (row.data_hash or "-")[:12],
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or in CI: do not squeeze the tags into 80 columns
+        console = Console(width=160)
+    console.print(table)
 
 
 @models_app.command("promote")
