@@ -46,6 +46,7 @@ class Champion:
             **DEFAULT_PARAMS[cand.algorithm],
             **cand.params,
             **self.result.params,
+            **({"monotone": dict(cand.monotone)} if cand.monotone else {}),
             "calibration": self.calibration,
         }
 

@@ -74,6 +74,7 @@ def test_mlflow_has_nested_candidate_runs(trained: Any) -> None:
 
 def test_registration_makes_a_challenger_not_a_champion(trained: Any) -> None:
     assert registry.resolve_alias("challenger") == trained.bento_tag
+    assert registry.resolve_alias("no-such-alias") is None
     rows = {r.bento_tag: r for r in registry.list_models()}
     assert rows[trained.bento_tag].mlflow_version == trained.mlflow_version
     assert "challenger" in rows[trained.bento_tag].aliases
