@@ -101,14 +101,17 @@ def raw_model(tag: str, singles: list[dict], batch: list[dict], seconds: float) 
 
     model = load_model(tag).model
     out: dict[str, float] = {}
+    X = model.features.transform_records(batch)
+    calls = {"records": lambda: model.predict_proba_records(batch),
+             "matrix": lambda: model.predict_proba_matrix(X)}  # fmt: skip
     for threads in (1, 0):
         model.num_threads = threads
-        X = model.features.transform_records(batch)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds / 2:
-            model.predict_proba_matrix(X)
-            n += len(batch)
-        out[f"batch_rows_per_s_threads{threads}"] = n / (time.perf_counter() - t0)
+        for kind, call in calls.items():
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / 4:
+                call()
+                n += len(batch)
+            out[f"{kind}_threads{threads}"] = n / (time.perf_counter() - t0)
     model.num_threads = 1
     lat = []
     t_end = time.perf_counter() + seconds / 2
@@ -172,10 +175,16 @@ def main() -> int:
                     res = load(port, "/v1/explain", single_bodies, c, args.seconds / 2)
                     _row(name, f"explain c={c}", res)
     raw = raw_model(tag, singles, batch, args.seconds)
-    print(f"{'raw model':14} single call: {raw['single_calls_per_s']:,.0f}/s "
-          f"p50 {raw['single_p50'] * 1e3:.3f} ms p99 {raw['single_p99'] * 1e3:.3f} ms; batch "
-          f"{raw['batch_rows_per_s_threads1']:,.0f} rows/s (1 thread), "
-          f"{raw['batch_rows_per_s_threads0']:,.0f} rows/s (all cores)")  # fmt: skip
+    print(
+        f"{'raw model':14} single call (features + model): {raw['single_calls_per_s']:,.0f}/s "
+        f"p50 {raw['single_p50'] * 1e3:.3f} ms p99 {raw['single_p99'] * 1e3:.3f} ms"
+    )
+    for kind, what in (
+        ("records", "predict_proba_records (features + model)"),
+        ("matrix", "predict_proba_matrix (model only, features prebuilt)"),
+    ):
+        print(f"{'raw model':14} batch {what}: {raw[kind + '_threads1']:,.0f} rows/s 1 thread, "
+              f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     return _verdict(results, raw, levels, args.batch_rows)
 
 
@@ -199,9 +208,9 @@ def _verdict(results: dict, raw: dict[str, float], levels: list[int], rows: int)
             bento.percentile(99) < 0.050,
         f"bentoml errors: {sum(r.errors for (n, _), r in results.items() if n == 'bentoml')}":
             all(r.errors == 0 for (n, _), r in results.items() if n == "bentoml"),
-        f"batch rows/s vs raw model (all cores): "
-        f"{batch_rows / raw['batch_rows_per_s_threads0']:.0%} (>= 50%)":
-            batch_rows >= 0.5 * raw["batch_rows_per_s_threads0"],
+        f"batch rows/s vs the model's predict_proba_records (all cores): "
+        f"{batch_rows / raw['records_threads0']:.0%} (>= 50%)":
+            batch_rows >= 0.5 * raw["records_threads0"],
     }  # fmt: skip
     for text, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {text}")

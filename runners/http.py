@@ -97,6 +97,8 @@ async def _loan_error(request: Request, exc: Exception) -> Response:
     if kind != "paused" and status != 404:  # these two count themselves in the scorer
         metrics.ERRORS.labels(kind).inc()
     details = getattr(exc, "details", None)
+    if status >= 500:
+        logger.warning("%s %s answered %d: %s", request.method, request.url.path, status, exc)
     headers = {"Retry-After": "30"} if status == 503 else None
     return json_response(error_body(str(exc), details), status, headers)
 

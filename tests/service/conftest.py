@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -71,7 +71,10 @@ def served(session_home: Path) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def client(served: Served) -> Iterator[TestClient]:
     """The service's own ASGI app (BentoML middleware, mounted routes, health, docs)."""
+    import bentoml
+
     import service
 
-    with TestClient(service.LoanDefaultService.to_asgi()) as test_client:
+    svc = cast("bentoml.Service[Any]", service.LoanDefaultService)
+    with TestClient(svc.to_asgi()) as test_client:
         yield test_client
