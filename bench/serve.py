@@ -133,6 +133,11 @@ def main() -> int:
     parser.add_argument("--batch-rows", type=int, default=1000, help="Rows per batch request.")
     parser.add_argument("--model-tag", help="Serve this Bento model instead of training one.")
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="Also measure the scorer as a bentoml.depends service (bench/depends_variant.py).",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
@@ -161,12 +166,19 @@ def main() -> int:
         "naive_fastapi": ([*uvicorn, "--port", "3101", "bench.apps:naive"], naive_env, 3101),
         "lean_floor": ([*uvicorn, "--port", "3102", "bench.apps:lean"], env, 3102),
     }  # fmt: skip
+    if args.variants:
+        targets["bentoml_depends"] = (
+            [BENTOML, "serve", "bench.depends_variant:DependsApi", "--host", "127.0.0.1",
+             "--port", "3103"], env, 3103,
+        )  # fmt: skip
     results: dict[tuple[str, str], LoadResult] = {}
     for name, (cmd, target_env, port) in targets.items():
         with server(name, cmd, target_env, port):
             for c in levels:
                 results[name, f"c{c}"] = load(port, "/v1/predict", single_bodies, c, args.seconds)
                 _row(name, f"predict c={c}", results[name, f"c{c}"])
+            if name == "bentoml_depends":
+                continue  # single predictions only
             res = load(port, "/v1/predict_batch", batch_bodies, args.workers * 2, args.seconds)
             results[name, "batch"] = res
             _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)

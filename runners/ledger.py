@@ -3,11 +3,12 @@
 Why an SQLite index for feedback: an outcome arrives at any worker, months after the prediction
 was answered by another one, so every worker must know every id. Scanning the traffic log per
 feedback call grows with the log; an in-memory set per worker does not survive restarts nor see
-other workers. A small SQLite table (WAL mode, so readers never block the writers) is written by
-the worker in the same step as its traffic log, before the response leaves, and answers a lookup
-with one primary-key probe. ``synchronous=NORMAL`` keeps a commit to a ``write(2)`` into the
-WAL: a killed worker loses nothing it committed (only a machine crash can lose the last
-transactions, as with the traffic log unless ``LOAN_TRAFFIC_FSYNC`` is on).
+other workers. Small SQLite tables (WAL mode, so readers never block the writer; one file per
+worker, so workers never queue on one write lock) are written in the same step as the traffic
+log, before the response leaves, and answer a lookup with a primary-key probe per worker file.
+``synchronous=NORMAL`` keeps a commit to a ``write(2)`` into the WAL: a killed worker loses
+nothing it committed (only a machine crash can lose the last transactions, as with the traffic
+log unless ``LOAN_TRAFFIC_FSYNC`` is on).
 """
 
 from __future__ import annotations
@@ -30,38 +31,60 @@ CREATE TABLE IF NOT EXISTS predictions (
 
 
 class PredictionIndex:
-    """Prediction ids issued by any worker (one connection per worker process).
+    """Prediction ids issued by any worker: each worker writes its own SQLite file, reads all.
+
+    One file per writer keeps workers from queueing on SQLite's single write lock (whose busy
+    handler sleeps for milliseconds: a latency tail under load); a lookup (rare: feedback)
+    probes every worker's file.
 
     Args:
-        path: the SQLite file (created with its folder).
+        folder: where the index files live (created).
+        writer: this worker's file name stem, stable across its restarts (host and worker id).
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+    def __init__(self, folder: str | Path, writer: str) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / f"{writer}.sqlite"
+        self._db = self._connect(self.path)
         self._db.execute(_SCHEMA)
+        self._readers: dict[Path, sqlite3.Connection] = {self.path: self._db}
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     def add(self, prediction_ids: Sequence[str], *, model_version: str, created_at: str) -> None:
-        """Record issued ids in one transaction (durable once this returns)."""
+        """Record issued ids in one transaction (durable against a killed worker on return)."""
         rows = [(pid, model_version, created_at) for pid in prediction_ids]
         with self._db:  # BEGIN ... COMMIT
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO predictions VALUES (?, ?, ?)", rows)
 
     def lookup(self, prediction_id: str) -> str | None:
-        """The model version that made the prediction, or None if the id was never issued."""
-        row = self._db.execute(
-            "SELECT model_version FROM predictions WHERE prediction_id = ?", (prediction_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
+        """The model version that made the prediction, or None if no worker issued the id."""
+        for path in sorted(self.folder.glob("*.sqlite")):
+            db = self._readers.get(path)
+            if db is None:
+                db = self._readers[path] = self._connect(path)
+            try:
+                row = db.execute(
+                    "SELECT model_version FROM predictions WHERE prediction_id = ?",
+                    (prediction_id,),
+                ).fetchone()
+            except sqlite3.OperationalError:  # a file whose writer has not created the table
+                continue
+            if row is not None:
+                return str(row[0])
+        return None
 
     def close(self) -> None:
-        self._db.close()
+        for db in self._readers.values():
+            db.close()
+        self._readers.clear()
 
 
 class PauseGate:

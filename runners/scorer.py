@@ -12,6 +12,7 @@ the caller can answer: a SIGKILLed worker has lost nothing it answered.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import Counter
@@ -25,6 +26,16 @@ from loan_default.traffic import TrafficWriter, utcnow
 from runners import metrics
 from runners.ledger import PauseGate, PredictionIndex
 from runners.settings import ServingSettings
+
+
+def _writer_name() -> str:
+    """``<host>-w<worker index>``: stable across a worker's restarts, unique among workers."""
+    import socket
+
+    import bentoml
+
+    index = bentoml.server_context.worker_index
+    return f"{socket.gethostname()}-w{index if index is not None else os.getpid()}"
 
 
 class Scorer:
@@ -44,7 +55,7 @@ class Scorer:
         traffic = settings.traffic_path
         self._predictions = TrafficWriter(traffic, "predictions", fsync=settings.traffic_fsync)
         self._feedback = TrafficWriter(traffic, "feedback", fsync=settings.traffic_fsync)
-        self._index = PredictionIndex(settings.prediction_index_path)
+        self._index = PredictionIndex(settings.prediction_index_path, _writer_name())
         self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
         self._lock = threading.Lock()  # batches run in a thread, single rows on the event loop
         metrics.MODEL_INFO.labels(self.meta.name, self.meta.version, self.meta.algorithm).set(1)

@@ -93,8 +93,8 @@ class ServingSettings(LoanSettings):
 
     @property
     def prediction_index_path(self) -> Path:
-        """SQLite index of issued prediction ids (feedback checks ids against it)."""
-        return self.traffic_path / "prediction_ids.sqlite"
+        """Folder of the SQLite indexes of issued prediction ids (one file per worker)."""
+        return self.traffic_path / "prediction_ids"
 
 
 class BuildArguments(BaseModel):

@@ -53,14 +53,13 @@ def test_principal_reasons_are_the_largest_positive_contributions() -> None:
     assert only_negative == []
 
 
-def test_prediction_index_is_shared_between_connections(tmp_path: Path) -> None:
-    first, second = (
-        PredictionIndex(tmp_path / "ids.sqlite"),
-        PredictionIndex(tmp_path / "ids.sqlite"),
-    )
+def test_every_worker_finds_every_workers_ids(tmp_path: Path) -> None:
+    first, second = PredictionIndex(tmp_path, "w1"), PredictionIndex(tmp_path, "w2")
     first.add(["p1", "p2"], model_version="v1", created_at="2026-11-24T00:00:00+00:00")
+    second.add(["p3"], model_version="v2", created_at="2026-11-24T00:00:01+00:00")
     assert second.lookup("p2") == "v1"
-    assert second.lookup("p3") is None
+    assert first.lookup("p3") == "v2"
+    assert first.lookup("p4") is None
     first.close()
     second.close()
 
