@@ -87,10 +87,11 @@ class LoanDefaultService:
         logger.info("serving %s (%s)", self.scorer.meta.tag, self.scorer.meta.algorithm)
 
     async def _explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The explainer worker's answer; one retry when it dropped a kept-alive connection."""
+        """The explainer worker's answer; one retry when it dropped a kept-alive connection
+        (explaining is idempotent: the explainer records nothing)."""
         try:
             return await self._call_explainer(applications)
-        except aiohttp.ServerDisconnectedError:
+        except aiohttp.ClientConnectionError:
             pass
         except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
             raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc

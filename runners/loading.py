@@ -29,7 +29,15 @@ def _champion_tag() -> str | None:
             f"no model to serve: LOAN_MODEL_TAG is not set and the MLflow registry "
             f"(training.registry) cannot be imported ({exc})"
         ) from None
-    tag: str | None = resolve_alias("champion")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tag: str | None = resolve_alias("champion")
+    except MlflowException as exc:
+        raise UnavailableError(
+            f"no model to serve: LOAN_MODEL_TAG is not set and the MLflow registry cannot be "
+            f"read to resolve 'champion' ({exc.message})"
+        ) from None
     return tag
 
 
