@@ -211,6 +211,7 @@ def _verdict(results: dict, raw: dict[str, float], levels: list[int], rows: int)
     top = f"c{max(levels)}"
     bento, naive, lean = (results[n, top] for n in ("bentoml", "naive_fastapi", "lean_floor"))
     batch_rows = results["bentoml", "batch"].rps * rows
+    raw_rows = max(raw["records_threads1"], raw["records_threads0"])  # the better of the two
     checks = {
         f"bentoml/naive at {top}: {bento.rps / max(naive.rps, 1e-9):.1f}x (>= 10x)":
             bento.rps >= 10 * naive.rps,
@@ -220,9 +221,9 @@ def _verdict(results: dict, raw: dict[str, float], levels: list[int], rows: int)
             bento.percentile(99) < 0.050,
         f"bentoml errors: {sum(r.errors for (n, _), r in results.items() if n == 'bentoml')}":
             all(r.errors == 0 for (n, _), r in results.items() if n == "bentoml"),
-        f"batch rows/s vs the model's predict_proba_records (all cores): "
-        f"{batch_rows / raw['records_threads0']:.0%} (>= 50%)":
-            batch_rows >= 0.5 * raw["records_threads0"],
+        f"batch rows/s vs the model's predict_proba_records: "
+        f"{batch_rows / raw_rows:.0%} (>= 50%)":
+            batch_rows >= 0.5 * raw_rows,
     }  # fmt: skip
     for text, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
