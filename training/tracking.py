@@ -34,11 +34,20 @@ PACKAGES = (
 
 
 def configure(experiment: str, settings: LoanSettings | None = None) -> str:
-    """Point MLflow at the configured store (creating a SQLite file's folder) and experiment."""
+    """Point MLflow at the configured store and experiment.
+
+    With a local SQLite store, the experiment's artifacts go to an ``artifacts`` folder beside
+    the database: MLflow's own default is ``./mlruns`` under the *current directory*, which
+    would scatter artifacts into whatever folder training happens to run from. A remote
+    tracking server keeps its own artifact root.
+    """
     uri = (settings or LoanSettings()).tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri())
     mlflow.set_experiment(experiment)
     return uri
 
