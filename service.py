@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any, cast
 
-import aiohttp
 import bentoml
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
@@ -29,12 +28,11 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
-from loan_default.errors import UnavailableError
 from loan_default.grpc.server import GrpcServer, start_server
 from loan_default.schema import schema_fingerprint
 from runners import metrics
 from runners.backend import ServingBackend
-from runners.explainer import Explainer
+from runners.explainer import Explainer, explain_remotely
 from runners.http import (
     RequestRejectedError,
     ScoringApp,
@@ -87,22 +85,7 @@ class LoanDefaultService:
         logger.info("serving %s (%s)", self.scorer.meta.tag, self.scorer.meta.algorithm)
 
     async def _explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The explainer worker's answer; one retry when it dropped a kept-alive connection
-        (explaining is idempotent: the explainer records nothing)."""
-        try:
-            return await self._call_explainer(applications)
-        except aiohttp.ClientConnectionError:
-            pass
-        except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
-            raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
-        try:
-            return await self._call_explainer(applications)
-        except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
-            raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
-
-    async def _call_explainer(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.explainer.to_async.explain(applications)
-        return result
+        return await explain_remotely(self.explainer, applications)
 
     def __is_ready__(self) -> bool:
         return self.scorer.meta.schema_fingerprint == schema_fingerprint()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import bentoml
 
+from loan_default.errors import UnavailableError
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
 from runners.reasons import ReasonBook, principal_reasons
@@ -73,3 +75,23 @@ class Explainer:
     def explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Reasons for validated applications (the API service validates them first)."""
         return self.core.explain(applications)
+
+
+async def explain_remotely(
+    explainer: Any, applications: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Call the explainer worker (``bentoml.depends(Explainer)``); ``UnavailableError`` if down.
+
+    One retry when the worker dropped a kept-alive connection as the call went out (aiohttp
+    reports it as a connection error); explaining is idempotent, the explainer records nothing.
+    """
+    for attempt in (1, 2):
+        try:
+            result: list[dict[str, Any]] = await explainer.to_async.explain(applications)
+            return result
+        except aiohttp.ClientConnectionError as exc:
+            if attempt == 2:
+                raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
+        except (aiohttp.ClientError, bentoml.exceptions.BentoMLException) as exc:
+            raise UnavailableError(f"the explainer worker is unavailable: {exc}") from exc
+    raise UnavailableError("the explainer worker is unavailable")

@@ -94,3 +94,38 @@ def test_no_model_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("LOAN_MODEL_TAG", "loan_default:vnone")
     with pytest.raises(UnavailableError, match="loan_default:vnone"):
         loading.load_serving_model(ServingSettings())
+
+
+class _FlakyExplainer:
+    """Stands in for ``bentoml.depends(Explainer)``: fails ``failures`` times, then answers."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.to_async = self
+
+    async def explain(self, applications: list[dict]) -> list[dict]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return [{"reasons": []} for _ in applications]
+
+
+def test_explainer_call_retries_once_on_a_dropped_connection() -> None:
+    import asyncio
+
+    import aiohttp
+    import bentoml
+
+    from runners.explainer import explain_remotely
+
+    flaky = _FlakyExplainer([aiohttp.ServerDisconnectedError()])
+    assert asyncio.run(explain_remotely(flaky, [{}])) == [{"reasons": []}]
+    assert flaky.calls == 2
+    down = _FlakyExplainer([aiohttp.ServerDisconnectedError(), aiohttp.ServerDisconnectedError()])
+    with pytest.raises(UnavailableError, match="explainer worker is unavailable"):
+        asyncio.run(explain_remotely(down, [{}]))
+    broken = _FlakyExplainer([bentoml.exceptions.BentoMLException("503 overloaded")])
+    with pytest.raises(UnavailableError, match="overloaded"):
+        asyncio.run(explain_remotely(broken, [{}]))
+    assert broken.calls == 1
