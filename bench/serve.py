@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,9 +140,16 @@ def main() -> int:
         help="Also measure the scorer as a bentoml.depends service (bench/depends_variant.py).",
     )
     args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
 
     home = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        return _run(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # traffic logs and, by default, the bench model
+
+
+def _run(args: argparse.Namespace, home: Path) -> int:
+    levels = [int(c) for c in args.concurrency.split(",")]
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
     os.environ["LOAN_HOME"] = str(home)
     from loan_default.generate import generate_applications
