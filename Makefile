@@ -50,6 +50,24 @@ test: install promtool ## Install everything (packages, promtool) and run the wh
 	.venv/bin/mypy .
 	.venv/bin/pytest
 
+# -- The demo: everything from a fresh clone to a served champion whose drift is caught ----------
+DEMO_TRAIN_ROWS ?= 20000
+DEMO_DATA := $(VAR)/data/demo-applications.parquet
+.PHONY: demo
+demo: install ## Generate data, train, register, promote, serve; then show drift being caught
+	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 $(DEMO_DATA)
+	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
+	$(LOANCTL) models promote challenger
+	@mkdir -p $(VAR)/logs
+	@echo "starting the service (log: $(VAR)/logs/demo-serve.log)"
+	@$(SERVE_CMD) > $(VAR)/logs/demo-serve.log 2>&1 & server=$$!; \
+	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT INT TERM; \
+	  $(LOANCTL) service wait --url http://$(HOST):$(PORT) --timeout 240 || exit 1; \
+	  $(MAKE) --no-print-directory demo-monitor || exit 1; \
+	  echo; echo "serving: http://$(HOST):$(PORT) (API docs at /), gRPC on $(HOST):$(GRPC_PORT);"; \
+	  echo "sidecar reports: $(VAR)/monitoring/reports/index.html. Ctrl-C stops the service."; \
+	  wait $$server
+
 .PHONY: test-fast
 test-fast: install ## Only the fast tests
 	.venv/bin/pytest -m "not slow"
@@ -134,9 +152,10 @@ bench-features: install ## Feature engineering and generator speed vs a pandas b
 # Serving. The model: LOAN_MODEL_TAG if set, else the MLflow alias `champion` (at start-up).
 GRPC_PORT ?= 3001
 .PHONY: serve
+SERVE_CMD = LOAN_GRPC_HOST=$(HOST) LOAN_GRPC_PORT=$(GRPC_PORT) OMP_NUM_THREADS=1 \
+  .venv/bin/bentoml serve service:LoanDefaultService --host $(HOST) --port $(PORT)
 serve: install ## Serve the champion (or LOAN_MODEL_TAG) on $(HOST):$(PORT), gRPC on $(GRPC_PORT)
-	LOAN_GRPC_HOST=$(HOST) LOAN_GRPC_PORT=$(GRPC_PORT) OMP_NUM_THREADS=1 \
-	  .venv/bin/bentoml serve service:LoanDefaultService --host $(HOST) --port $(PORT)
+	$(SERVE_CMD)
 
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in

@@ -156,3 +156,30 @@ def status() -> None:
             f"scoring: paused by {state.by} since {state.since:%Y-%m-%d %H:%M:%S} UTC: "
             f"{state.reason}"
         )
+
+
+@service_app.command("wait")
+def wait(
+    url: Annotated[str, typer.Option(help="The service's base URL.")] = "http://127.0.0.1:3000",
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")] = 180.0,
+) -> None:
+    """Wait until the service answers /readyz (model loaded, schema matching); exit 1 if not."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url.rstrip('/')}/readyz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        else:
+            if answer.status_code == 200:
+                typer.echo(f"{url} is ready")
+                return
+            last = f"HTTP {answer.status_code}"
+        time.sleep(1.0)
+    typer.echo(f"error: {url} not ready after {timeout:g} s (last: {last})", err=True)
+    raise typer.Exit(1)
