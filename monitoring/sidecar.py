@@ -179,10 +179,10 @@ class Sidecar:
         self.metrics.publish(result)
         self.metrics.records.labels("predictions").inc(len(window.records))
         log.info(
-            "window %s: %d records, drifted %s, triggers %s",
+            "window %s: %d records, drifted (by model version) %s, triggers %s",
             window_id,
             result.records,
-            [s.drifted_features for s in result.segments],
+            {s.model_version: s.drifted_features for s in result.segments},
             [t.trigger for t in result.triggers],
         )
         if result.triggers:
