@@ -579,6 +579,38 @@ def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return coerce_frame(pd.DataFrame.from_records(list(records)), with_label=False)
 
 
+def _json_value(kind: Kind, value: Any) -> Any:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if kind is Kind.BOOLEAN:
+        return bool(value)
+    if kind is Kind.INTEGER:
+        return int(value)
+    if kind is Kind.NUMBER:
+        return float(value)
+    if kind is Kind.TIMESTAMP:
+        return pd.Timestamp(value).isoformat()
+    return str(value)
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The API's JSON applications from a canonical frame: the inverse of records_to_frame.
+
+    Input fields only (no label), JSON types (bool, int, float, ISO dates), missing values
+    left out, as an underwriting system would send them.
+    """
+    columns = [(f.name, f.kind) for f in INPUT_FIELDS if f.name in frame.columns]
+    values = {name: frame[name].to_numpy(dtype=object) for name, _ in columns}
+    out: list[dict[str, Any]] = []
+    for i in range(len(frame)):
+        record = {}
+        for name, kind in columns:
+            if (v := _json_value(kind, values[name][i])) is not None:
+                record[name] = v
+        out.append(record)
+    return out
+
+
 def is_missing(value: Any) -> bool:
     """None or NaN."""
     return value is None or (isinstance(value, float) and math.isnan(value))

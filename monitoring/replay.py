@@ -7,7 +7,6 @@ drew through ``/v1/feedback``, so the sidecar sees both predictions and (some) l
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,11 +14,10 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 
 from loan_default.errors import InputError, LoanError, UnavailableError
 from loan_default.generate import generate_applications
-from loan_default.schema import INPUT_FIELDS, LABEL, Kind
+from loan_default.schema import LABEL, frame_to_records
 
 
 @dataclass
@@ -31,35 +29,6 @@ class ReplayResult:
     seconds: float = 0.0
     model_versions: Counter[str] = field(default_factory=Counter)
     risk_mix: Counter[str] = field(default_factory=Counter)
-
-
-def _json_value(kind: Kind, value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if kind is Kind.BOOLEAN:
-        return bool(value)
-    if kind is Kind.INTEGER:
-        return int(value)
-    if kind is Kind.NUMBER:
-        return float(value)
-    if kind is Kind.TIMESTAMP:
-        return pd.Timestamp(value).isoformat()
-    return str(value)
-
-
-def application_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The API's JSON applications from a canonical frame (missing values left out)."""
-    columns = [(f.name, f.kind) for f in INPUT_FIELDS if f.name in frame.columns]
-    values = {name: frame[name].to_numpy(dtype=object) for name, _ in columns}
-    out: list[dict[str, Any]] = []
-    for i in range(len(frame)):
-        record = {}
-        for name, kind in columns:
-            v = _json_value(kind, values[name][i])
-            if v is not None:
-                record[name] = v
-        out.append(record)
-    return out
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +76,7 @@ def replay(
     if not 0.0 <= feedback_share <= 1.0:
         raise InputError(f"feedback_share must be from 0 to 1, got {feedback_share}")
     frame = generate_applications(rows, seed=seed, shift=shift)
-    applications = application_records(frame)
+    applications = frame_to_records(frame)
     labels = frame[LABEL].to_numpy(dtype=np.int64)
     report = np.random.default_rng([seed, 0xFEED]).random(rows) < feedback_share
     result = ReplayResult()

@@ -22,10 +22,9 @@ from loan_default.generate import generate_applications
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.schema import (
     FEATURE_FIELDS,
-    INPUT_FIELDS,
     Kind,
     application_model,
-    is_missing,
+    frame_to_records,
     schema_fingerprint,
 )
 
@@ -46,24 +45,7 @@ def train_tiny_model(rows: int = 3_000, *, seed: int = 0) -> ScoringModel:
 
 def to_requests(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Canonical rows as REST request bodies: JSON types, missing values omitted."""
-    out = []
-    for row in frame.to_dict(orient="records"):
-        body: dict[str, Any] = {}
-        for spec in INPUT_FIELDS:
-            value: Any = row.get(spec.name)
-            if is_missing(value) or value is pd.NaT:
-                continue
-            if spec.kind is Kind.INTEGER:
-                value = int(value)
-            elif spec.kind is Kind.BOOLEAN:
-                value = bool(value)
-            elif spec.kind is Kind.NUMBER:
-                value = float(value)
-            elif spec.kind is Kind.TIMESTAMP:
-                value = pd.Timestamp(value).isoformat()
-            body[spec.name] = value
-        out.append(body)
-    return out
+    return frame_to_records(frame)
 
 
 class ReferenceBackend:

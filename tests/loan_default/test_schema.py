@@ -157,3 +157,24 @@ def test_schema_fingerprint_is_stable_and_tracks_the_schema() -> None:
     finally:
         schema.INPUT_FIELDS = original
     assert compute() == fingerprint
+
+
+def test_frame_to_records_gives_valid_json_requests_that_round_trip() -> None:
+    import orjson
+
+    from loan_default.generate import generate_applications
+    from loan_default.schema import frame_to_records, records_to_frame
+
+    frame = coerce_frame(generate_applications(50, seed=3))
+    records = frame_to_records(frame)
+    assert len(records) == 50
+    assert all("default" not in r for r in records)  # the label is not an input
+    assert all(not any(v is None for v in r.values()) for r in records)  # missing is omitted
+    for record in records:  # what an underwriting system would send is accepted as is
+        LoanApplication.model_validate_json(orjson.dumps(record))
+    back = records_to_frame(records)
+    pd.testing.assert_frame_equal(
+        back.drop(columns=["application_date"]),
+        frame.drop(columns=["default", "application_date"]),
+        check_dtype=False,
+    )

@@ -14,13 +14,12 @@ import lightgbm as lgb
 from loan_default.features import FeatureEngineer
 from loan_default.generate import generate_applications
 from loan_default.model import ScoringModel
-from loan_default.schema import LABEL
+from loan_default.schema import LABEL, frame_to_records
 from loan_default.shifts import Shift
 from loan_default.store import ModelMetadata, save_model
 from loan_default.traffic import FeedbackRecord, PredictionRecord, TrafficWriter
 from loan_default.versioning import data_hash
 from monitoring.reference import build_reference
-from monitoring.replay import application_records
 from monitoring.settings import MonitoringConfig, MonitorSettings
 
 SEED = 3
@@ -76,7 +75,7 @@ def write_traffic(
 ) -> list[str]:
     """Score generated applications and log them, with every outcome; returns the ids."""
     frame = generate_applications(rows, seed=seed, shift=shift)
-    apps = application_records(frame)
+    apps = frame_to_records(frame)
     p = model.predict_proba(frame)
     start = start or datetime.now(UTC)
     predictions, outcomes = [], []

@@ -74,23 +74,6 @@ def build(version: str = "vtest-fixture", **meta: Any) -> tuple[str, ScoringMode
 
 def payloads(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON request bodies for the rows of a canonical frame (missing values omitted)."""
-    from loan_default.schema import INPUT_FIELDS, Kind, is_missing
+    from loan_default.schema import frame_to_records
 
-    out = []
-    for row in frame.to_dict("records"):
-        body: dict[str, Any] = {}
-        for spec in INPUT_FIELDS:
-            value: Any = row.get(spec.name)
-            if is_missing(value) or value is pd.NaT:
-                continue
-            if spec.kind is Kind.BOOLEAN:
-                value = bool(value)
-            elif spec.kind is Kind.INTEGER:
-                value = int(value)
-            elif spec.kind is Kind.NUMBER:
-                value = float(value)
-            elif spec.kind is Kind.TIMESTAMP:
-                value = pd.Timestamp(value).isoformat()
-            body[spec.name] = value
-        out.append(body)
-    return out
+    return frame_to_records(frame)
