@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import bentoml
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.serving import bentoml_serve
+
 HTTP_PORT = 3150
 GRPC_PORT = 3151
-STARTUP_SECONDS = 180
 
 
 @dataclass
@@ -43,42 +38,6 @@ def http_server(
 
     tag, _, _ = build(version="vintegration")
     log = tmp_path_factory.mktemp("serve") / "bentoml.log"
-    env = os.environ | {
-        "LOAN_MODEL_TAG": tag,
-        "LOAN_GRPC_PORT": str(GRPC_PORT),
-        "LOAN_PAUSE_CHECK_SECONDS": "0",
-        "OMP_NUM_THREADS": "1",
-    }
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
-    command = [str(bentoml_cli), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(HTTP_PORT)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{HTTP_PORT}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited ({process.returncode}):\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"not ready in {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
-            time.sleep(1)
-        yield RunningService(url, process, session_home, log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    env = {"LOAN_PAUSE_CHECK_SECONDS": "0"}
+    with bentoml_serve(tag, http_port=HTTP_PORT, grpc_port=GRPC_PORT, log=log, env=env) as process:
+        yield RunningService(f"http://127.0.0.1:{HTTP_PORT}", process, session_home, log)

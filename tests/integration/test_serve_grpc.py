@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,15 +12,14 @@ import pytest
 from loan_default.generate import generate_applications
 from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
 from loan_default.store import ModelMetadata, new_version, save_model
+from tests.integration.serving import bentoml_serve
 from tests.loan_default.grpc_backend import to_requests, train_tiny_model
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 HTTP_PORT = 3230
 GRPC_PORT = 3231
 BASE = f"http://127.0.0.1:{HTTP_PORT}"
-STARTUP_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
@@ -46,51 +39,13 @@ def model_tag() -> str:
     return metadata.tag
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bentoml serve exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{BASE}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"bentoml serve not ready in {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def served(model_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """``bentoml serve service:LoanDefaultService`` with its gRPC port; stopped afterwards."""
     log = tmp_path_factory.mktemp("serve") / "bentoml.log"
-    env = os.environ | {
-        "LOAN_MODEL_TAG": model_tag,
-        "LOAN_GRPC_ENABLED": "true",
-        "LOAN_GRPC_HOST": "127.0.0.1",
-        "LOAN_GRPC_PORT": str(GRPC_PORT),
-    }
-    bentoml = Path(sys.executable).with_name("bentoml")
-    command = [str(bentoml), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(HTTP_PORT)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers stop with it
-        )
-    try:
-        _wait_until_ready(process, log)
+    env = {"LOAN_GRPC_ENABLED": "true"}
+    with bentoml_serve(model_tag, http_port=HTTP_PORT, grpc_port=GRPC_PORT, log=log, env=env):
         yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

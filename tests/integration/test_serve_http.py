@@ -19,7 +19,8 @@ import yaml
 from loan_default.api import BatchPrediction, Explanation, ModelInfo, Prediction
 from loan_default.generate import generate_applications
 from loan_default.traffic import log_files
-from tests.integration.conftest import ROOT, RunningService
+from tests.integration.conftest import RunningService
+from tests.integration.serving import ROOT
 from tests.runners.tiny_model import payloads
 
 pytestmark = pytest.mark.slow

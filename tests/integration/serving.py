@@ -1,0 +1,77 @@
+"""Start a real ``bentoml serve`` of the service for a test, and stop it with all its workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 180
+
+
+@contextmanager
+def bentoml_serve(
+    model_tag: str,
+    *,
+    http_port: int,
+    grpc_port: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``bentoml serve service:LoanDefaultService`` on 127.0.0.1, yielded once /readyz is 200.
+
+    The server runs in its own process group, so stopping it stops its workers too; its output
+    goes to ``log``, whose tail is shown if it dies or never becomes ready.
+    """
+    environment = os.environ | {
+        "LOAN_MODEL_TAG": model_tag,
+        "LOAN_GRPC_HOST": "127.0.0.1",
+        "LOAN_GRPC_PORT": str(grpc_port),
+        "OMP_NUM_THREADS": "1",
+        **(env or {}),
+    }
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml_cli), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(http_port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_ready(process, f"http://127.0.0.1:{http_port}", log)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"bentoml serve exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"not ready in {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
+        time.sleep(1)
