@@ -611,11 +611,6 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def is_missing(value: Any) -> bool:
-    """None or NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 @cache
 def schema_fingerprint() -> str:
     """A short hash of the input schema: a model is served only where this matches."""

@@ -110,17 +110,12 @@ def save_model(
     return bento_model
 
 
-def load_from_path(path: str | Path, metadata: dict[str, Any]) -> LoadedModel:
-    """Load a model from its folder in the store (what a service's ``BentoModel`` resolves)."""
-    folder = Path(path)
+def load_model(tag: str) -> LoadedModel:
+    """Load ``loan_default:<version>`` (or any full tag) from the Bento model store."""
+    bento_model = bentoml.models.get(tag)
+    folder = Path(bento_model.path)
     with (folder / MODEL_FILE).open("rb") as fh:
         model = pickle.load(fh)
     if not isinstance(model, ScoringModel):
         raise TypeError(f"{folder / MODEL_FILE} does not hold a ScoringModel")
-    return LoadedModel(model, ModelMetadata.model_validate(metadata), folder)
-
-
-def load_model(tag: str) -> LoadedModel:
-    """Load ``loan_default:<version>`` (or any full tag) from the Bento model store."""
-    bento_model = bentoml.models.get(tag)
-    return load_from_path(bento_model.path, dict(bento_model.info.metadata))
+    return LoadedModel(model, ModelMetadata.model_validate(dict(bento_model.info.metadata)), folder)
