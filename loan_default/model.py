@@ -3,7 +3,8 @@
 A :class:`ScoringModel` is what training registers and what the service, ``loanctl predict``
 and the monitoring load. It scores canonical applications (a DataFrame or dicts) and returns
 calibrated default probabilities; for LightGBM it goes straight to the booster on a numpy
-matrix (the fast path measured in ``../shared/NOTES.md``).
+matrix (the fast path measured in ``../shared/NOTES.md``), and a single row takes LightGBM's
+single-row C path (:mod:`loan_default.single_row`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from loan_default.features import FeatureEngineer
+from loan_default.single_row import SingleRowPredictor
 
 RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
 RISK_CATEGORIES: tuple[RiskCategory, ...] = ("LOW", "MEDIUM", "HIGH")
@@ -114,13 +116,27 @@ class ScoringModel:
         """Calibrated P(default) for a feature matrix from ``self.features``."""
         booster = _lightgbm_booster(self.estimator)
         if booster is not None:
-            raw = booster.predict(X, raw_score=True, num_threads=self.num_threads)
+            if X.shape[0] == 1:  # the API's single application: LightGBM's C fast path
+                raw = np.array([self._single_row(booster).raw_score(np.ascontiguousarray(X[0]))])
+            else:
+                raw = booster.predict(X, raw_score=True, num_threads=self.num_threads)
             p = 1.0 / (1.0 + np.exp(-raw))
         else:
             p = self.estimator.predict_proba(X)[:, 1]
         if self.calibrator is not None:
             p = self.calibrator(p)
         return np.asarray(p, dtype=np.float64)
+
+    def _single_row(self, booster: Any) -> SingleRowPredictor:
+        predictor: SingleRowPredictor | None = self.__dict__.get("_single")
+        if predictor is None:
+            predictor = self.__dict__["_single"] = SingleRowPredictor(
+                booster, booster.num_feature()
+            )
+        return predictor
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_single"}  # a C handle
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(default) for each row of a canonical DataFrame."""

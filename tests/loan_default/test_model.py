@@ -133,3 +133,46 @@ def test_interpolating_calibrator_is_monotone_and_bounded(
     np.testing.assert_allclose(
         calibrated.predict_proba_records(_records(frame.head(5))), calibrator(raw[:5])
     )
+
+
+def test_single_rows_take_the_c_fast_path_with_the_same_answers(
+    lightgbm_model: ScoringModel, frame: pd.DataFrame
+) -> None:
+    records = _records(frame.head(50))
+    together = lightgbm_model.predict_proba_records(records)
+    one_by_one = [lightgbm_model.predict_proba_records([r])[0] for r in records]
+    np.testing.assert_allclose(one_by_one, together, rtol=1e-12, atol=0)
+    assert "_single" in lightgbm_model.__dict__  # the single-row predictor was used
+
+
+def test_single_row_predictor_matches_the_booster_in_every_thread(
+    lightgbm_model: ScoringModel, frame: pd.DataFrame
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loan_default.single_row import SingleRowPredictor
+
+    booster = lightgbm_model.estimator.booster_
+    X = lightgbm_model.features.transform(frame.head(40))
+    expected = booster.predict(X, raw_score=True, num_threads=1)
+    predictor = SingleRowPredictor(booster, X.shape[1])
+    rows = [np.ascontiguousarray(row) for row in X]
+    with ThreadPoolExecutor(4) as pool:  # one prepared configuration per thread
+        got = list(pool.map(predictor.raw_score, rows))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="contiguous float64 row"):
+        predictor.raw_score(X[0, :-1].copy())
+    predictor.close()
+    assert predictor.raw_score(rows[0]) == pytest.approx(expected[0], rel=1e-12)  # re-prepared
+    predictor.close()
+
+
+def test_pickling_drops_the_single_row_handle(lightgbm_model: ScoringModel) -> None:
+    import pickle
+
+    lightgbm_model.predict_proba_records([{"client_income": 5000.0}])
+    copy = pickle.loads(pickle.dumps(lightgbm_model))
+    assert "_single" not in copy.__dict__
+    assert copy.predict_proba_records([{"client_income": 5000.0}])[0] == pytest.approx(
+        lightgbm_model.predict_proba_records([{"client_income": 5000.0}])[0], rel=1e-12
+    )
