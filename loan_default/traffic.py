@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +57,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_NEWLINE = orjson.Fragment(b"\n")
+
+
+def json_lines(records: Sequence[Mapping[str, Any]]) -> bytes:
+    """``records`` as JSON lines, serialised in one ``orjson`` call (3x faster than one per line).
+
+    orjson never writes a raw newline inside a document (it escapes them in strings), so the
+    newline fragments placed between the records of one array are the only raw newlines in its
+    output: ``[r1,<NL>,r2,<NL>]`` becomes ``r1<NL>r2<NL>``.
+    """
+    if not records:
+        return b""
+    items: list[Any] = []
+    for record in records:
+        items.append(record)
+        items.append(_NEWLINE)
+    lines = orjson.dumps(items)[1:-3].split(b",\n,")
+    lines.append(b"")  # the final newline
+    return b"\n".join(lines)
+
+
 class TrafficWriter:
     """Appends records of one kind for this process; one ``write(2)`` per call.
 
@@ -82,13 +103,11 @@ class TrafficWriter:
 
     def write(self, records: Iterable[Mapping[str, Any] | BaseModel]) -> int:
         """Append records as JSON lines; returns bytes written. Raises ``OSError`` on failure."""
-        lines = [
-            orjson.dumps(r.model_dump(mode="json") if isinstance(r, BaseModel) else r)
-            for r in records
-        ]
-        if not lines:
+        payload = json_lines(
+            [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in records]
+        )
+        if not payload:
             return 0
-        payload = b"\n".join(lines) + b"\n"
         fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
         written = 0
         view = memoryview(payload)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -15,6 +16,7 @@ from loan_default.traffic import (
     FeedbackRecord,
     PredictionRecord,
     TrafficWriter,
+    json_lines,
     log_files,
     read_new,
 )
@@ -135,3 +137,16 @@ def test_max_records_spans_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         batches.append(_ids(records))
     assert [len(b) for b in batches] == [4, 2]
     assert sorted(i for batch in batches for i in batch) == [f"p-{i}" for i in range(6)]
+
+
+def test_json_lines_is_one_line_per_record_whatever_the_strings_hold() -> None:
+    records: list[dict[str, Any]] = [
+        {"id": "a},{\n,\n", "nested": [1, {"x": "],[,"}], "none": None},
+        {},
+        {"text": "line one\nline two\r\n\t", "unicode": "é€😀", "float": 0.1},
+    ]
+    payload = json_lines(records)
+    assert payload.count(b"\n") == len(records) and payload.endswith(b"\n")
+    assert [orjson.loads(line) for line in payload.splitlines()] == records
+    assert json_lines([]) == b""
+    assert json_lines([{"a": 1}]) == b'{"a":1}\n'
