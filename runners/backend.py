@@ -17,13 +17,15 @@ from pydantic import BaseModel, ValidationError
 from loan_default.api import LoanApplication, summarise, validation_details
 from loan_default.errors import InputError, UnavailableError
 from loan_default.schema import FEATURE_FIELDS
-from runners.scorer import Scorer
+from runners.batching import MicroBatcher
+from runners.scorer import Scorer, ScoreRequest
 
 ExplainFn = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 """The explainer's batch call (``Explainer.explain`` through ``bentoml.depends``)."""
 
 INLINE_ROWS = 256
-"""Batches larger than this are scored in a worker thread, off the event loop."""
+"""Calls with more applications are scored in a worker thread, off the event loop; smaller
+ones are batched on it."""
 _FEATURES = tuple(f.name for f in FEATURE_FIELDS)
 
 
@@ -40,20 +42,19 @@ class ServingBackend:
         self.scorer = scorer
         self._explain = explain
         self.max_batch_rows = max_batch_rows
+        self._batcher = MicroBatcher(scorer.score_many, max_rows=INLINE_ROWS)
 
     # -- validated input (REST) ------------------------------------------------------------
     async def predict_valid(
         self, applications: Sequence[BaseModel], *, endpoint: str, request_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """Predictions for validated applications (large batches off the event loop)."""
-        records = [app.__dict__ for app in applications]
-        if len(records) <= INLINE_ROWS:
-            return self.scorer.score(records, endpoint=endpoint, request_id=request_id)
-
-        def run() -> list[dict[str, Any]]:
-            return self.scorer.score(records, endpoint=endpoint, request_id=request_id)
-
-        return await anyio.to_thread.run_sync(run)
+        """Predictions for validated applications: small calls are batched with the others of
+        the same event-loop turn (``runners.batching``), large ones scored in a thread."""
+        request = ScoreRequest([app.__dict__ for app in applications], endpoint, request_id)
+        if len(applications) <= INLINE_ROWS:
+            return await self._batcher.score(request)
+        answers = await anyio.to_thread.run_sync(self.scorer.score_many, [request])
+        return answers[0]
 
     async def explain_valid(
         self, application: BaseModel, *, request_id: str | None = None
@@ -68,7 +69,7 @@ class ServingBackend:
                 f"the explainer serves model {explanation['model_version']} and the scorer "
                 f"{version} (a model change is rolling out); retry shortly"
             )
-        (prediction,) = self.scorer.score([record], endpoint="explain", request_id=request_id)
+        (prediction,) = await self._batcher.score(ScoreRequest([record], "explain", request_id))
         return prediction | {
             "base_value": explanation["base_value"],
             "reasons": explanation["reasons"],

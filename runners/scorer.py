@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loan_default.errors import NotFoundError, UnavailableError
+from loan_default.model import RISK_CATEGORIES
 from loan_default.schema import INPUT_FIELDS
 from loan_default.store import LoadedModel
 from loan_default.traffic import TrafficWriter, utcnow
 from runners import metrics
-from runners.ledger import PauseGate, PredictionIndex
+from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.settings import ServingSettings
 
 
@@ -36,6 +37,15 @@ def _writer_name() -> str:
 
     index = bentoml.server_context.worker_index
     return f"{socket.gethostname()}-w{index if index is not None else os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRequest:
+    """One call's validated applications, and where they came from (for the traffic log)."""
+
+    applications: Sequence[Mapping[str, Any]]
+    endpoint: str
+    request_id: str | None = None
 
 
 class Scorer:
@@ -59,6 +69,9 @@ class Scorer:
         self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
         self._lock = threading.Lock()  # batches run in a thread, single rows on the event loop
         metrics.MODEL_INFO.labels(self.meta.name, self.meta.version, self.meta.algorithm).set(1)
+        self._counters = {
+            risk: metrics.PREDICTIONS.labels(self.meta.version, risk) for risk in RISK_CATEGORIES
+        }
 
     def check_open(self) -> None:
         """Raise ``UnavailableError`` while scoring is paused by an operator or the monitoring."""
@@ -81,48 +94,62 @@ class Scorer:
             UnavailableError: scoring is paused.
             OSError: the traffic log could not be written (nothing is answered then).
         """
+        return self.score_many([ScoreRequest(applications, endpoint, request_id)])[0]
+
+    def score_many(self, requests: Sequence[ScoreRequest]) -> list[list[dict[str, Any]]]:
+        """:meth:`score` for several calls at once: one feature matrix, one model call, one
+        traffic-log write and one index transaction for all of them (``runners.batching``)."""
         self.check_open()
-        probabilities = self.model.predict_proba_records(applications)
-        categories = self.thresholds.categories(probabilities)
+        if len(requests) == 1:
+            applications = requests[0].applications
+        else:
+            applications = [app for request in requests for app in request.applications]
+        probabilities = self.model.predict_proba_records(applications).tolist()
+        category = self.thresholds.category
+        categories = [category(p) for p in probabilities]
+        ids = new_prediction_ids(len(probabilities))
         now = utcnow().isoformat()
         name, version = self.meta.name, self.meta.version
-        ids = [str(uuid.uuid4()) for _ in range(len(applications))]
-        results: list[dict[str, Any]] = []
+        rows = list(zip(ids, probabilities, categories, strict=True))
+        results = [
+            {
+                "prediction_id": pid,
+                "default_probability": p,
+                "risk_category": risk,
+                "model_name": name,
+                "model_version": version,
+                "timestamp": now,
+            }
+            for pid, p, risk in rows
+        ]
         records: list[dict[str, Any]] = []
-        for pid, p, category, app in zip(
-            ids, probabilities.tolist(), categories.tolist(), applications, strict=True
-        ):
-            results.append(
+        answers: list[list[dict[str, Any]]] = []
+        start = 0
+        for request in requests:
+            stop = start + len(request.applications)
+            records.extend(
                 {
                     "prediction_id": pid,
-                    "default_probability": p,
-                    "risk_category": category,
-                    "model_name": name,
-                    "model_version": version,
-                    "timestamp": now,
-                }
-            )
-            records.append(
-                {
-                    "prediction_id": pid,
-                    "request_id": request_id,
+                    "request_id": request.request_id,
                     "timestamp": now,
                     "model_name": name,
                     "model_version": version,
-                    "endpoint": endpoint,
+                    "endpoint": request.endpoint,
                     "application": app,
                     "default_probability": p,
-                    "risk_category": category,
+                    "risk_category": risk,
                 }
+                for (pid, p, risk), app in zip(rows[start:stop], request.applications, strict=True)
             )
+            answers.append(results[start:stop])
+            start = stop
         with self._lock:
             self._predictions.write(records)
-            self._index.add(ids, model_version=version, created_at=now)
-        for category, n in Counter(categories.tolist()).items():
-            metrics.PREDICTIONS.labels(version, category).inc(n)
-        for p in probabilities.tolist():
-            metrics.PROBABILITY.observe(p)
-        return results
+            self._index.add(ids, model_version=version)
+        for risk, n in Counter(categories).items():
+            self._counters[risk].inc(n)
+        metrics.observe_many(metrics.PROBABILITY, probabilities)
+        return answers
 
     def feedback(
         self, prediction_id: str, observed_default: int, *, request_id: str | None = None

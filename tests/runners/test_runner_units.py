@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from loan_default.errors import ConfigError, UnavailableError
 from loan_default.features import DERIVED
 from loan_default.model import RiskThresholds
 from loan_default.schema import FEATURE_FIELDS
-from runners.ledger import PauseGate, PredictionIndex
+from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.reasons import ReasonBook, principal_reasons
 from runners.settings import ServingSettings
 
@@ -55,13 +56,26 @@ def test_principal_reasons_are_the_largest_positive_contributions() -> None:
 
 def test_every_worker_finds_every_workers_ids(tmp_path: Path) -> None:
     first, second = PredictionIndex(tmp_path, "w1"), PredictionIndex(tmp_path, "w2")
-    first.add(["p1", "p2"], model_version="v1", created_at="2026-11-24T00:00:00+00:00")
-    second.add(["p3"], model_version="v2", created_at="2026-11-24T00:00:01+00:00")
+    first.add(["p1", "p2"], model_version="v1")
+    second.add(["p3"], model_version="v2")
     assert second.lookup("p2") == "v1"
     assert first.lookup("p3") == "v2"
     assert first.lookup("p4") is None
     first.close()
     second.close()
+
+
+def test_prediction_ids_are_unique_time_ordered_version_7_uuids() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_prediction_ids(1000) + new_prediction_ids(1)
+    after = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(pid) for pid in ids]
+    assert len(set(ids)) == len(ids)
+    assert [str(u) for u in parsed] == ids  # canonical text
+    assert {u.version for u in parsed} == {7}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert all(before <= u.int >> 80 <= after for u in parsed)  # the issue millisecond
+    assert parsed[-1].int >> 80 >= parsed[0].int >> 80
 
 
 def test_pause_gate_rereads_after_its_ttl(tmp_path: Path) -> None:
@@ -129,3 +143,27 @@ def test_explainer_call_retries_once_on_a_dropped_connection() -> None:
     with pytest.raises(UnavailableError, match="overloaded"):
         asyncio.run(explain_remotely(broken, [{}]))
     assert broken.calls == 1
+
+
+def test_bulk_observations_export_exactly_like_one_by_one() -> None:
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from runners.metrics import observe_many
+
+    values = [0.0, 0.02, 0.0200001, 0.3, 0.7, 0.999, 1.0, 1.5, 0.05, 0.05, *np.linspace(0, 1, 91)]
+    exported = []
+    for bulk in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("p", "p", buckets=(0.02, 0.05, 0.3, 0.7, 1.0), registry=registry)
+        if bulk:
+            observe_many(histogram, values)
+        else:
+            for v in values:
+                histogram.observe(v)
+        exported.append(
+            b"\n".join(
+                line for line in generate_latest(registry).splitlines() if b"created" not in line
+            )
+        )
+    assert exported[0] == exported[1]
+    assert b'p_bucket{le="0.02"} 4.0' in exported[1]  # 0.0, 0.02, linspace's 0.0 and 0.011
