@@ -1,8 +1,10 @@
 """A small closed-loop HTTP/1.1 load generator on raw asyncio sockets (127.0.0.1 only).
 
 ``concurrency`` keep-alive connections each send one request, wait for the whole response and
-send the next, for ``seconds``. Raw sockets instead of httpx: the client must not be the limit,
-and ``bench/serve.py`` checks that by also measuring the lean floor server in the same run.
+send the next, for ``seconds``; a response with ``Connection: close`` makes that client open a
+new connection for its next request (inside that request's measured latency). Raw sockets
+instead of httpx: the client must not be the limit, and ``bench/serve.py`` checks that by also
+measuring the lean floor server in the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class LoadResult:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    reconnects: int = 0
 
     @property
     def rps(self) -> float:
@@ -43,12 +46,13 @@ def _request(path: str, body: bytes, host: str, port: int) -> bytes:
     return head.encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """(status, whether the server closes the connection after this response)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
     length = None
-    chunked = False
+    chunked = close = False
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         key = name.strip().lower()
@@ -56,6 +60,8 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             length = int(value.strip())
         elif key == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif key == b"connection" and b"close" in value.lower():
+            close = True
     if length is not None:
         await reader.readexactly(length)
     elif chunked:
@@ -64,7 +70,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             await reader.readexactly(size + 2)
             if size == 0:
                 break
-    return status
+    return status, close
 
 
 async def run_load(
@@ -86,18 +92,24 @@ async def run_load(
 
     async def worker(offset: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
+        connected = True
         i = offset
         try:
             while (now := time.perf_counter()) < stop_at:
+                if not connected:  # the server closed the last one: reconnect, on the clock
+                    reader, writer = await asyncio.open_connection(host, port)
+                    connected = True
+                    result.reconnects += 1
                 writer.write(requests[i % len(requests)])
                 i += 1
                 try:
-                    status = await _read_response(reader)
+                    status, close = await _read_response(reader)
                 except (ConnectionError, asyncio.IncompleteReadError):
-                    status = 599  # the server dropped the connection: an error, reconnect
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
+                    status, close = 599, True  # the server dropped the connection: an error
                 done = time.perf_counter()
+                if close:  # as an HTTP/1.1 client must: the next request on a new connection
+                    writer.close()
+                    connected = False
                 if now >= measure_from:
                     result.requests += 1
                     result.latencies.append(done - now)

@@ -65,6 +65,12 @@ class ServingSettings(LoanSettings):
         description="fsync the traffic log before answering (survives a machine crash, not "
         "only a killed worker; costs a disk flush per request).",
     )
+    keepalive_applications: int = Field(
+        100,
+        ge=0,
+        description="Mean applications answered per HTTP keep-alive connection before the "
+        "client is asked to reconnect (spreads connections over the workers; 0: never).",
+    )
     grpc_enabled: bool = Field(True, description="Start the gRPC server inside each API worker.")
     grpc_port: int = Field(3001, ge=1, le=65535, description="Port of the embedded gRPC server.")
     grpc_host: str = Field("127.0.0.1", description="Interface the gRPC server binds.")

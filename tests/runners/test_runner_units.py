@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from loan_default.errors import ConfigError, UnavailableError
 from loan_default.features import DERIVED
 from loan_default.model import RiskThresholds
 from loan_default.schema import FEATURE_FIELDS
+from runners.http import ConnectionRecycler, DirectRoutes
 from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.reasons import ReasonBook, principal_reasons
 from runners.settings import ServingSettings
@@ -167,3 +169,39 @@ def test_bulk_observations_export_exactly_like_one_by_one() -> None:
         )
     assert exported[0] == exported[1]
     assert b'p_bucket{le="0.02"} 4.0' in exported[1]  # 0.0, 0.02, linspace's 0.0 and 0.011
+
+
+def test_connection_recycler_closes_in_proportion_to_applications() -> None:
+    never = ConnectionRecycler(0, seed=1)
+    assert all(never.headers(10_000) == {} for _ in range(100))
+    recycler = ConnectionRecycler(100, seed=1)
+    assert all(recycler.headers(100) == {"Connection": "close"} for _ in range(100))
+    closes = sum(bool(recycler.headers(1)) for _ in range(20_000))
+    assert 140 <= closes <= 260  # ~1 in 100 single calls
+
+
+def test_direct_routes_serve_the_api_routes_and_pass_the_rest_on() -> None:
+    import asyncio
+
+    from starlette.middleware.cors import CORSMiddleware
+
+    seen: list[str] = []
+
+    class Api:
+        direct = {("POST", "/v1/predict"): None}
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append("api " + scope["path"])
+
+    async def chain(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("chain " + scope["path"])
+
+    async def nothing(*_: Any) -> Any:
+        return None
+
+    middleware = DirectRoutes(chain, api=Api())  # type: ignore[arg-type]
+    for method, path in (("POST", "/v1/predict"), ("GET", "/v1/predict"), ("GET", "/livez")):
+        asyncio.run(middleware({"type": "http", "method": method, "path": path}, nothing, nothing))
+    assert seen == ["api /v1/predict", "chain /v1/predict", "chain /livez"]
+    with_cors = DirectRoutes(CORSMiddleware(chain, allow_origins=["*"]), api=Api())  # type: ignore[arg-type]
+    assert not with_cors.active  # CORS configured: every request takes BentoML's chain

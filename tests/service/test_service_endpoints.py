@@ -137,9 +137,40 @@ def test_pause_answers_503_with_the_reason_until_resumed(
     assert client.post("/v1/predict", json=body).status_code == 200
 
 
+def test_connections_are_recycled_in_proportion_to_applications(
+    client: TestClient, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service
+    from runners.http import ConnectionRecycler
+
+    monkeypatch.setattr(service._svc(), "recycler", ConnectionRecycler(40, seed=3))
+    batch = client.post("/v1/predict_batch", json={"applications": served.bodies(40)})
+    assert batch.headers["connection"] == "close"  # 40 applications of 40 per connection
+    single = [client.post("/v1/predict", json=served.bodies(1)[0]) for _ in range(200)]
+    closed = sum(r.headers.get("connection") == "close" for r in single)
+    assert 1 <= closed <= 15  # ~1 in 40 (seeded)
+
+
 def test_health_endpoints(client: TestClient) -> None:
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_count_every_api_call_by_status(client: TestClient, served: Served) -> None:
+    def count(status: int) -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith(f'loan_requests_total{{endpoint="predict",status="{status}"}}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    ok, bad = count(200), count(422)
+    assert client.post("/v1/predict", json=served.bodies(1)[0]).status_code == 200
+    assert client.post("/v1/predict", json={"age_days": "old"}).status_code == 422
+    assert (count(200), count(422)) == (ok + 1, bad + 1)
+    text = client.get("/metrics").text
+    for name in ("loan_predictions_total", "loan_prediction_latency_seconds", "loan_model_info"):
+        assert name in text
+    assert "bentoml_service_request_total" not in text  # BentoML's own HTTP metrics are off
 
 
 def test_unknown_path_uses_the_error_shape(client: TestClient) -> None:
