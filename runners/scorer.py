@@ -1,10 +1,11 @@
 """The scorer: validated applications -> logged predictions, in the API worker's own process.
 
-A benchmark decided where it runs (docs/serving.md): a prediction costs ~100 us of model time,
-while a hop to a separate BentoML worker (``bentoml.depends``) costs more than that in
-serialisation and IPC, and adaptive batching only pays when the model dominates. So the scorer
-runs inline in each API worker and a batch is scored as one matrix. The explainer, whose
-per-row contributions cost ~170x a prediction, has its own worker (``runners.explainer``).
+A benchmark decided where it runs (docs/serving.md): a prediction costs tens of microseconds of
+model time, while a hop to a separate BentoML worker (``bentoml.depends``) costs more than that
+in serialisation and IPC. So the scorer runs inline in each API worker; the calls that arrive
+together are batched there (``runners.batching``, :meth:`Scorer.score_many`), and a batch call
+is scored as one matrix. The explainer, whose per-row contributions cost ~170x a prediction,
+has its own worker (``runners.explainer``).
 
 Every prediction is appended to the traffic log and its id to the prediction index *before*
 the caller can answer: a SIGKILLed worker has lost nothing it answered.
