@@ -88,6 +88,8 @@ class LoanDefaultService:
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
+        endpoints = ("predict", "predict_batch", "explain")
+        self.latency = {endpoint: metrics.LATENCY.labels(endpoint) for endpoint in endpoints}
         self.grpc: GrpcServer | None = None
         logger.info("serving %s (%s)", self.scorer.meta.tag, self.scorer.meta.algorithm)
 
@@ -128,9 +130,12 @@ class LoanDefaultService:
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
+_current_service = bentoml.get_current_service  # resolved once: bentoml's lazy module lookup
+
+
 def _svc() -> LoanDefaultService:
     """This worker's service instance (created by BentoML at startup)."""
-    return cast(LoanDefaultService, bentoml.get_current_service())
+    return cast(LoanDefaultService, _current_service())
 
 
 @app.route_direct(
@@ -146,7 +151,7 @@ async def predict(request: Request) -> Response:
     application = parse(LoanApplication, await read_body(request, svc.single_limit))
     rid = get_request_id(request)
     (result,) = await svc.backend.predict_valid([application], endpoint="predict", request_id=rid)
-    metrics.LATENCY.labels("predict").observe(time.perf_counter() - start)
+    svc.latency["predict"].observe(time.perf_counter() - start)
     return json_response(result, headers={"X-Request-ID": rid, **svc.recycler.headers(1)})
 
 
@@ -170,7 +175,7 @@ async def predict_batch(request: Request) -> Response:
     results = await svc.backend.predict_valid(
         batch.applications, endpoint="predict_batch", request_id=rid
     )
-    metrics.LATENCY.labels("predict_batch").observe(time.perf_counter() - start)
+    svc.latency["predict_batch"].observe(time.perf_counter() - start)
     headers = {"X-Request-ID": rid, **svc.recycler.headers(len(results))}
     return json_response({"predictions": results}, headers=headers)
 
@@ -188,7 +193,7 @@ async def explain(request: Request) -> Response:
     application = parse(LoanApplication, await read_body(request, svc.single_limit))
     rid = get_request_id(request)
     result = await svc.backend.explain_valid(application, request_id=rid)
-    metrics.LATENCY.labels("explain").observe(time.perf_counter() - start)
+    svc.latency["explain"].observe(time.perf_counter() - start)
     return json_response(result, headers={"X-Request-ID": rid, **svc.recycler.headers(1)})
 
 
