@@ -68,7 +68,7 @@ class Scorer:
         self._feedback = TrafficWriter(traffic, "feedback", fsync=settings.traffic_fsync)
         self._index = PredictionIndex(settings.prediction_index_path, _writer_name())
         self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
-        self._lock = threading.Lock()  # batches run in a thread, single rows on the event loop
+        self._lock = threading.Lock()  # the service scores on its event loop; other callers may not
         metrics.MODEL_INFO.labels(self.meta.name, self.meta.version, self.meta.algorithm).set(1)
         self._counters = {
             risk: metrics.PREDICTIONS.labels(self.meta.version, risk) for risk in RISK_CATEGORIES

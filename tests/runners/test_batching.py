@@ -133,3 +133,37 @@ def test_score_many_answers_and_logs_each_call_as_scoring_it_alone(
         assert (record["endpoint"], record["request_id"]) == (endpoint, rid)
         assert record["application"] == app
         assert model_scorer.feedback(result["prediction_id"], 0)["model_version"]
+
+
+def test_a_large_call_is_scored_in_slices_in_order(
+    scorer: tuple[Scorer, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loan_default.api import LoanApplication
+    from runners import backend as backend_module
+    from runners.backend import ServingBackend
+
+    model_scorer, frame = scorer
+    monkeypatch.setattr(backend_module, "SLICE_ROWS", 120)
+    apps = payloads(frame.iloc[:300])
+    valid = [LoanApplication.model_validate(app) for app in apps]
+    backend = ServingBackend(model_scorer, _no_explainer, max_batch_rows=10_000)
+    calls: list[int] = []
+    score_many = model_scorer.score_many
+
+    def counting(requests: Sequence[ScoreRequest]) -> list[list[dict[str, Any]]]:
+        calls.append(len(requests[0].applications))
+        return score_many(requests)
+
+    monkeypatch.setattr(model_scorer, "score_many", counting)
+    answers = asyncio.run(backend.predict_valid(valid, endpoint="predict_batch", request_id="big"))
+    assert calls == [120, 120, 60]
+    expected = model_scorer.model.predict_proba_records([v.__dict__ for v in valid])
+    np.testing.assert_allclose([a["default_probability"] for a in answers], expected, rtol=1e-12)
+    records, _ = read_new(Path(model_scorer.settings.traffic_path), "predictions", Checkpoint())
+    assert {r["prediction_id"] for r in records if r["request_id"] == "big"} == {
+        a["prediction_id"] for a in answers
+    }
+
+
+async def _no_explainer(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    raise AssertionError("not called")
