@@ -1,11 +1,13 @@
 """The loan default scoring service (BentoML 1.4): REST under /v1, gRPC beside it.
 
 Serve it with ``bentoml serve`` (``make serve``). Each API worker loads the model once (the
-``LOAN_MODEL_TAG`` tag, else the MLflow ``champion``), scores in-process and writes every answer
-to the traffic log before sending it; per-row explanations run in the ``loan_explainer`` worker
-(``runners.explainer``). The routes are a FastAPI app mounted on the service, reading raw bodies
-and validating them strictly (docs/serving.md explains the choice, with the benchmark).
-BentoML provides /livez, /readyz (``__is_ready__``), /metrics and the OpenAPI page at /.
+``LOAN_MODEL_TAG`` tag, else the MLflow ``champion``), scores in-process, batching the calls that
+arrive together (``runners.batching``), and writes every answer to the traffic log before
+sending it; per-row explanations run in the ``loan_explainer`` worker (``runners.explainer``).
+The routes are a FastAPI app mounted on the service, reading raw bodies and validating them
+strictly, and reached ahead of BentoML's router (``runners.http.DirectRoutes``); docs/serving.md
+explains each choice with its benchmark. BentoML provides /livez, /readyz (``__is_ready__``) and
+the OpenAPI page at /; /metrics is served here.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ class LoanDefaultService:
 
     @bentoml.on_startup
     async def start_grpc(self) -> None:
-        """Start the gRPC server in this worker's loop (every worker binds the port)."""
+        """Start the gRPC server in this worker's loop (every worker binds the port), then
+        freeze the objects of start-up (the worker's last start-up step)."""
         if self.settings.grpc_enabled:
             self.grpc = await start_server(
                 self.backend,
