@@ -14,13 +14,10 @@ processes, without the hop (``docs/serving.md`` has the measurements).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from runners.scorer import ScoreRequest
-
-logger = logging.getLogger(__name__)
 
 Answers = list[list[dict[str, Any]]]
 
