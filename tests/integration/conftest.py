@@ -10,10 +10,10 @@ from pathlib import Path
 import bentoml
 import pytest
 
-from tests.integration.serving import bentoml_serve
+from tests.integration.serving import bentoml_serve, free_port
 
-HTTP_PORT = 3150
-GRPC_PORT = 3151
+HTTP_PORT = free_port()
+GRPC_PORT = free_port()
 
 
 @dataclass
@@ -33,7 +33,7 @@ class RunningService:
 def http_server(
     session_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningService]:
-    """``bentoml serve service:LoanDefaultService`` on 127.0.0.1:3150; stopped afterwards."""
+    """``bentoml serve service:LoanDefaultService`` on a free local port; stopped after."""
     from tests.runners.tiny_model import build
 
     tag, _, _ = build(version="vintegration")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 180
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now: parallel test runs never share one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -12,13 +12,13 @@ import pytest
 from loan_default.generate import generate_applications
 from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
 from loan_default.store import ModelMetadata, new_version, save_model
-from tests.integration.serving import bentoml_serve
+from tests.integration.serving import bentoml_serve, free_port
 from tests.loan_default.grpc_backend import to_requests, train_tiny_model
 
 pytestmark = pytest.mark.slow
 
-HTTP_PORT = 3230
-GRPC_PORT = 3231
+HTTP_PORT = free_port()
+GRPC_PORT = free_port()
 BASE = f"http://127.0.0.1:{HTTP_PORT}"
 
 
