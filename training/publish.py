@@ -14,10 +14,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset
+from loan_default.reference import build_reference
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
-from monitoring.reference import build_reference
 from training import registry, reports, tracking
 from training.candidates import DEFAULT_PARAMS, feature_importance
 from training.config import TrainingConfig, TrainingSettings
