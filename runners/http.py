@@ -23,22 +23,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loan_default.api import ErrorResponse, error_body, summarise, validation_details
-from loan_default.errors import InputError, LoanError
+from loan_default.errors import LoanError, RequestRejectedError
 from runners import metrics
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-
-
-class RequestRejectedError(InputError):
-    """A client mistake with its HTTP status and the offending inputs."""
-
-    def __init__(
-        self, message: str, *, status_code: int = 422, details: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.details = details or []
 
 
 def json_response(
