@@ -5,7 +5,7 @@ Serve it with ``bentoml serve`` (``make serve``). Each API worker loads the mode
 arrive together (``runners.batching``), and writes every answer to the traffic log before
 sending it; per-row explanations run in the ``loan_explainer`` worker (``runners.explainer``).
 The routes are a FastAPI app mounted on the service, reading raw bodies and validating them
-strictly, and reached ahead of BentoML's router (``runners.http.DirectRoutes``); docs/serving.md
+strictly, and reached ahead of BentoML's router (``runners.routing.DirectRoutes``); docs/serving.md
 explains each choice with its benchmark. BentoML provides /livez, /readyz (``__is_ready__``: the
 start-up canary, ``runners.readiness``) and the OpenAPI page at /; /metrics is served here.
 """
@@ -36,17 +36,11 @@ from runners import metrics, readiness
 from runners.backend import ServingBackend
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
-from runners.http import (
-    ConnectionRecycler,
-    DirectRoutes,
-    ScoringApp,
-    documented,
-    json_response,
-    parse,
-    read_body,
-)
+from runners.http import json_response, parse, read_body
 from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
+from runners.openapi import documented
+from runners.routing import ConnectionRecycler, DirectRoutes, ScoringApp
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
 
@@ -130,7 +124,7 @@ class LoanDefaultService:
         return self.settings.max_single_body_bytes
 
 
-# The API's routes skip BentoML's router and request context (runners.http.DirectRoutes).
+# The API's routes skip BentoML's router and request context (runners.routing.DirectRoutes).
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
