@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loan_default.schema import RiskCategory, application_model
+from loan_default.training_metrics import TrainingMetrics
 
 LoanApplication = application_model()
 """One loan application (canonical schema)."""
@@ -160,8 +161,11 @@ class ModelInfo(_Body):
         None, description="Version in the MLflow registered model 'loan_default'."
     )
     git_commit: str | None = None
-    training_metrics: dict[str, float] = Field(
-        ..., description="Metrics on the held-out test set (auc, gini, ks, brier, ...)."
+    training_metrics: TrainingMetrics = Field(
+        ...,
+        description="What training measured: per metric, the mean and spread over the "
+        "cross-validation folds (`cv`, on which the model was chosen) and the calibrated "
+        "model's figures on the held-out test split (`holdout`, when training kept one).",
     )
     thresholds: Thresholds
     schema_fingerprint: str = Field(..., description="Hash of the input schema the model uses.")

@@ -9,7 +9,7 @@ the gRPC client all use these.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from loan_default.schema import RiskCategory
 
@@ -82,7 +82,7 @@ class ModelInfoBody(TypedDict):
     mlflow_run_id: str | None
     mlflow_model_version: str | None
     git_commit: str | None
-    training_metrics: dict[str, float]
+    training_metrics: dict[str, Any]  # TrainingMetrics as JSON
     thresholds: ThresholdsBody
     schema_fingerprint: str
     input_schema: list[FieldDescriptionBody]

@@ -26,7 +26,7 @@ def pipeline_trainer(config: RetrainConfig) -> Trainer:
         return RetrainOutcome(
             bento_tag=result.bento_tag,
             mlflow_version=result.mlflow_version,
-            metrics={k: float(v) for k, v in result.metrics.items()},
+            metrics=result.metrics.flat(),
         )
 
     return train

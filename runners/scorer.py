@@ -192,7 +192,7 @@ class Scorer:
             "mlflow_run_id": meta.mlflow_run_id,
             "mlflow_model_version": meta.mlflow_model_version,
             "git_commit": meta.git_commit,
-            "training_metrics": meta.training_metrics,
+            "training_metrics": meta.training_metrics.model_dump(mode="json"),
             "thresholds": {
                 "medium": self.thresholds.medium,
                 "high": self.thresholds.high,

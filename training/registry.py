@@ -32,6 +32,7 @@ from loan_default.aliases import resolve_alias as resolve_alias  # re-exported
 from loan_default.errors import NotFoundError
 from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
+from loan_default.training_metrics import TrainingMetrics
 
 
 def register(model_uri: str, *, run_id: str, bento_tag: str, mlflow_client: MlflowClient) -> str:
@@ -113,8 +114,8 @@ def _row(
     mv: Any | None, tag: str | None, bento: Any | None, aliases: tuple[str, ...] = ()
 ) -> RegisteredModel:
     meta: dict[str, Any] = dict(bento.info.metadata) if bento is not None else {}
-    metrics: dict[str, Any] = meta.get("training_metrics") or {}
-    auc = metrics.get("roc_auc_mean")
+    metrics = TrainingMetrics.model_validate(meta.get("training_metrics") or {})
+    auc = metrics.baseline("roc_auc")
     created = str(meta.get("created_at", ""))[:19]
     if not created and mv is not None:
         created = _ms(mv.creation_timestamp)

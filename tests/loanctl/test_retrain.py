@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loan_default.errors import ConfigError
+from loan_default.training_metrics import TrainingMetrics
 from loanctl.retrain import pipeline_trainer
 from monitoring.responses import RetrainOutcome
 from monitoring.settings import RetrainConfig
@@ -19,7 +20,9 @@ from monitoring.settings import RetrainConfig
 class _Result:
     bento_tag: str = "loan_default:v9"
     mlflow_version: str = "9"
-    metrics: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.81})
+    metrics: TrainingMetrics = field(
+        default_factory=lambda: TrainingMetrics(holdout={"roc_auc": 0.81})
+    )
 
 
 def test_pipeline_trainer_runs_the_training_pipeline_on_the_configured_data(
@@ -39,7 +42,7 @@ def test_pipeline_trainer_runs_the_training_pipeline_on_the_configured_data(
     train = pipeline_trainer(RetrainConfig(data=data, source="loan_default", config=fast))
     result = train("monitoring: volume")
     assert calls == [(data, "loan_default", fast, "monitoring: volume", True)]
-    assert result == RetrainOutcome("loan_default:v9", "9", {"roc_auc": 0.81})
+    assert result == RetrainOutcome("loan_default:v9", "9", {"holdout_roc_auc": 0.81})
 
 
 def test_pipeline_trainer_needs_data() -> None:
