@@ -4,11 +4,12 @@ The hot path answers and logs dicts serialised by orjson, never a pydantic model
 ``*Body`` here is the shape of the pydantic model of :mod:`loan_default.api` with the same name
 (which documents it on the OpenAPI page and validates it in tests); ``tests/loan_default/
 test_api.py`` keeps every pair identical. The backend, the REST routes, the gRPC server and
-the gRPC client all use these.
+the gRPC client all use these; the traffic log's lines are typed here too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from loan_default.schema import RiskCategory
@@ -111,3 +112,28 @@ class ErrorBody(TypedDict):
 
     error: str
     details: list[ErrorDetailBody]
+
+
+class PredictionLine(TypedDict):
+    """One line of the traffic log's ``predictions`` files, as the scorer writes it (read back
+    as :class:`loan_default.traffic.PredictionRecord`; a test keeps the two equal)."""
+
+    prediction_id: str
+    request_id: str | None
+    timestamp: str
+    model_name: str
+    model_version: str
+    endpoint: str
+    application: Mapping[str, Any]  # the validated fields, as received
+    default_probability: float
+    risk_category: RiskCategory
+
+
+class FeedbackLine(TypedDict):
+    """One line of the ``feedback`` files (:class:`loan_default.traffic.FeedbackRecord`)."""
+
+    prediction_id: str
+    observed_default: int
+    timestamp: str
+    model_version: str | None
+    request_id: str | None

@@ -20,7 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loan_default.bodies import FeedbackReceiptBody, ModelInfoBody, PredictionBody
+from loan_default.bodies import (
+    FeedbackLine,
+    FeedbackReceiptBody,
+    ModelInfoBody,
+    PredictionBody,
+    PredictionLine,
+)
 from loan_default.errors import NotFoundError, UnavailableError
 from loan_default.schema import INPUT_FIELDS, RISK_CATEGORIES
 from loan_default.store import LoadedModel
@@ -123,23 +129,23 @@ class Scorer:
             )
             for pid, p, risk in rows
         ]
-        records: list[dict[str, Any]] = []
+        records: list[PredictionLine] = []
         answers: list[list[PredictionBody]] = []
         start = 0
         for request in requests:
             stop = start + len(request.applications)
             records.extend(
-                {
-                    "prediction_id": pid,
-                    "request_id": request.request_id,
-                    "timestamp": now,
-                    "model_name": name,
-                    "model_version": version,
-                    "endpoint": request.endpoint,
-                    "application": app,
-                    "default_probability": p,
-                    "risk_category": risk,
-                }
+                PredictionLine(
+                    prediction_id=pid,
+                    request_id=request.request_id,
+                    timestamp=now,
+                    model_name=name,
+                    model_version=version,
+                    endpoint=request.endpoint,
+                    application=app,
+                    default_probability=p,
+                    risk_category=risk,
+                )
                 for (pid, p, risk), app in zip(rows[start:stop], request.applications, strict=True)
             )
             answers.append(results[start:stop])
@@ -162,13 +168,13 @@ class Scorer:
             metrics.ERRORS.labels("not_found").inc()
             raise NotFoundError(f"prediction_id {prediction_id!r} was never issued here")
         now = utcnow().isoformat()
-        record = {
-            "prediction_id": prediction_id,
-            "observed_default": observed_default,
-            "timestamp": now,
-            "model_version": model_version,
-            "request_id": request_id,
-        }
+        record = FeedbackLine(
+            prediction_id=prediction_id,
+            observed_default=observed_default,
+            timestamp=now,
+            model_version=model_version,
+            request_id=request_id,
+        )
         with self._lock:
             self._feedback.write([record])
         return FeedbackReceiptBody(

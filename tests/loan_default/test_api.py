@@ -7,7 +7,7 @@ from typing import get_type_hints
 import pytest
 from pydantic import BaseModel
 
-from loan_default import api, bodies
+from loan_default import api, bodies, traffic
 
 PAIRS = [
     (bodies.PredictionBody, api.Prediction),
@@ -52,3 +52,16 @@ def test_risk_categories_are_defined_once() -> None:
     assert RISK_CATEGORIES is SCHEMA_CATEGORIES == ("LOW", "MEDIUM", "HIGH")
     enum = api.Prediction.model_json_schema()["properties"]["risk_category"]["enum"]
     assert tuple(enum) == RISK_CATEGORIES
+
+
+@pytest.mark.parametrize(
+    ("line", "record"),
+    [
+        (bodies.PredictionLine, traffic.PredictionRecord),
+        (bodies.FeedbackLine, traffic.FeedbackRecord),
+    ],
+)
+def test_the_traffic_log_lines_written_are_the_records_read(
+    line: type, record: type[BaseModel]
+) -> None:
+    assert list(get_type_hints(line)) == list(record.model_fields)
