@@ -118,15 +118,16 @@ class Scorer:
         now = utcnow().isoformat()
         name, version = self.meta.name, self.meta.version
         rows = list(zip(ids, probabilities, categories, strict=True))
-        results = [
-            PredictionBody(
-                prediction_id=pid,
-                default_probability=p,
-                risk_category=risk,
-                model_name=name,
-                model_version=version,
-                timestamp=now,
-            )
+        # Dict displays typed by the annotations (a TypedDict call costs ~3x a display per row).
+        results: list[PredictionBody] = [
+            {
+                "prediction_id": pid,
+                "default_probability": p,
+                "risk_category": risk,
+                "model_name": name,
+                "model_version": version,
+                "timestamp": now,
+            }
             for pid, p, risk in rows
         ]
         records: list[PredictionLine] = []
@@ -134,20 +135,21 @@ class Scorer:
         start = 0
         for request in requests:
             stop = start + len(request.applications)
-            records.extend(
-                PredictionLine(
-                    prediction_id=pid,
-                    request_id=request.request_id,
-                    timestamp=now,
-                    model_name=name,
-                    model_version=version,
-                    endpoint=request.endpoint,
-                    application=app,
-                    default_probability=p,
-                    risk_category=risk,
-                )
+            lines: list[PredictionLine] = [
+                {
+                    "prediction_id": pid,
+                    "request_id": request.request_id,
+                    "timestamp": now,
+                    "model_name": name,
+                    "model_version": version,
+                    "endpoint": request.endpoint,
+                    "application": app,
+                    "default_probability": p,
+                    "risk_category": risk,
+                }
                 for (pid, p, risk), app in zip(rows[start:stop], request.applications, strict=True)
-            )
+            ]
+            records.extend(lines)
             answers.append(results[start:stop])
             start = stop
         with self._lock:
