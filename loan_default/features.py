@@ -10,10 +10,17 @@ so the service runs exactly the code that training ran. It has two entry points:
 Both fill the same *base matrix* (canonical features as floats, categories as integer codes) and
 then call the same :func:`_derive` on it, so the derived features cannot differ between them.
 
-Defined results at the edges: a ratio whose denominator is zero, negative or missing is NaN
-(missing), never infinity; every estimator in the pipeline accepts NaN. A category value not
-seen in training is scored as the open vocabulary's ``other`` code, or as missing for a closed
-vocabulary; it never raises.
+Defined results at the edges (docs/serving.md, "Edges of the input"):
+
+* a ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` (one currency unit,
+  one day, one family member: zero, negative and vanishing values alike) is NaN (missing),
+  never infinity and never an astronomically large number; every estimator accepts NaN;
+* a ratio is clipped to the range seen in training (:attr:`FeatureEngineer.ratio_range_`), so
+  a value the model never saw gets the nearest one it did. A tree model is unchanged by this
+  (its splits lie inside that range) and a linear model's contribution, which grows with the
+  value, stays within what training produced: the explainer never reports 1e302;
+* a category value not seen in training is scored as the open vocabulary's ``other`` code, or
+  as missing for a closed vocabulary; it never raises.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, Kind
 
 # Sentinel some sources use for "not employed"; canonical data has NaN, but be defensive.
 _EMPLOYED_SENTINEL = 365_000.0
+MIN_DENOMINATOR = 1.0
+"""A ratio's denominator below this (currency units, days, people) makes the ratio missing."""
+_N_RATIOS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,7 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     ``base`` holds the canonical feature columns in schema order (NaN = missing). This is the
     single definition of every derived feature. It works on whole column blocks with few numpy
     calls, so one row costs tens of microseconds and a million rows well under a second.
-    A ratio whose denominator is missing, zero or negative is NaN.
+    A ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` is NaN.
     """
     # One gather of every input column (6 numerators, 6 denominators, 2 day counts, 3 scores):
     # numpy's per-call overhead, not arithmetic, is the cost of a single row.
@@ -111,7 +121,7 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     den -= _DEN_OFFSET
     ratios = out[:, 0:6]
     ratios.fill(np.nan)
-    np.divide(block[:, 0:6], den, out=ratios, where=den > 0)
+    np.divide(block[:, 0:6], den, out=ratios, where=den >= MIN_DENOMINATOR)
     stability = out[:, _STABILITY]
     np.minimum(stability, 1.0, out=stability)
     np.divide(block[:, 12:14], DAYS_PER_YEAR, out=out[:, 6:8])
@@ -160,6 +170,15 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             vocab[spec.name] = tuple(name for name, _ in ordered)
         self.vocabularies_ = vocab
         self._build_plan()
+        self.__dict__.pop("ratio_range_", None)  # a refit measures the ranges afresh
+        # The range of each ratio in training (NaN-free bounds; +-inf where none was seen).
+        ratios = self.transform(X)[:, len(self._plan) : len(self._plan) + _N_RATIOS]
+        seen = ~np.isnan(ratios)
+        low = np.where(seen, ratios, np.inf).min(axis=0, initial=np.inf)
+        high = np.where(seen, ratios, -np.inf).max(axis=0, initial=-np.inf)
+        none = ~seen.any(axis=0)
+        low[none], high[none] = -np.inf, np.inf
+        self.ratio_range_ = np.stack([low, high])
         return self
 
     def _build_plan(self) -> None:
@@ -234,6 +253,10 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         )
         out[:, :n_base] = base
         _derive(base, out[:, n_base:])
+        bounds = getattr(self, "ratio_range_", None)  # absent while fitting and in old pickles
+        if bounds is not None:
+            ratios = out[:, n_base : n_base + _N_RATIOS]
+            np.clip(ratios, bounds[0], bounds[1], out=ratios)  # NaN stays NaN
         return out
 
     # -- describing --------------------------------------------------------------------------

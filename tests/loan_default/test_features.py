@@ -159,3 +159,53 @@ def test_a_scikit_learn_estimator(engineer: FeatureEngineer, frame: pd.DataFrame
     assert copy.get_params() == {"min_category_count": 20}
     assert not hasattr(copy, "vocabularies_")
     np.testing.assert_array_equal(copy.fit_transform(frame), engineer.transform(frame))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_income": 2.2e-311},  # the fuzzer's find: 61190.55 / 2.2e-311 overflows
+        {"client_income": 1e-300},
+        {"credit_amount": 1e-320, "loan_annuity": 1e9},
+        {"client_income": 0.5, "credit_amount": 0.999},
+        {"age_days": 18 * DAYS_PER_YEAR + 1e-9},
+    ],
+)
+def test_a_vanishing_denominator_gives_a_missing_ratio_never_a_huge_one(
+    engineer: FeatureEngineer, change: dict[str, float]
+) -> None:
+    out = _row(engineer, {**RECORD, **change})
+    assert all(math.isfinite(v) or math.isnan(v) for v in out.values())
+    low, high = engineer.ratio_range_
+    for j, spec in enumerate(DERIVED[:6]):
+        value = out[spec.name]
+        assert math.isnan(value) or low[j] <= value <= high[j], (spec.name, value)
+
+
+def test_ratios_are_clipped_to_the_training_range(
+    engineer: FeatureEngineer, frame: pd.DataFrame
+) -> None:
+    low, high = engineer.ratio_range_
+    assert np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()
+    out = _row(engineer, {**RECORD, "client_income": 1.0, "loan_annuity": 1e9})
+    assert out["debt_to_income"] == high[0]  # 1e9 was never seen: the largest seen instead
+    # Inside the range nothing changes, so training data transforms as before.
+    refit = FeatureEngineer(min_category_count=20).fit(frame)
+    np.testing.assert_array_equal(refit.transform(frame), engineer.transform(frame))
+
+
+def test_a_tree_model_is_unchanged_by_the_clipping(frame: pd.DataFrame) -> None:
+    import lightgbm as lgb
+
+    engineer = FeatureEngineer(min_category_count=20).fit(frame)
+    X = engineer.transform(frame)
+    model = lgb.LGBMClassifier(n_estimators=20, num_leaves=7, verbose=-1, random_state=0)
+    model.fit(X, frame["default"].to_numpy())
+    extreme = {**RECORD, "client_income": 1.0, "loan_annuity": 1e9, "credit_amount": 1e9}
+    unclipped = FeatureEngineer.__new__(FeatureEngineer)
+    unclipped.__setstate__({k: v for k, v in vars(engineer).items() if k != "ratio_range_"})
+    a = model.predict_proba(engineer.transform_records([extreme]))
+    b = model.predict_proba(unclipped.transform_records([extreme]))
+    np.testing.assert_allclose(a, b)
+    contributions = model.predict(engineer.transform_records([extreme]), pred_contrib=True)
+    assert np.abs(contributions).max() < 10  # log-odds: bounded by the trees' leaves
