@@ -42,3 +42,10 @@ class UnavailableError(LoanError):
 
     status_code = 503
     exit_code = 1
+
+
+class RecordingError(UnavailableError):
+    """An answer could not be recorded (traffic log, prediction index): it is not given.
+
+    HTTP 503 with ``Retry-After``, gRPC ``UNAVAILABLE``: the caller retries later.
+    """

@@ -144,7 +144,9 @@ async def _os_error(request: Request, exc: Exception) -> Response:
     logger.error("traffic log write failed, request not answered: %s", exc)
     metrics.ERRORS.labels("unavailable").inc()
     return json_response(
-        error_body("the prediction could not be recorded; nothing was scored, retry later"), 503
+        error_body("the prediction could not be recorded; nothing was scored, retry later"),
+        503,
+        {"Retry-After": "30"},
     )
 
 
