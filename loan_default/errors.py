@@ -49,3 +49,9 @@ class RecordingError(UnavailableError):
 
     HTTP 503 with ``Retry-After``, gRPC ``UNAVAILABLE``: the caller retries later.
     """
+
+
+class PauseFileError(UnavailableError):
+    """The pause file exists but cannot be read: scoring refuses. HTTP 503 / exit 2."""
+
+    exit_code = 2

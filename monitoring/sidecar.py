@@ -21,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from loan_default import control
+from loan_default.errors import PauseFileError
 from loan_default.traffic import FeedbackRecord, read_new, utcnow
 from monitoring.analysis import ModelCatalog, analyse, stored_attributes
 from monitoring.metrics import SidecarMetrics
@@ -121,9 +122,17 @@ class Sidecar:
             self._retention(now)
         self.metrics.bad_lines.inc(self.tail.bad_lines - self._bad_seen)
         self._bad_seen = self.tail.bad_lines
-        self.metrics.paused.set(int(control.status(self.settings.home) is not None))
+        self.metrics.paused.set(int(self._paused()))
         self.metrics.beat()
         return len(items)
+
+    def _paused(self) -> bool:
+        """Whether scoring is paused; an unreadable pause file pauses it too (and is logged)."""
+        try:
+            return control.status(self.settings.home) is not None
+        except PauseFileError as exc:
+            log.error("%s", exc)
+            return True
 
     # -- one window --------------------------------------------------------------------------
     def _process(self, window: Window, *, wait_training: bool) -> WindowResult:

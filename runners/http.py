@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -47,9 +48,29 @@ def json_response(
     return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
 
 
+REQUEST_ID_RULE = "1 to 128 characters among A-Z a-z 0-9 and . _ : / + = @ -"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+
+
 def request_id(request: Request) -> str:
-    """The caller's ``X-Request-ID`` (echoed back), else a new one (128 random bits)."""
-    return request.headers.get("x-request-id") or os.urandom(16).hex()
+    """The caller's ``X-Request-ID`` (echoed back and logged with every row), else a new one
+    (128 random bits).
+
+    Raises:
+        RequestRejectedError: 400 when the header breaks :data:`REQUEST_ID_RULE` (an id copied
+            into every logged row must not grow the log or carry control characters).
+    """
+    given = request.headers.get("x-request-id")
+    if given is None:
+        return os.urandom(16).hex()
+    if _REQUEST_ID.fullmatch(given) is None:
+        raise RequestRejectedError(
+            f"X-Request-ID: must be {REQUEST_ID_RULE} ({len(given):,} characters given)",
+            status_code=400,
+            details=[{"loc": ["header", "X-Request-ID"], "msg": REQUEST_ID_RULE,
+                      "type": "request_id"}],
+        )  # fmt: skip
+    return given
 
 
 class ConnectionRecycler:
@@ -151,7 +172,8 @@ async def _os_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    rid = request.headers.get("x-request-id", "-")
+    given = request.headers.get("x-request-id", "-")
+    rid = given if _REQUEST_ID.fullmatch(given) else "-"
     logger.exception("unexpected error (request id %s)", rid)
     metrics.ERRORS.labels("internal").inc()
     return json_response(error_body(f"internal error; see the service log (request id {rid})"), 500)
