@@ -89,7 +89,7 @@ class PredictionIndex:
                 self._db.executemany("INSERT OR IGNORE INTO issued VALUES (?, ?)", rows)
         except sqlite3.Error as exc:
             raise RecordingError(
-                f"the prediction index cannot be written ({exc}); the prediction is not answered"
+                f"the prediction index could not be written ({exc}); the prediction is not answered"
             ) from exc
 
     def lookup(self, prediction_id: str) -> str | None:
