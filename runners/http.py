@@ -8,6 +8,7 @@ every field while the hot path stays lean (docs/serving.md has the numbers).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from loan_default.api import ErrorResponse, error_body, summarise, validation_details
 from loan_default.errors import InputError, LoanError
 from runners import metrics
+from runners.strict_json import is_json, repeated_key
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -102,8 +104,38 @@ class ConnectionRecycler:
         return {}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes (413) without reading all of it."""
+BODY_TIMEOUT_SECONDS = 5.0
+"""How long a body may take to arrive once the request has started (408 after that)."""
+
+
+async def read_body(
+    request: Request, limit: int, *, timeout: float = BODY_TIMEOUT_SECONDS
+) -> bytes:
+    """The JSON body, refusing another content type (415), more than ``limit`` bytes (413)
+    without reading all of it, and a body slower than ``timeout`` seconds (408: e.g. one
+    shorter than its ``Content-Length``, which would hold the connection until the server's
+    own timeout)."""
+    content_type = request.headers.get("content-type")
+    if not is_json(content_type):
+        raise RequestRejectedError(
+            f"Content-Type: {content_type or 'none'} given; the body must be application/json",
+            status_code=415,
+            details=[{"loc": ["header", "Content-Type"], "msg": "application/json",
+                      "type": "unsupported_media_type"}],
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_limited(request, limit)
+    except TimeoutError:
+        raise RequestRejectedError(
+            f"the request body did not arrive within {timeout:g} s "
+            f"(Content-Length: {request.headers.get('content-length', 'none')})",
+            status_code=408,
+            details=[{"loc": ["body"], "msg": f"within {timeout:g} s", "type": "body_timeout"}],
+        ) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestRejectedError(
@@ -128,7 +160,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse(model: type[M], body: bytes) -> M:
     """Validate JSON bytes strictly; ``RequestRejectedError`` naming each offending field."""
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         details = validation_details(exc)
         malformed = any(d["type"] == "json_invalid" for d in details)
@@ -137,9 +169,24 @@ def parse(model: type[M], body: bytes) -> M:
             status_code=400 if malformed else 422,
             details=details,
         ) from None
+    if (key := repeated_key(body, parsed)) is not None:
+        raise RequestRejectedError(
+            f"malformed JSON body: the key {key!r} appears twice in one object",
+            status_code=400,
+            details=[{"loc": [key], "msg": "a key may appear once", "type": "duplicate_key"}],
+        )
+    return parsed
 
 
-_KINDS = {400: "invalid_input", 404: "not_found", 413: "too_large", 422: "invalid_input"}
+_KINDS = {
+    400: "invalid_input",
+    404: "not_found",
+    405: "invalid_input",
+    408: "invalid_input",
+    413: "too_large",
+    415: "invalid_input",
+    422: "invalid_input",
+}
 
 
 async def _loan_error(request: Request, exc: Exception) -> Response:
@@ -152,6 +199,8 @@ async def _loan_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         logger.warning("%s %s answered %d: %s", request.method, request.url.path, status, exc)
     headers = {"Retry-After": "30"} if status == 503 else None
+    if status == 408:  # the rest of the body may still come: do not read it as a request
+        headers = {"Connection": "close"}
     return json_response(error_body(str(exc), details), status, headers)
 
 
@@ -211,6 +260,7 @@ class ScoringApp(FastAPI):
             openapi_url=None,
         )
         self.direct: dict[tuple[str, str], Handler] = {}
+        self._paths: dict[str, list[str]] = {}
         self._requests: dict[tuple[str, int], Any] = {}  # (route, status) -> counter child
         for exc_class in (LoanError, HTTPException, OSError, Exception):
             self.add_exception_handler(exc_class, error_response)
@@ -221,6 +271,7 @@ class ScoringApp(FastAPI):
         def register(handler: Handler) -> Handler:
             self.add_api_route(path, handler, methods=[method], **options)
             self.direct[method, path] = handler
+            self._paths.setdefault(path, []).append(method)
             return handler
 
         return register
@@ -231,6 +282,9 @@ class ScoringApp(FastAPI):
             root: str = scope.get("root_path", "")
             route = path.removeprefix(root)
             handler = self.direct.get((scope["method"], route))
+            if handler is None and route in self.paths:
+                await self._wrong_method(scope, receive, send, route)
+                return
             if handler is not None:
                 request = Request(scope, receive)
                 try:
@@ -241,6 +295,19 @@ class ScoringApp(FastAPI):
                 self._count(route, response.status_code)
                 return
         await super().__call__(scope, receive, send)
+
+    @property
+    def paths(self) -> dict[str, list[str]]:
+        """Each API path and the methods it answers."""
+        return self._paths
+
+    async def _wrong_method(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
+        """405 with ``Allow`` for a known API path called with another method."""
+        allowed = ", ".join(sorted(self.paths[route]))
+        message = f"{scope['method']} {route}: method not allowed (allowed: {allowed})"
+        response = json_response(error_body(message), 405, {"Allow": allowed})
+        await response(scope, receive, send)
+        self._count(route, 405)
 
     def _count(self, route: str, status: int) -> None:
         counter = self._requests.get((route, status))

@@ -188,3 +188,25 @@ def test_a_full_traffic_disk_loses_no_answered_prediction(linear_server: Served)
         json={"prediction_id": load.answered[-1], "observed_default": 1},
     )
     assert answer.status_code == 200, answer.text
+
+
+def test_a_body_shorter_than_its_content_length_times_out_quickly(linear_server: Served) -> None:
+    import socket
+
+    url = httpx.URL(linear_server.url)
+    with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+        start = time.monotonic()
+        sock.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"client_income": 1'
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"did not arrive within" in answer
+    assert waited < 10, f"answered after {waited:.1f} s"
