@@ -15,10 +15,12 @@ Defined results at the edges (docs/serving.md, "Edges of the input"):
 * a ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` (one currency unit,
   one day, one family member: zero, negative and vanishing values alike) is NaN (missing),
   never infinity and never an astronomically large number; every estimator accepts NaN;
-* a ratio is clipped to the range seen in training (:attr:`FeatureEngineer.ratio_range_`), so
-  a value the model never saw gets the nearest one it did. A tree model is unchanged by this
-  (its splits lie inside that range) and a linear model's contribution, which grows with the
-  value, stays within what training produced: the explainer never reports 1e302;
+* every numeric model input (canonical numbers and derived features alike) is clipped to the
+  range seen in training (:attr:`FeatureEngineer.clip_range_`), so a value the model never
+  saw gets the nearest one it did. A tree model is unchanged by this (its splits lie inside
+  that range) and a linear model's contribution, which grows with the value, stays within
+  what training produced: the explainer never reports 1e302, nor 2e5 for an instalment of
+  1e9 (``clip=False`` turns it off);
 * a category value not seen in training is scored as the open vocabulary's ``other`` code, or
   as missing for a closed vocabulary; it never raises.
 """
@@ -39,7 +41,6 @@ from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, Kind
 _EMPLOYED_SENTINEL = 365_000.0
 MIN_DENOMINATOR = 1.0
 """A ratio's denominator below this (currency units, days, people) makes the ratio missing."""
-_N_RATIOS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +147,12 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
     Args:
         min_category_count: open-vocabulary values seen fewer times than this in training are
             pooled into the ``other`` code, together with values never seen.
+        clip: clip every numeric output column to the range seen in training.
     """
 
-    def __init__(self, min_category_count: int = 20) -> None:
+    def __init__(self, min_category_count: int = 20, clip: bool = True) -> None:
         self.min_category_count = min_category_count
+        self.clip = clip
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEngineer:
@@ -170,16 +173,21 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             vocab[spec.name] = tuple(name for name, _ in ordered)
         self.vocabularies_ = vocab
         self._build_plan()
-        self.__dict__.pop("ratio_range_", None)  # a refit measures the ranges afresh
-        # The range of each ratio in training (NaN-free bounds; +-inf where none was seen).
-        ratios = self.transform(X)[:, len(self._plan) : len(self._plan) + _N_RATIOS]
-        seen = ~np.isnan(ratios)
-        low = np.where(seen, ratios, np.inf).min(axis=0, initial=np.inf)
-        high = np.where(seen, ratios, -np.inf).max(axis=0, initial=-np.inf)
-        none = ~seen.any(axis=0)
-        low[none], high[none] = -np.inf, np.inf
-        self.ratio_range_ = np.stack([low, high])
+        self.__dict__.pop("clip_range_", None)  # a refit measures the ranges afresh
+        if self.clip:
+            self.clip_range_ = self._ranges(self.transform(X))
         return self
+
+    def _ranges(self, out: np.ndarray) -> np.ndarray:
+        """(2, n columns): the lowest and highest value of each numeric column in ``out``;
+        -inf/+inf for category codes and for columns never seen."""
+        seen = ~np.isnan(out)
+        low = np.where(seen, out, np.inf).min(axis=0, initial=np.inf)
+        high = np.where(seen, out, -np.inf).max(axis=0, initial=-np.inf)
+        free = ~seen.any(axis=0)
+        free[self.categorical_indices_] = True
+        low[free], high[free] = -np.inf, np.inf
+        return np.stack([low, high])
 
     def _build_plan(self) -> None:
         """Precompute the per-column lookups both transform paths use."""
@@ -253,10 +261,9 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         )
         out[:, :n_base] = base
         _derive(base, out[:, n_base:])
-        bounds = getattr(self, "ratio_range_", None)  # absent while fitting and in old pickles
+        bounds = getattr(self, "clip_range_", None)  # absent while fitting and in old pickles
         if bounds is not None:
-            ratios = out[:, n_base : n_base + _N_RATIOS]
-            np.clip(ratios, bounds[0], bounds[1], out=ratios)  # NaN stays NaN
+            np.clip(out, bounds[0], bounds[1], out=out)  # NaN stays NaN
         return out
 
     # -- describing --------------------------------------------------------------------------
