@@ -164,7 +164,8 @@ def test_a_write_that_fills_the_disk_leaves_no_partial_line(tmp_path: Path) -> N
         writer.write([_prediction(0)])  # the folders exist before the disk is full
         ballast = root / "ballast"
         ballast.write_bytes(b"\0" * 16384)  # space to free once the log has filled the rest
-        written, failures = [], 0
+        written: list[str] = []
+        failures = 0
         for i in range(1, 400):
             batch = [_prediction(i)] * (1 + i % 7)  # sizes vary: some writes stop midway
             try:
