@@ -8,7 +8,6 @@ every field while the hot path stays lean (docs/serving.md has the numbers).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -27,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from loan_default.api import ErrorResponse, error_body, summarise, validation_details
 from loan_default.errors import InputError, LoanError
 from runners import metrics
+from runners.deadlines import BODY_READS, DeadlineExceededError
 from runners.strict_json import is_json, repeated_key
 
 logger = logging.getLogger(__name__)
@@ -124,9 +124,8 @@ async def read_body(
                       "type": "unsupported_media_type"}],
         )  # fmt: skip
     try:
-        async with asyncio.timeout(timeout):
-            return await _read_limited(request, limit)
-    except TimeoutError:
+        return await BODY_READS.run(_read_limited(request, limit), timeout)
+    except DeadlineExceededError:
         raise RequestRejectedError(
             f"the request body did not arrive within {timeout:g} s "
             f"(Content-Length: {request.headers.get('content-length', 'none')})",
