@@ -52,7 +52,13 @@ app = ScoringApp(
     "Scores loan applications with the registered champion model: default probability, risk "
     "category, principal adverse-action reasons; records observed outcomes for monitoring.",
 )
-_BAD = {"s400": "Malformed JSON.", "s413": "Body too large.", "s422": "Invalid fields."}
+_BAD = {
+    "s400": "Malformed JSON, a key given twice, or a bad `X-Request-ID`.",
+    "s408": "The body did not arrive within 5 s.",
+    "s413": "Body too large.",
+    "s415": "The body is not `application/json`.",
+    "s422": "Invalid fields.",
+}
 _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailable."}
 
 

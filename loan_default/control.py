@@ -3,6 +3,11 @@
 A data-quality breach (or an operator) *pauses* scoring: the service then answers every
 scoring request with 503 and the reason, until an operator resumes it. The switch is a small
 JSON file under ``<home>/control/``, so it survives restarts and every worker sees it.
+
+A pause file that cannot be read (truncated, not JSON, unreadable) is not taken as "not
+paused": someone meant to pause. :func:`status` raises :class:`PauseFileError` naming the file
+and the problem; the service refuses to score with a 503 saying so, ``loanctl service status``
+prints that one line (exit 2), and ``loanctl service pause``/``resume`` replace or remove it.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from loan_default.errors import PauseFileError
 from loan_default.traffic import utcnow
 
 PAUSE_FILE = "pause.json"
@@ -30,9 +36,12 @@ def pause_path(home: str | Path) -> Path:
 
 
 def pause(home: str | Path, reason: str, *, by: str = "operator") -> PauseState:
-    """Pause scoring (idempotent: the first reason is kept)."""
-    if (current := status(home)) is not None:
-        return current
+    """Pause scoring (idempotent: the first reason is kept; an unreadable file is replaced)."""
+    try:
+        if (current := status(home)) is not None:
+            return current
+    except PauseFileError:
+        pass
     state = PauseState(reason=reason, since=utcnow(), by=by)
     path = pause_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,8 +61,20 @@ def resume(home: str | Path) -> bool:
 
 
 def status(home: str | Path) -> PauseState | None:
-    """The pause in force, or None."""
+    """The pause in force, or None.
+
+    Raises:
+        PauseFileError: the pause file exists but cannot be read or is not a pause record.
+    """
+    path = pause_path(home)
     try:
-        return PauseState.model_validate_json(pause_path(home).read_bytes())
+        return PauseState.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         return None
+    except (OSError, ValidationError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not a valid pause record"
+        raise PauseFileError(
+            f"the pause file {path} is unreadable ({problem}): scoring is refused until it is "
+            "fixed, or replaced with `loanctl service pause` or removed with "
+            "`loanctl service resume`"
+        ) from None

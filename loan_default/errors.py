@@ -57,3 +57,16 @@ class UnavailableError(LoanError):
 
     status_code = 503
     exit_code = 1
+
+
+class RecordingError(UnavailableError):
+    """An answer could not be recorded (traffic log, prediction index): it is not given.
+
+    HTTP 503 with ``Retry-After``, gRPC ``UNAVAILABLE``: the caller retries later.
+    """
+
+
+class PauseFileError(UnavailableError):
+    """The pause file exists but cannot be read: scoring refuses. HTTP 503 / exit 2."""
+
+    exit_code = 2

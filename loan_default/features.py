@@ -10,10 +10,19 @@ so the service runs exactly the code that training ran. It has two entry points:
 Both fill the same *base matrix* (canonical features as floats, categories as integer codes) and
 then call the same :func:`_derive` on it, so the derived features cannot differ between them.
 
-Defined results at the edges: a ratio whose denominator is zero, negative or missing is NaN
-(missing), never infinity; every estimator in the pipeline accepts NaN. A category value not
-seen in training is scored as the open vocabulary's ``other`` code, or as missing for a closed
-vocabulary; it never raises.
+Defined results at the edges (docs/serving.md, "Edges of the input"):
+
+* a ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` (one currency unit,
+  one day, one family member: zero, negative and vanishing values alike) is NaN (missing),
+  never infinity and never an astronomically large number; every estimator accepts NaN;
+* every numeric model input (canonical numbers and derived features alike) is clipped to the
+  range seen in training (:attr:`FeatureEngineer.clip_range_`), so a value the model never
+  saw gets the nearest one it did. A tree model is unchanged by this (its splits lie inside
+  that range) and a linear model's contribution, which grows with the value, stays within
+  what training produced: the explainer never reports 1e302, nor 2e5 for an instalment of
+  1e9 (``clip=False`` turns it off);
+* a category value not seen in training is scored as the open vocabulary's ``other`` code, or
+  as missing for a closed vocabulary; it never raises.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, Kind
 
 # Sentinel some sources use for "not employed"; canonical data has NaN, but be defensive.
 _EMPLOYED_SENTINEL = 365_000.0
+MIN_DENOMINATOR = 1.0
+"""A ratio's denominator below this (currency units, days, people) makes the ratio missing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,7 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     ``base`` holds the canonical feature columns in schema order (NaN = missing). This is the
     single definition of every derived feature. It works on whole column blocks with few numpy
     calls, so one row costs tens of microseconds and a million rows well under a second.
-    A ratio whose denominator is missing, zero or negative is NaN.
+    A ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` is NaN.
     """
     # One gather of every input column (6 numerators, 6 denominators, 2 day counts, 3 scores):
     # numpy's per-call overhead, not arithmetic, is the cost of a single row.
@@ -111,7 +122,7 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     den -= _DEN_OFFSET
     ratios = out[:, 0:6]
     ratios.fill(np.nan)
-    np.divide(block[:, 0:6], den, out=ratios, where=den > 0)
+    np.divide(block[:, 0:6], den, out=ratios, where=den >= MIN_DENOMINATOR)
     stability = out[:, _STABILITY]
     np.minimum(stability, 1.0, out=stability)
     np.divide(block[:, 12:14], DAYS_PER_YEAR, out=out[:, 6:8])
@@ -136,10 +147,12 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
     Args:
         min_category_count: open-vocabulary values seen fewer times than this in training are
             pooled into the ``other`` code, together with values never seen.
+        clip: clip every numeric output column to the range seen in training.
     """
 
-    def __init__(self, min_category_count: int = 20) -> None:
+    def __init__(self, min_category_count: int = 20, clip: bool = True) -> None:
         self.min_category_count = min_category_count
+        self.clip = clip
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEngineer:
@@ -160,7 +173,21 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             vocab[spec.name] = tuple(name for name, _ in ordered)
         self.vocabularies_ = vocab
         self._build_plan()
+        self.__dict__.pop("clip_range_", None)  # a refit measures the ranges afresh
+        if self.clip:
+            self.clip_range_ = self._ranges(self.transform(X))
         return self
+
+    def _ranges(self, out: np.ndarray) -> np.ndarray:
+        """(2, n columns): the lowest and highest value of each numeric column in ``out``;
+        -inf/+inf for category codes and for columns never seen."""
+        seen = ~np.isnan(out)
+        low = np.where(seen, out, np.inf).min(axis=0, initial=np.inf)
+        high = np.where(seen, out, -np.inf).max(axis=0, initial=-np.inf)
+        free = ~seen.any(axis=0)
+        free[self.categorical_indices_] = True
+        low[free], high[free] = -np.inf, np.inf
+        return np.stack([low, high])
 
     def _build_plan(self) -> None:
         """Precompute the per-column lookups both transform paths use."""
@@ -234,6 +261,9 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         )
         out[:, :n_base] = base
         _derive(base, out[:, n_base:])
+        bounds = getattr(self, "clip_range_", None)  # absent while fitting and in old pickles
+        if bounds is not None:
+            np.clip(out, bounds[0], bounds[1], out=out)  # NaN stays NaN
         return out
 
     # -- describing --------------------------------------------------------------------------

@@ -25,16 +25,33 @@ import enum
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+)
 
 DAYS_PER_YEAR = 365.25
 _MAX_MONEY = 1e9
 _MAX_DAYS = 100 * DAYS_PER_YEAR
+EARLIEST_APPLICATION = datetime(2000, 1, 1, tzinfo=UTC)
+"""The earliest ``application_date`` accepted: older applications are not scored today."""
+FUTURE_TOLERANCE = timedelta(days=1)
+"""How far ahead of the server's clock an ``application_date`` may be (time zones, skew)."""
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+$"
+"""Text fields refuse control characters (C0, C1), line separators and the invisible and
+bidirectional formatting characters (a right-to-left override makes an identifier read
+differently in a log viewer than it is stored)."""
 
 
 class Kind(enum.StrEnum):
@@ -90,9 +107,12 @@ class FieldSpec:
         if self.kind is Kind.BOOLEAN:
             return "true or false"
         if self.kind is Kind.TEXT:
-            return "a non-empty text of at most 64 characters"
+            return "a non-empty text of at most 64 characters without control characters"
         if self.kind is Kind.TIMESTAMP:
-            return "an ISO 8601 date-time"
+            return (
+                "an ISO 8601 date-time string with a timezone, from "
+                f"{EARLIEST_APPLICATION:%Y-%m-%d} to one day after the server's clock"
+            )
         if self.kind is Kind.CATEGORY:
             if self.categories is None:
                 return "a non-empty category name"
@@ -108,10 +128,10 @@ class FieldSpec:
 
 
 def _money(name: str, source: str, description: str, **kw: Any) -> FieldSpec:
+    kw.setdefault("minimum", 0.0)
     return FieldSpec(
-        name, Kind.NUMBER, description, source, unit="currency", minimum=0.0,
-        maximum=_MAX_MONEY, **kw,
-    )  # fmt: skip
+        name, Kind.NUMBER, description, source, unit="currency", maximum=_MAX_MONEY, **kw
+    )
 
 
 def _flag(name: str, source: str, description: str, **kw: Any) -> FieldSpec:
@@ -151,7 +171,9 @@ FIELDS: tuple[FieldSpec, ...] = (
         "client_income",
         "Client_Income",
         "Applicant's total income, in the lender's currency (the public table records Home "
-        "Credit's annual income divided by 30).",
+        "Credit's annual income divided by 30). At least 1: no lender scores an application "
+        "without an income.",
+        minimum=1.0,
         required=True,
         example=6750.0,
     ),
@@ -172,7 +194,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     _money(
         "credit_amount",
         "Credit_Amount",
-        "Amount of credit applied for.",
+        "Amount of credit applied for (at least 1).",
+        minimum=1.0,
         required=True,
         example=61190.55,
     ),
@@ -475,6 +498,23 @@ def field(name: str) -> FieldSpec:
         raise KeyError(f"{name!r} is not a canonical field") from None
 
 
+def _date_text(value: Any) -> Any:
+    """Only a string (JSON) or a datetime (Python callers) may be an application date: pydantic
+    would read a number as Unix seconds (``0`` = 1970)."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("must be an ISO 8601 date-time string with a timezone")
+
+
+def _plausible_date(value: datetime) -> datetime:
+    """Within :data:`EARLIEST_APPLICATION` .. now + :data:`FUTURE_TOLERANCE`."""
+    if value < EARLIEST_APPLICATION:
+        raise ValueError(f"must not be before {EARLIEST_APPLICATION:%Y-%m-%d}")
+    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ValueError("must not be more than one day in the future")
+    return value
+
+
 def _annotation(spec: FieldSpec) -> Any:
     """The pydantic type of one field, with its constraints."""
     extra: dict[str, Any] = {}
@@ -500,11 +540,13 @@ def _annotation(spec: FieldSpec) -> Any:
         kwargs.update(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     elif spec.kind is Kind.TEXT:
         tp = str
-        kwargs.update(min_length=1, max_length=64)
+        kwargs.update(min_length=1, max_length=64, pattern=TEXT_PATTERN)
     else:  # TIMESTAMP
-        from datetime import datetime
-
-        tp = datetime
+        tp = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(_plausible_date)]
+        kwargs["description"] += (
+            f" Must carry a timezone; from {EARLIEST_APPLICATION:%Y-%m-%d} to one day after the "
+            "server's clock."
+        )
     if spec.required:
         return (tp, Field(..., **kwargs))
     return (tp | None, Field(None, **kwargs))

@@ -12,21 +12,34 @@ descriptor *before* the response is sent, so a worker killed with SIGKILL has lo
 answered (the kernel holds the bytes; ``fsync=True`` also survives a machine crash).
 Readers consume complete lines only and remember a byte offset per file
 (:class:`Checkpoint`), so a restarted reader neither skips nor repeats a record.
+
+Faults (a full disk, an I/O error): a write that fails is undone (the file is truncated back to
+where the write began), and the caller gets :class:`~loan_default.errors.RecordingError` (HTTP
+503 with ``Retry-After``): its prediction is not answered. If even the truncation fails, the
+next write starts with a newline, so the partial line ends there and cannot swallow the next
+record; a writer opening a file whose last line is partial does the same. Readers report every
+line they cannot read (:class:`BadLine`: file, offset, reason) and carry on after it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+from loan_default.errors import RecordingError
 
 Kind = Literal["predictions", "feedback"]
+log = logging.getLogger(__name__)
 
 
 class PredictionRecord(BaseModel):
@@ -34,12 +47,12 @@ class PredictionRecord(BaseModel):
 
     prediction_id: str
     request_id: str | None = None
-    timestamp: datetime
+    timestamp: AwareDatetime
     model_name: str
     model_version: str
     endpoint: str = Field(description="predict, predict_batch or explain")
     application: dict[str, Any] = Field(description="The canonical input fields as received.")
-    default_probability: float
+    default_probability: float = Field(ge=0.0, le=1.0)
     risk_category: str
 
 
@@ -47,8 +60,8 @@ class FeedbackRecord(BaseModel):
     """The observed outcome of an earlier prediction."""
 
     prediction_id: str
-    observed_default: int = Field(ge=0, le=1)
-    timestamp: datetime
+    observed_default: int = Field(ge=0, le=1, strict=True)
+    timestamp: AwareDatetime
     model_version: str | None = None
     request_id: str | None = None
 
@@ -91,31 +104,61 @@ class TrafficWriter:
         self._fd: int | None = None
         self._day: str | None = None
         self._name = f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        self._guard = False
+        """The file may end inside a line: start the next write with a newline."""
 
     def _descriptor(self, day: str) -> int:
         if self._fd is None or day != self._day:
             self.close()
             folder = self.root / self.kind / day
             folder.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(folder / self._name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            self._day = day
+            fd = os.open(folder / self._name, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+            size = os.fstat(fd).st_size
+            self._guard = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            self._fd, self._day = fd, day
         return self._fd
 
     def write(self, records: Iterable[Mapping[str, Any] | BaseModel]) -> int:
-        """Append records as JSON lines; returns bytes written. Raises ``OSError`` on failure."""
+        """Append records as JSON lines; returns bytes written.
+
+        Raises:
+            RecordingError: the records could not be written (the disk is full, an I/O error);
+                none of them is in the log then.
+        """
         payload = json_lines(
             [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in records]
         )
         if not payload:
             return 0
-        fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
+        try:
+            fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
+        except OSError as exc:
+            raise RecordingError(f"the {self.kind} log cannot be opened: {exc.strerror}") from exc
+        if self._guard:
+            payload = b"\n" + payload
+        start = os.lseek(fd, 0, os.SEEK_END)  # where this append lands: one writer per file
         written = 0
         view = memoryview(payload)
-        while written < len(payload):  # a regular file takes it all at once; be exact anyway
-            written += os.write(fd, view[written:])
-        if self.fsync:
-            os.fsync(fd)
+        try:
+            while written < len(payload):  # a regular file takes it all at once; be exact
+                written += os.write(fd, view[written:])
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            self._undo(fd, start)
+            raise RecordingError(
+                f"the {self.kind} log could not be written ({exc.strerror}); nothing was recorded"
+            ) from exc
+        self._guard = False
         return written
+
+    def _undo(self, fd: int, start: int) -> None:
+        """Cut a failed write off the file; if that fails too, guard the next write."""
+        try:
+            os.ftruncate(fd, start)
+        except OSError as exc:
+            log.error("cannot truncate %s after a failed write: %s", self._name, exc)
+            self._guard = True
 
     def close(self) -> None:
         if self._fd is not None:
@@ -151,18 +194,91 @@ def log_files(root: str | Path, kind: Kind) -> list[Path]:
     return sorted(base.glob("*/*.jsonl")) if base.exists() else []
 
 
+PARTIAL_TAIL_SECONDS = 300.0
+"""A last line without its newline in a file untouched this long is a partial tail (a write
+cut short), not a write in progress: it is reported and skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of the log that cannot be read as a record: reported, then skipped."""
+
+    file: str
+    """The log file, relative to the log root."""
+    offset: int
+    """Byte offset where the line starts."""
+    reason: str
+    line: bytes
+
+
+OnBad = Callable[[BadLine], None]
+
+
+def _report(bad: BadLine, on_bad: OnBad | None) -> None:
+    log.warning("skipping unreadable line in %s at byte %d: %s", bad.file, bad.offset, bad.reason)
+    if on_bad is not None:
+        on_bad(bad)
+
+
+def parse_line(line: bytes, model: type[BaseModel] | None) -> tuple[Any, str | None]:
+    """(record, None) for a readable line, else (None, the reason): never raises."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON: {exc}"
+    if model is None:
+        return (data, None) if isinstance(data, dict) else (None, "not a JSON object")
+    try:
+        return model.model_validate(data), None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+        )
+        return None, f"not a valid {model.__name__}: {problems}"
+
+
+def lines(
+    path: Path, start: int, *, partial_after: float = PARTIAL_TAIL_SECONDS
+) -> Iterator[tuple[int, int, bytes]]:
+    """``(start, end, line)`` of each complete non-blank line from byte ``start`` (``end`` is
+    the offset after its newline), then a stale partial tail (see
+    :data:`PARTIAL_TAIL_SECONDS`) with ``end`` at the end of the file."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read()
+    pos = 0
+    while (end := data.find(b"\n", pos)) != -1:
+        line, begin, pos = data[pos:end], pos, end + 1
+        if line.strip():
+            yield start + begin, start + pos, line
+    if pos < len(data) and time.time() - path.stat().st_mtime >= partial_after:
+        yield start + pos, start + len(data), data[pos:]
+
+
 def read_new(
-    root: str | Path, kind: Kind, checkpoint: Checkpoint, *, max_records: int | None = None
-) -> tuple[list[dict[str, Any]], Checkpoint]:
+    root: str | Path,
+    kind: Kind,
+    checkpoint: Checkpoint,
+    *,
+    max_records: int | None = None,
+    model: type[BaseModel] | None = None,
+    on_bad: OnBad | None = None,
+    partial_after: float = PARTIAL_TAIL_SECONDS,
+) -> tuple[list[Any], Checkpoint]:
     """Records appended since ``checkpoint`` and the checkpoint after them.
 
-    Only complete lines are returned, so a line being written is picked up next time. The
+    Only complete lines are returned, so a line being written is picked up next time. A line
+    that is not a JSON object (or not a valid ``model``, when one is given), and a stale
+    partial tail, is passed to ``on_bad`` and skipped; the records around it are read. The
     input checkpoint is not modified; persist the returned one only once the records are
     processed (at-least-once hand-over, exactly-once when the caller saves after processing).
+
+    Returns:
+        dicts, or ``model`` instances when ``model`` is given; and the new checkpoint.
     """
     root = Path(root)
     offsets = dict(checkpoint.offsets)
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     for path in log_files(root, kind):
         if max_records is not None and len(out) >= max_records:
             break
@@ -170,22 +286,13 @@ def read_new(
         start = offsets.get(key, 0)
         if path.stat().st_size <= start:
             continue
-        for offset, record in _complete_lines(path, start):
+        for begin, end, line in lines(path, start, partial_after=partial_after):
+            record, reason = parse_line(line, model)
+            offsets[key] = end
+            if reason is not None:
+                _report(BadLine(key, begin, reason, line), on_bad)
+                continue
             out.append(record)
-            offsets[key] = offset
             if max_records is not None and len(out) >= max_records:
                 break
     return out, Checkpoint(offsets=offsets)
-
-
-def _complete_lines(path: Path, start: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(offset after the line, record) for each complete line from ``start``."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        data = fh.read()
-    pos = 0
-    while (end := data.find(b"\n", pos)) != -1:
-        line = data[pos:end]
-        pos = end + 1
-        if line.strip():
-            yield start + pos, orjson.loads(line)

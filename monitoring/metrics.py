@@ -68,8 +68,10 @@ class SidecarMetrics:
             "loan_monitor_records_processed", "Log records processed.", ("kind",), registry=r
         )
         self.bad_lines = Counter(
-            "loan_monitor_bad_lines", "Unreadable log lines skipped.", registry=r
-        )
+            "loan_monitor_bad_lines",
+            "Unreadable log lines and records, read past and kept in the quarantine file.",
+            ("kind",), registry=r,
+        )  # fmt: skip
         self.windows = Counter("loan_monitor_windows", "Windows analysed.", registry=r)
         self.window_records = Gauge(
             "loan_monitor_window_records", "Records in the last analysed window.", registry=r

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from loan_default import control
+from loan_default.errors import PauseFileError
 from loan_default.traffic import utcnow
 from monitoring.settings import RetrainConfig
 
@@ -115,7 +116,10 @@ class Retrainer:
 
 def pause_scoring(home: Path, reason: str, trigger_log: TriggerLog) -> control.PauseState:
     """Pause scoring (503) until an operator resumes it; idempotent."""
-    already = control.status(home)
+    try:
+        already = control.status(home)
+    except PauseFileError:
+        already = None  # replaced below by a readable pause
     state = control.pause(home, reason, by="monitoring")
     if already is None:
         trigger_log.write("scoring_paused", reason=reason)

@@ -56,6 +56,11 @@ class MonitorSettings(LoanSettings):
         return self.monitor_path / "reports"
 
     @property
+    def quarantine_path(self) -> Path:
+        """Unreadable log lines, with file, offset and reason (``monitoring.quarantine``)."""
+        return self.monitor_path / "quarantine.jsonl"
+
+    @property
     def trigger_log(self) -> Path:
         """One JSON line per fired trigger and per response outcome."""
         return self.monitor_path / "triggers.jsonl"

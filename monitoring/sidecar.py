@@ -17,13 +17,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import orjson
-from pydantic import ValidationError
-
 from loan_default import control
-from loan_default.traffic import FeedbackRecord, read_new, utcnow
+from loan_default.errors import PauseFileError
+from loan_default.traffic import BadLine, FeedbackRecord, Kind, read_new, utcnow
 from monitoring.analysis import ModelCatalog, analyse, stored_attributes
 from monitoring.metrics import SidecarMetrics
+from monitoring.quarantine import Quarantine
 from monitoring.report import apply_retention, latest_report, write_index, write_window_report
 from monitoring.responses import Retrainer, Trainer, TriggerLog, pause_scoring
 from monitoring.results import WindowResult
@@ -67,8 +66,9 @@ class Sidecar:
         self.clock = clock
         self.evidently = evidently
         self.state = MonitorState(settings.state_db)
+        self.quarantine = Quarantine(settings.quarantine_path)
         start = self.state.checkpoint("predictions")
-        self.tail = LogTail(settings.traffic_path, start)
+        self.tail = LogTail(settings.traffic_path, start, on_bad=self._quarantined("predictions"))
         w = config.windows
         self.windower = Windower(
             start, max_records=w.max_records, max_seconds=w.max_seconds, min_records=w.min_records
@@ -77,7 +77,6 @@ class Sidecar:
         self.trigger_log = TriggerLog(settings.trigger_log)
         self.retrainer = Retrainer(trainer if config.retrain.enabled else None, self.trigger_log)
         self._attributes = stored_attributes(config)
-        self._bad_seen = 0
         latest = latest_report(settings.reports_path)
         if latest is not None:  # alerts keep their state across a restart
             self.metrics.publish(latest, restored=True)
@@ -119,11 +118,17 @@ class Sidecar:
             results.append(self._process(window, wait_training=wait_training))
         if results:
             self._retention(now)
-        self.metrics.bad_lines.inc(self.tail.bad_lines - self._bad_seen)
-        self._bad_seen = self.tail.bad_lines
-        self.metrics.paused.set(int(control.status(self.settings.home) is not None))
+        self.metrics.paused.set(int(self._paused()))
         self.metrics.beat()
         return len(items)
+
+    def _paused(self) -> bool:
+        """Whether scoring is paused; an unreadable pause file pauses it too (and is logged)."""
+        try:
+            return control.status(self.settings.home) is not None
+        except PauseFileError as exc:
+            log.error("%s", exc)
+            return True
 
     # -- one window --------------------------------------------------------------------------
     def _process(self, window: Window, *, wait_training: bool) -> WindowResult:
@@ -189,24 +194,28 @@ class Sidecar:
             self.retrainer.start(combined_reason(result.triggers), wait=wait_training)
         return result
 
+    def _quarantined(self, kind: Kind) -> Callable[[BadLine], None]:
+        """What the readers call with an unreadable line: keep it once, count it."""
+
+        def keep(bad: BadLine) -> None:
+            if self.quarantine.add(kind, bad):
+                self.metrics.bad_lines.labels(kind).inc()
+
+        return keep
+
     def _ingest_feedback(self) -> None:
         start = self.state.checkpoint("feedback")
-        try:
-            raw, checkpoint = read_new(
-                self.settings.traffic_path, "feedback", start, max_records=_POLL_LIMIT
-            )
-        except orjson.JSONDecodeError as exc:
-            log.error("feedback log has a corrupt line; outcomes are not read: %s", exc)
+        records, checkpoint = read_new(
+            self.settings.traffic_path,
+            "feedback",
+            start,
+            max_records=_POLL_LIMIT,
+            model=FeedbackRecord,
+            on_bad=self._quarantined("feedback"),
+        )
+        if checkpoint == start:
             return
-        if not raw:
-            return
-        records: list[FeedbackRecord] = []
-        for item in raw:
-            try:
-                records.append(FeedbackRecord.model_validate(item))
-            except ValidationError as exc:
-                log.warning("skipping an invalid feedback record: %s", exc)
-        self.state.add_feedback(records, checkpoint)
+        self.state.add_feedback(records, checkpoint)  # also when every line was quarantined
         self.metrics.records.labels("feedback").inc(len(records))
 
     def _retention(self, now: datetime) -> None:

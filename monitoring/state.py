@@ -124,8 +124,14 @@ class MonitorState:
         db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def add_feedback(self, records: Iterable[FeedbackRecord], checkpoint: Checkpoint) -> int:
-        """Store outcomes (the latest per prediction wins) and the feedback checkpoint."""
-        rows = [(r.prediction_id, r.observed_default, iso(r.timestamp)) for r in records]
+        """Store outcomes and the feedback checkpoint.
+
+        One rule for repeated outcomes of one prediction: the one recorded last in the log (in
+        reading order) replaces the earlier ones, within one call as across calls; the service
+        accepts each (a correction is legitimate), and the sidecar keeps the last.
+        """
+        latest = {r.prediction_id: r for r in records}  # a later duplicate replaces the earlier
+        rows = [(r.prediction_id, r.observed_default, iso(r.timestamp)) for r in latest.values()]
         with self.transaction() as db:
             db.execute(
                 "DELETE FROM feedback WHERE prediction_id IN (SELECT value FROM json_each(?))",

@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import orjson
-from pydantic import ValidationError
-
-from loan_default.traffic import Checkpoint, PredictionRecord, log_files
+from loan_default.traffic import (
+    BadLine,
+    Checkpoint,
+    OnBad,
+    PredictionRecord,
+    lines,
+    log_files,
+    parse_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +66,22 @@ class LogTail:
 
     The tail's position moves ahead of the persisted checkpoint as it reads; records that
     were read but not yet part of a closed window are simply read again after a restart.
+    A line that is not a valid :class:`PredictionRecord` (corrupt, partial, a timestamp
+    without timezone, a wrong type) is passed to ``on_bad`` and read past.
+
+    Args:
+        root: the traffic folder.
+        checkpoint: where to start.
+        on_bad: called with each unreadable line (the sidecar's quarantine).
     """
 
-    def __init__(self, root: str | Path, checkpoint: Checkpoint) -> None:
+    def __init__(
+        self, root: str | Path, checkpoint: Checkpoint, *, on_bad: OnBad | None = None
+    ) -> None:
         self.root = Path(root)
         self._offsets = dict(checkpoint.offsets)
         self.bad_lines = 0
+        self._on_bad = on_bad
 
     def poll(self, max_records: int | None = None) -> list[Positioned]:
         """Read what was appended since the last poll (at most ``max_records`` per file)."""
@@ -74,8 +89,9 @@ class LogTail:
             list(self._read_file(path, max_records)) for path in log_files(self.root, "predictions")
         ]
         for items in per_file:
-            if items:
-                self._offsets[items[-1].file] = items[-1].end
+            if items:  # a bad line read past after the last record may lie further still
+                key = items[-1].file
+                self._offsets[key] = max(self._offsets.get(key, 0), items[-1].end)
         return list(heapq.merge(*per_file, key=lambda p: p.record.timestamp))
 
     def _read_file(self, path: Path, limit: int | None) -> Iterator[Positioned]:
@@ -83,24 +99,21 @@ class LogTail:
         start = self._offsets.get(key, 0)
         if path.stat().st_size <= start:
             return
-        with path.open("rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-        pos, count = 0, 0
-        while (end := data.find(b"\n", pos)) != -1 and (limit is None or count < limit):
-            line, pos = data[pos:end], end + 1
-            if not line.strip():
-                continue
-            try:
-                record = PredictionRecord.model_validate(orjson.loads(line))
-            except (orjson.JSONDecodeError, ValidationError) as exc:
+        count = 0
+        for begin, end, line in lines(path, start):
+            if limit is not None and count >= limit:
+                return
+            record, reason = parse_line(line, PredictionRecord)
+            if reason is not None:
                 self.bad_lines += 1
-                log.warning("skipping unreadable line in %s at byte %d: %s", key, start + pos, exc)
+                log.warning("skipping unreadable line in %s at byte %d: %s", key, begin, reason)
                 # Still advance past it: a bad line must not block the log forever.
-                self._offsets[key] = start + pos
+                self._offsets[key] = end
+                if self._on_bad is not None:
+                    self._on_bad(BadLine(key, begin, reason, line))
                 continue
             count += 1
-            yield Positioned(key, start + pos, record)
+            yield Positioned(key, end, record)
 
 
 class Windower:

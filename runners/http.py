@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -22,6 +23,8 @@ from starlette.exceptions import HTTPException
 from loan_default.api import error_body, summarise, validation_details
 from loan_default.errors import LoanError, RequestRejectedError
 from runners import metrics
+from runners.deadlines import BODY_READS, DeadlineExceededError
+from runners.strict_json import is_json, repeated_key
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -33,13 +36,62 @@ def json_response(
     return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
 
 
+REQUEST_ID_RULE = "1 to 128 characters among A-Z a-z 0-9 and . _ : / + = @ -"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+
+
 def request_id(request: Request) -> str:
-    """The caller's ``X-Request-ID`` (echoed back), else a new one (128 random bits)."""
-    return request.headers.get("x-request-id") or os.urandom(16).hex()
+    """The caller's ``X-Request-ID`` (echoed back and logged with every row), else a new one
+    (128 random bits).
+
+    Raises:
+        RequestRejectedError: 400 when the header breaks :data:`REQUEST_ID_RULE` (an id copied
+            into every logged row must not grow the log or carry control characters).
+    """
+    given = request.headers.get("x-request-id")
+    if given is None:
+        return os.urandom(16).hex()
+    if _REQUEST_ID.fullmatch(given) is None:
+        raise RequestRejectedError(
+            f"X-Request-ID: must be {REQUEST_ID_RULE} ({len(given):,} characters given)",
+            status_code=400,
+            details=[{"loc": ["header", "X-Request-ID"], "msg": REQUEST_ID_RULE,
+                      "type": "request_id"}],
+        )  # fmt: skip
+    return given
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes (413) without reading all of it."""
+BODY_TIMEOUT_SECONDS = 5.0
+"""How long a body may take to arrive once the request has started (408 after that)."""
+
+
+async def read_body(
+    request: Request, limit: int, *, timeout: float = BODY_TIMEOUT_SECONDS
+) -> bytes:
+    """The JSON body, refusing another content type (415), more than ``limit`` bytes (413)
+    without reading all of it, and a body slower than ``timeout`` seconds (408: e.g. one
+    shorter than its ``Content-Length``, which would hold the connection until the server's
+    own timeout)."""
+    content_type = request.headers.get("content-type")
+    if not is_json(content_type):
+        raise RequestRejectedError(
+            f"Content-Type: {content_type or 'none'} given; the body must be application/json",
+            status_code=415,
+            details=[{"loc": ["header", "Content-Type"], "msg": "application/json",
+                      "type": "unsupported_media_type"}],
+        )  # fmt: skip
+    try:
+        return await BODY_READS.run(_read_limited(request, limit), timeout)
+    except DeadlineExceededError:
+        raise RequestRejectedError(
+            f"the request body did not arrive within {timeout:g} s "
+            f"(Content-Length: {request.headers.get('content-length', 'none')})",
+            status_code=408,
+            details=[{"loc": ["body"], "msg": f"within {timeout:g} s", "type": "body_timeout"}],
+        ) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestRejectedError(
@@ -64,7 +116,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse(model: type[M], body: bytes) -> M:
     """Validate JSON bytes strictly; ``RequestRejectedError`` naming each offending field."""
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         details = validation_details(exc)
         malformed = any(d["type"] == "json_invalid" for d in details)
@@ -73,9 +125,24 @@ def parse(model: type[M], body: bytes) -> M:
             status_code=400 if malformed else 422,
             details=details,
         ) from None
+    if (key := repeated_key(body, parsed)) is not None:
+        raise RequestRejectedError(
+            f"malformed JSON body: the key {key!r} appears twice in one object",
+            status_code=400,
+            details=[{"loc": [key], "msg": "a key may appear once", "type": "duplicate_key"}],
+        )
+    return parsed
 
 
-_KINDS = {400: "invalid_input", 404: "not_found", 413: "too_large", 422: "invalid_input"}
+_KINDS = {
+    400: "invalid_input",
+    404: "not_found",
+    405: "invalid_input",
+    408: "invalid_input",
+    413: "too_large",
+    415: "invalid_input",
+    422: "invalid_input",
+}
 
 
 async def _loan_error(request: Request, exc: Exception) -> Response:
@@ -88,6 +155,8 @@ async def _loan_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         logger.warning("%s %s answered %d: %s", request.method, request.url.path, status, exc)
     headers = {"Retry-After": "30"} if status == 503 else None
+    if status == 408:  # the rest of the body may still come: do not read it as a request
+        headers = {"Connection": "close"}
     return json_response(error_body(str(exc), details), status, headers)
 
 
@@ -101,12 +170,15 @@ async def _os_error(request: Request, exc: Exception) -> Response:
     logger.error("traffic log write failed, request not answered: %s", exc)
     metrics.ERRORS.labels("unavailable").inc()
     return json_response(
-        error_body("the prediction could not be recorded; nothing was scored, retry later"), 503
+        error_body("the prediction could not be recorded; nothing was scored, retry later"),
+        503,
+        {"Retry-After": "30"},
     )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    rid = request.headers.get("x-request-id", "-")
+    given = request.headers.get("x-request-id", "-")
+    rid = given if _REQUEST_ID.fullmatch(given) else "-"
     logger.exception("unexpected error (request id %s)", rid)
     metrics.ERRORS.labels("internal").inc()
     return json_response(error_body(f"internal error; see the service log (request id {rid})"), 500)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from loan_default import control
 from loan_default.control import PauseState
+from loan_default.errors import RecordingError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued (
@@ -75,11 +76,21 @@ class PredictionIndex:
         return db
 
     def add(self, prediction_ids: Sequence[str], *, model_version: str) -> None:
-        """Record issued ids in one transaction (durable against a killed worker on return)."""
+        """Record issued ids in one transaction (durable against a killed worker on return).
+
+        Raises:
+            RecordingError: the index cannot be written (a full disk): nothing is added, and
+                the predictions must not be answered.
+        """
         rows = [(pid, model_version) for pid in prediction_ids]
-        with self._db:  # BEGIN ... COMMIT
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO issued VALUES (?, ?)", rows)
+        try:
+            with self._db:  # BEGIN ... COMMIT, or ROLLBACK on an error
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR IGNORE INTO issued VALUES (?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise RecordingError(
+                f"the prediction index could not be written ({exc}); the prediction is not answered"
+            ) from exc
 
     def lookup(self, prediction_id: str) -> str | None:
         """The model version that made the prediction, or None if no worker issued the id."""
@@ -91,8 +102,10 @@ class PredictionIndex:
                 row = db.execute(
                     "SELECT model_version FROM issued WHERE prediction_id = ?", (prediction_id,)
                 ).fetchone()
-            except sqlite3.OperationalError:  # a file whose writer has not created the table
-                continue
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # a file whose writer has not created it yet
+                    continue
+                raise RecordingError(f"the prediction index cannot be read ({exc})") from exc
             if row is not None:
                 return str(row[0])
         return None

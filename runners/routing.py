@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from loan_default.api import error_body
 from loan_default.errors import LoanError
 from runners import metrics
-from runners.http import error_response
+from runners.http import error_response, json_response
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -75,6 +76,7 @@ class ScoringApp(FastAPI):
             openapi_url=None,
         )
         self.direct: dict[tuple[str, str], Handler] = {}
+        self._paths: dict[str, list[str]] = {}
         self._requests: dict[tuple[str, int], Any] = {}  # (route, status) -> counter child
         for exc_class in (LoanError, HTTPException, OSError, Exception):
             self.add_exception_handler(exc_class, error_response)
@@ -85,6 +87,7 @@ class ScoringApp(FastAPI):
         def register(handler: Handler) -> Handler:
             self.add_api_route(path, handler, methods=[method], **options)
             self.direct[method, path] = handler
+            self._paths.setdefault(path, []).append(method)
             return handler
 
         return register
@@ -95,6 +98,9 @@ class ScoringApp(FastAPI):
             root: str = scope.get("root_path", "")
             route = path.removeprefix(root)
             handler = self.direct.get((scope["method"], route))
+            if handler is None and route in self.paths:
+                await self._wrong_method(scope, receive, send, route)
+                return
             if handler is not None:
                 request = Request(scope, receive)
                 try:
@@ -105,6 +111,19 @@ class ScoringApp(FastAPI):
                 self._count(route, response.status_code)
                 return
         await super().__call__(scope, receive, send)
+
+    @property
+    def paths(self) -> dict[str, list[str]]:
+        """Each API path and the methods it answers."""
+        return self._paths
+
+    async def _wrong_method(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
+        """405 with ``Allow`` for a known API path called with another method."""
+        allowed = ", ".join(sorted(self.paths[route]))
+        message = f"{scope['method']} {route}: method not allowed (allowed: {allowed})"
+        response = json_response(error_body(message), 405, {"Allow": allowed})
+        await response(scope, receive, send)
+        self._count(route, 405)
 
     def _count(self, route: str, status: int) -> None:
         counter = self._requests.get((route, status))

@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
 
 from loan_default.api import CallContext, Endpoint
 from loan_default.errors import InputError
@@ -36,6 +37,7 @@ from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
 from loan_default.grpc.messages import DEFAULT_PORT, MAX_MESSAGE_BYTES, SERVICE_NAME
 from runners.grpc import convert
+from runners.grpc.guard import guarded, lenient
 from runners.grpc.metrics import observed
 from runners.grpc.status import abort, mapped
 
@@ -94,6 +96,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self.backend = backend
 
     @observed(SERVICE_NAME)
+    @guarded
     async def Predict(  # noqa: N802 (named by the proto)
         self, request: pb.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictResponse:
@@ -104,6 +107,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         return pb.PredictResponse(prediction=convert.prediction_to_proto(predictions[0]))
 
     @observed(SERVICE_NAME)
+    @guarded
     async def PredictBatch(  # noqa: N802 (named by the proto)
         self, request: pb.PredictBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictBatchResponse:
@@ -120,6 +124,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         return await _off_loop(n, lambda: convert.batch_to_proto(predictions))
 
     @observed(SERVICE_NAME)
+    @guarded
     async def Explain(  # noqa: N802 (named by the proto)
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExplainResponse:
@@ -128,6 +133,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         return convert.explanation_to_proto(explanation)
 
     @observed(SERVICE_NAME)
+    @guarded
     async def Metadata(  # noqa: N802 (named by the proto)
         self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.MetadataResponse:
@@ -135,6 +141,7 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         return convert.metadata_to_proto(metadata)
 
     @observed(SERVICE_NAME)
+    @guarded
     async def Feedback(  # noqa: N802 (named by the proto)
         self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.FeedbackResponse:
@@ -192,6 +199,24 @@ class GrpcServer:
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+def _add_servicer(servicer: LoanScoringServicer, server: grpc.aio.Server) -> None:
+    """``add_LoanScoringServicer_to_server``, with deserializers that never raise: a request
+    that is malformed or carries unknown fields reaches the method as a ``Refused`` and ends
+    with ``INVALID_ARGUMENT`` (``runners.grpc.guard``), not grpc's ``UNKNOWN``."""
+    service = pb.DESCRIPTOR.services_by_name["LoanScoring"]
+    handlers = {
+        rpc.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, rpc.name),
+            request_deserializer=lenient(getattr(pb, rpc.input_type.name)),
+            response_serializer=getattr(pb, rpc.output_type.name).SerializeToString,
+        )
+        for rpc in service.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+
+
 def _host_for_address(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -234,9 +259,15 @@ async def start_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    pb_grpc.add_LoanScoringServicer_to_server(LoanScoringServicer(backend), server)
+    _add_servicer(LoanScoringServicer(backend), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    # Reflection: grpcurl, Postman and friends discover the services without the proto file.
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )  # fmt: skip
     address = f"{_host_for_address(host)}:{port}"
     try:
         if credentials is None:

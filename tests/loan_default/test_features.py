@@ -38,6 +38,12 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def engineer(frame: pd.DataFrame) -> FeatureEngineer:
+    """Without clipping: the derivations themselves, on values beyond the training range too."""
+    return FeatureEngineer(min_category_count=20, clip=False).fit(frame)
+
+
+@pytest.fixture(scope="module")
+def clipping(frame: pd.DataFrame) -> FeatureEngineer:
     return FeatureEngineer(min_category_count=20).fit(frame)
 
 
@@ -156,6 +162,84 @@ def test_descriptions_and_constraints_cover_every_column(engineer: FeatureEngine
 
 def test_a_scikit_learn_estimator(engineer: FeatureEngineer, frame: pd.DataFrame) -> None:
     copy = clone(engineer)
-    assert copy.get_params() == {"min_category_count": 20}
+    assert copy.get_params() == {"min_category_count": 20, "clip": False}
     assert not hasattr(copy, "vocabularies_")
     np.testing.assert_array_equal(copy.fit_transform(frame), engineer.transform(frame))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_income": 2.2e-311},  # the fuzzer's find: 61190.55 / 2.2e-311 overflows
+        {"client_income": 1e-300},
+        {"credit_amount": 1e-320, "loan_annuity": 1e9},
+        {"client_income": 0.5, "credit_amount": 0.999},
+        {"age_days": 18 * DAYS_PER_YEAR + 1e-9},
+    ],
+)
+def test_a_vanishing_denominator_gives_a_missing_ratio_never_a_huge_one(
+    engineer: FeatureEngineer, clipping: FeatureEngineer, change: dict[str, float]
+) -> None:
+    for fitted in (engineer, clipping):
+        out = _row(fitted, {**RECORD, **change})
+        assert all(math.isfinite(v) or math.isnan(v) for v in out.values())
+        for spec in DERIVED[:6]:
+            value = out[spec.name]
+            assert math.isnan(value) or abs(value) < 1e6, (spec.name, value)
+
+
+def test_numeric_inputs_are_clipped_to_the_training_range(
+    clipping: FeatureEngineer, frame: pd.DataFrame
+) -> None:
+    low, high = clipping.clip_range_
+    names = list(clipping.feature_names_out_)
+    categorical = set(clipping.categorical_indices_)
+    assert all(np.isinf(low[i]) and np.isinf(high[i]) for i in categorical)
+    numeric = [i for i in range(len(names)) if i not in categorical]
+    assert np.isfinite(low[numeric]).all() and (low[numeric] <= high[numeric]).all()
+    out = _row(clipping, {**RECORD, "client_income": 1.0, "loan_annuity": 1e9})
+    assert out["debt_to_income"] == high[names.index("debt_to_income")]  # 1e9 never seen
+    assert out["loan_annuity"] == high[names.index("loan_annuity")]
+    assert out["client_income"] == low[names.index("client_income")]
+    # Training data is inside its own range: it transforms exactly as without clipping.
+    unclipped = FeatureEngineer(min_category_count=20, clip=False).fit(frame)
+    np.testing.assert_array_equal(unclipped.transform(frame), clipping.transform(frame))
+
+
+def test_a_tree_model_is_unchanged_by_the_clipping(
+    clipping: FeatureEngineer, frame: pd.DataFrame
+) -> None:
+    import lightgbm as lgb
+
+    X = clipping.transform(frame)
+    model = lgb.LGBMClassifier(n_estimators=20, num_leaves=7, verbose=-1, random_state=0)
+    model.fit(X, frame["default"].to_numpy())
+    extreme = {**RECORD, "client_income": 1.0, "loan_annuity": 1e9, "credit_amount": 1e9}
+    unclipped = FeatureEngineer.__new__(FeatureEngineer)
+    unclipped.__setstate__({k: v for k, v in vars(clipping).items() if k != "clip_range_"})
+    a = model.predict_proba(clipping.transform_records([extreme]))
+    b = model.predict_proba(unclipped.transform_records([extreme]))
+    np.testing.assert_allclose(a, b)
+
+
+def test_a_linear_models_contributions_stay_bounded(
+    clipping: FeatureEngineer, frame: pd.DataFrame
+) -> None:
+    """The fuzzer's other find: a logistic regression's reason "worth" 1e302 log-odds."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from loan_default.contributions import contributions
+
+    X = clipping.transform(frame)
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=500),
+    ).fit(X, frame["default"].to_numpy())
+    seen = np.abs(contributions(model, X)[:, :-1]).max()
+    extreme = {**RECORD, "client_income": 1.0, "loan_annuity": 1e9, "credit_amount": 1e9}
+    worst = np.abs(contributions(model, clipping.transform_records([extreme]))[:, :-1]).max()
+    assert worst <= seen + 1e-9

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -71,7 +72,7 @@ def test_optional_fields_may_be_omitted_or_null() -> None:
         ({"client_income": "6750"}, "client_income", "valid number"),
         ({"client_income": math.nan}, "client_income", "finite number"),
         ({"client_income": math.inf}, "client_income", "finite number"),
-        ({"client_income": -1.0}, "client_income", "greater than or equal to 0"),
+        ({"client_income": -1.0}, "client_income", "greater than or equal to 1"),
         ({"age_days": 17 * 365.0}, "age_days", "greater than or equal to"),
         ({"score_source_2": 1.5}, "score_source_2", "less than or equal to 1"),
         ({"child_count": 1.5}, "child_count", "valid integer"),
@@ -178,3 +179,42 @@ def test_frame_to_records_gives_valid_json_requests_that_round_trip() -> None:
         frame.drop(columns=["default", "application_date"]),
         check_dtype=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "location", "words"),
+    [
+        ({"client_income": 2.2e-311}, "client_income", "greater than or equal to 1"),
+        ({"client_income": 0.0}, "client_income", "greater than or equal to 1"),
+        ({"credit_amount": 1e-320}, "credit_amount", "greater than or equal to 1"),
+        ({"application_date": 0}, "application_date", "string with a timezone"),
+        ({"application_date": "2026-11-02T10:15:00"}, "application_date", "timezone"),
+        ({"application_date": "9999-12-31T00:00:00Z"}, "application_date", "in the future"),
+        ({"application_date": "1970-01-01T00:00:00Z"}, "application_date", "before 2000-01-01"),
+        ({"application_id": "APP\u202e321"}, "application_id", "pattern"),
+        ({"application_id": "APP\x00-1"}, "application_id", "pattern"),
+        ({"application_id": "APP\n1"}, "application_id", "pattern"),
+        ({"application_id": "\u200b"}, "application_id", "pattern"),
+    ],
+)
+def test_implausible_values_are_refused_naming_the_rule(
+    change: dict[str, Any], location: str, words: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        LoanApplication.model_validate_json(orjson.dumps({**MINIMAL, **change}))
+    errors = caught.value.errors()
+    assert [e["loc"] for e in errors] == [(location,)]
+    assert words in errors[0]["msg"]
+
+
+def test_plausible_dates_and_identifiers_are_accepted() -> None:
+    ok = LoanApplication.model_validate_json(
+        orjson.dumps(
+            {
+                **MINIMAL,
+                "application_date": "2026-11-02T10:15:00+05:30",
+                "application_id": "ÄPP-ünïcödé 123 / x",
+            }
+        )
+    )
+    assert ok.application_date.utcoffset() is not None  # type: ignore[attr-defined]

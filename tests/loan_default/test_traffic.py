@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from loan_default import traffic
+from loan_default.errors import RecordingError
 from loan_default.traffic import (
+    BadLine,
     Checkpoint,
     FeedbackRecord,
     PredictionRecord,
@@ -20,6 +23,7 @@ from loan_default.traffic import (
     log_files,
     read_new,
 )
+from tests.faults import small_tmpfs
 
 
 def _prediction(i: int) -> PredictionRecord:
@@ -150,3 +154,94 @@ def test_json_lines_is_one_line_per_record_whatever_the_strings_hold() -> None:
     assert [orjson.loads(line) for line in payload.splitlines()] == records
     assert json_lines([]) == b""
     assert json_lines([{"a": 1}]) == b'{"a":1}\n'
+
+
+def test_a_write_that_fills_the_disk_leaves_no_partial_line(tmp_path: Path) -> None:
+    """A real full disk (a 64 KiB tmpfs): failed writes are undone; after space returns, every
+    record whose write returned is readable, and nothing else is in the log."""
+    with small_tmpfs(tmp_path / "mnt", "64k") as root:
+        writer = TrafficWriter(root, "predictions")
+        writer.write([_prediction(0)])  # the folders exist before the disk is full
+        ballast = root / "ballast"
+        ballast.write_bytes(b"\0" * 16384)  # space to free once the log has filled the rest
+        written: list[str] = []
+        failures = 0
+        for i in range(1, 400):
+            batch = [_prediction(i)] * (1 + i % 7)  # sizes vary: some writes stop midway
+            try:
+                writer.write(batch)
+            except RecordingError as exc:
+                failures += 1
+                assert "nothing was recorded" in str(exc)
+                assert isinstance(exc.__cause__, OSError)
+                continue
+            written.extend(r.prediction_id for r in batch)
+        assert failures > 0, "the disk never filled"
+        (path,) = log_files(root, "predictions")
+        assert path.read_bytes().endswith(b"\n")
+        ballast.unlink()
+        writer.write([_prediction(999)])  # once space returns, writes succeed again
+        bad: list[BadLine] = []
+        records, _ = read_new(root, "predictions", Checkpoint(), on_bad=bad.append)
+        assert bad == []
+        assert _ids(records) == ["p-0", *written, "p-999"]
+        writer.close()
+
+
+def test_a_partial_line_left_behind_cannot_swallow_the_next_record(tmp_path: Path) -> None:
+    """A file ending inside a line (a truncation that failed, a crash) gets a newline before
+    the next record: the reader reports the fragment and reads the record."""
+    writer = TrafficWriter(tmp_path, "predictions")
+    writer.write([_prediction(0)])
+    (path,) = log_files(tmp_path, "predictions")
+    writer.close()
+    with path.open("ab") as fh:
+        fh.write(path.read_bytes()[:40])
+    reopened = TrafficWriter(tmp_path, "predictions")  # same process: the same file
+    reopened.write([_prediction(1)])
+    bad: list[BadLine] = []
+    records, checkpoint = read_new(tmp_path, "predictions", Checkpoint(), on_bad=bad.append)
+    assert _ids(records) == ["p-0", "p-1"]
+    (fragment,) = bad
+    assert fragment.file == str(path.relative_to(tmp_path))
+    assert fragment.offset == len(orjson.dumps(_prediction(0).model_dump(mode="json"))) + 1
+    assert fragment.reason.startswith("not JSON")
+    assert checkpoint.offsets[fragment.file] == path.stat().st_size
+
+
+def test_corrupt_lines_are_reported_and_the_rest_is_read(tmp_path: Path) -> None:
+    writer = TrafficWriter(tmp_path, "feedback")
+    good = {"prediction_id": "p-1", "observed_default": 1, "timestamp": "2026-11-02T10:00:00Z"}
+    writer.write([good])
+    (path,) = log_files(tmp_path, "feedback")
+    with path.open("ab") as fh:
+        fh.write(b'{"prediction_id": "p-2", "observed_def\n')  # corrupt
+        fh.write(b'{"prediction_id": "p-3", "observed_default": 1, "timestamp": "2026-11-02"}\n')
+        fh.write(b'{"prediction_id": "p-4", "observed_default": "1", "timestamp": "x"}\n')
+        fh.write(b"[1, 2]\n")
+    writer.write([{**good, "prediction_id": "p-5"}])
+    bad: list[BadLine] = []
+    records, _ = read_new(
+        tmp_path, "feedback", Checkpoint(), model=FeedbackRecord, on_bad=bad.append
+    )
+    assert [r.prediction_id for r in records] == ["p-1", "p-5"]
+    reasons = [b.reason for b in bad]
+    assert reasons[0].startswith("not JSON")
+    assert "timestamp" in reasons[1] and "timezone" in reasons[1]  # a naive timestamp
+    assert "observed_default" in reasons[2]
+    assert len(bad) == 4 and [b.offset for b in bad] == sorted(b.offset for b in bad)
+
+
+def test_a_stale_partial_tail_is_reported_and_skipped(tmp_path: Path) -> None:
+    TrafficWriter(tmp_path, "predictions").write([_prediction(0)])
+    (path,) = log_files(tmp_path, "predictions")
+    with path.open("ab") as fh:
+        fh.write(b'{"prediction_id": "p-cut')
+    bad: list[BadLine] = []
+    fresh, checkpoint = read_new(tmp_path, "predictions", Checkpoint(), on_bad=bad.append)
+    assert _ids(fresh) == ["p-0"] and bad == []  # may still be being written
+    old = path.stat().st_mtime - traffic.PARTIAL_TAIL_SECONDS - 1
+    os.utime(path, (old, old))
+    later, after = read_new(tmp_path, "predictions", checkpoint, on_bad=bad.append)
+    assert later == [] and [b.line for b in bad] == [b'{"prediction_id": "p-cut']
+    assert after.offsets[bad[0].file] == path.stat().st_size

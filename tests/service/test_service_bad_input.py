@@ -67,7 +67,9 @@ def test_non_finite_numbers_are_rejected(client: TestClient, served: Served, lit
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
-    response = client.post("/v1/predict", content=b'{"client_income": ', headers={})
+    response = client.post(
+        "/v1/predict", content=b'{"client_income": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert ErrorResponse.model_validate(response.json()).details[0].type == "json_invalid"
 

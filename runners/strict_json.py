@@ -1,0 +1,98 @@
+"""Strict JSON bodies: the content type, and no key given twice.
+
+JSON allows an object to name a key twice and leaves the meaning open; every fast parser here
+(pydantic-core, orjson) keeps the last value. A body whose ``"client_income"`` appears twice is
+ambiguous (a proxy or a log viewer may read the first), so the API refuses it (400).
+
+Checking every object with ``json.loads(object_pairs_hook=...)`` would cost more than scoring a
+batch, so the check counts instead, after validation: every key of a body ends with ``"`` then
+optional whitespace then ``:``, and strings may add more such sequences but never fewer. So when
+the body holds exactly as many ``":`` as the validated model has distinct keys, and no ``"``
+followed by whitespace and ``:``, no key can be repeated: one ``bytes.count`` on the fast path.
+Otherwise (a string value holding ``":``, whitespace before a colon, or a real duplicate) the
+exact check decides.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
+
+_SPACED_COLON = re.compile(rb'"\s+:')
+JSON_TYPES = ("application/json",)
+"""Media types a body may declare (``+json`` suffixes and parameters are accepted too)."""
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header declares JSON (``application/json; charset=utf-8``,
+    ``application/problem+json``)."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _may_hold_objects(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple, dict, set, frozenset):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_may_hold_objects(arg) for arg in get_args(annotation) if not isinstance(arg, str))
+
+
+@cache
+def _containers(model: type[BaseModel]) -> tuple[str, ...]:
+    """Fields of ``model`` that may hold objects (nested models, lists, dicts)."""
+    fields = model.model_fields.items()
+    return tuple(name for name, info in fields if _may_hold_objects(info.annotation))
+
+
+def _distinct_keys(value: Any) -> int:
+    if isinstance(value, BaseModel):
+        n = len(value.model_fields_set)
+        for name in _containers(type(value)):
+            if name in value.model_fields_set:
+                n += _distinct_keys(getattr(value, name))
+        return n
+    if isinstance(value, list | tuple):
+        return sum(_distinct_keys(v) for v in value)
+    if isinstance(value, dict):
+        return len(value) + sum(_distinct_keys(v) for v in value.values())
+    return 0
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKeyError(key)
+        seen[key] = value
+    return seen
+
+
+def repeated_key(body: bytes, parsed: BaseModel) -> str | None:
+    """The first key that ``body`` gives twice in one object, else None.
+
+    Args:
+        body: the raw JSON that ``parsed`` was validated from.
+        parsed: the validated model (its ``model_fields_set`` are the distinct keys).
+    """
+    if body.count(b'":') == _distinct_keys(parsed) and _SPACED_COLON.search(body) is None:
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_pairs)
+    except _RepeatedKeyError as repeated:
+        return repeated.key
+    except ValueError:  # valid for pydantic-core, not for json (e.g. a lone surrogate)
+        return None
+    return None
