@@ -84,9 +84,11 @@ class ServingBackend:
                 f"{version} (a model change is rolling out); retry shortly"
             )
         (prediction,) = await self._batcher.score(ScoreRequest([record], "explain", request_id))
+        extra = {k: explanation[k] for k in ("score", "points") if k in explanation}
         return prediction | {
             "base_value": explanation["base_value"],
             "reasons": explanation["reasons"],
+            **extra,
         }
 
     # -- the gRPC ScoringBackend protocol ---------------------------------------------------

@@ -19,7 +19,10 @@ from loan_default.prepare import PreparedDataset
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
 from monitoring.reference import build_reference
 from training import registry, reports, tracking
-from training.candidates import DEFAULT_PARAMS, feature_importance
+from loan_default.scorecard import WoEScorecard
+from training import scorecard_report
+from training.blending import weights
+from training.candidates import DEFAULT_PARAMS
 from training.config import TrainingConfig, TrainingSettings
 from training.evaluation import CVResult
 from training.progress import Progress
@@ -36,6 +39,12 @@ class Champion:
     calibration: str
     calibration_briers: dict[str, float]
     threshold: float
+    fitted_rows: int = 0
+    """How many labelled rows the registered model was fitted on."""
+    fitted_on: str = "training_rows"
+    """``training_rows`` (the hold-out excluded) or ``all_rows`` (final fit on every row)."""
+    importance: pd.Series | None = None
+    """Permutation importance per original field (hold-out rows when there are any)."""
 
     def params(self) -> dict[str, Any]:
         cand = self.result.candidate
@@ -47,7 +56,11 @@ class Champion:
             **cand.params,
             **self.result.params,
             **({"monotone": dict(cand.monotone)} if cand.monotone else {}),
+            **({"special_codes": dict(cand.special_codes)} if cand.special_codes else {}),
+            **({"parts": list(cand.parts), "weights": weights(cand)} if cand.parts else {}),
             "calibration": self.calibration,
+            "fitted_on": self.fitted_on,
+            "fitted_rows": self.fitted_rows,
         }
 
 
@@ -83,8 +96,13 @@ def write_reports(
         y,
         {"raw": best.oof, champion.calibration: calibrated},
     )
-    importance = feature_importance(champion.pipeline)
-    reports.plot(run_dir / "feature_importance.png", reports.draw_importance, importance)
+    importance = champion.importance
+    if importance is not None:
+        reports.plot(run_dir / "feature_importance.png", reports.draw_importance, importance)
+        importance.rename("importance").to_csv(run_dir / "feature_importance.csv")
+    card = champion.model.scorecard()
+    if card is not None:
+        scorecard_report.write(card, champion.model.features, run_dir)
     reports.plot(
         run_dir / "confusion_matrix.png",
         reports.draw_confusion,
@@ -93,8 +111,11 @@ def write_reports(
         champion.threshold,
     )
     for res in results:
-        importance = feature_importance(res.fold_model)
-        reports.candidate_plots(res, y, importance, run_dir / "candidates" / res.name)
+        folder = run_dir / "candidates" / res.name
+        reports.candidate_plots(res, y, res.importance, folder)
+        fold_card = getattr(res.fold_model, "steps", [(None, None)])[-1][1]
+        if isinstance(fold_card, WoEScorecard):
+            scorecard_report.write(fold_card, res.fold_model.steps[0][1], folder)
         if res.search_trials:
             (run_dir / "candidates" / res.name / "search.json").write_text(
                 json.dumps(res.search_trials, indent=1, default=str)
@@ -169,6 +190,7 @@ def publish(
         )  # fmt: skip
         mlflow.log_params(
             {"data_rows": len(prepared.frame), "train_rows": len(y), "folds": config.folds,
+             "fitted_on": champion.fitted_on, "fitted_rows": champion.fitted_rows,
              "test_size": config.test_size, "champion_rule": RULE[:250],
              "decision_threshold": round(champion.threshold, 6),
              **{f"champion.{k}": v for k, v in champion.params().items()}}

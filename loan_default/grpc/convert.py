@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 from google.protobuf import json_format, struct_pb2
@@ -65,11 +65,20 @@ class ReasonDict(TypedDict):
     reason: str
 
 
+class CharacteristicPointsDict(TypedDict):
+    characteristic: str
+    value: Any
+    points: float
+    max_points: float
+
+
 class ExplanationDict(PredictionDict):
-    """A prediction with its principal reasons."""
+    """A prediction with its principal reasons (and a scorecard's points, when it has any)."""
 
     base_value: float
     reasons: list[ReasonDict]
+    score: NotRequired[float]
+    points: NotRequired[list[CharacteristicPointsDict]]
 
 
 class FeedbackDict(TypedDict):
@@ -220,10 +229,22 @@ def explanation_to_proto(explanation: Mapping[str, Any]) -> pb.ExplainResponse:
         )
         for reason in explanation["reasons"]
     ]
+    points = [
+        pb.CharacteristicPoints(
+            characteristic=str(row["characteristic"]),
+            value=json_format.ParseDict(jsonable(row["value"]), struct_pb2.Value()),
+            points=float(row["points"]),
+            max_points=float(row["max_points"]),
+        )
+        for row in explanation.get("points") or []
+    ]
+    score = explanation.get("score")
     return pb.ExplainResponse(
         prediction=prediction_to_proto(explanation),
         base_value=float(explanation["base_value"]),
         reasons=reasons,
+        score=None if score is None else float(score),
+        points=points,
     )
 
 
@@ -239,7 +260,19 @@ def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationDict:
         )
         for reason in message.reasons
     ]
-    return ExplanationDict(**prediction, base_value=message.base_value, reasons=reasons)
+    out = ExplanationDict(**prediction, base_value=message.base_value, reasons=reasons)
+    if message.HasField("score"):
+        out["score"] = message.score
+        out["points"] = [
+            CharacteristicPointsDict(
+                characteristic=row.characteristic,
+                value=json_format.MessageToDict(row.value),
+                points=row.points,
+                max_points=row.max_points,
+            )
+            for row in message.points
+        ]
+    return out
 
 
 # -- metadata and feedback ------------------------------------------------------------------
