@@ -130,29 +130,27 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
 # Kept apart from the ratios above: each is finite for any accepted input (missing in, missing
 # out), and each was measured (out-of-fold and hold-out ROC AUC) before it was kept.
 INTERACTIONS: tuple[FeatureInfo, ...] = (
-    FeatureInfo("ext_score_product", "Product of the three external scores (missing ones "
-                "replaced by the mean of the available ones).", -1),
-    FeatureInfo("ext_score_spread", "Highest minus lowest available external score."),
-    FeatureInfo("id_to_age", "Days since the identity document was issued / age in days."),
-    FeatureInfo("phone_change_to_age", "Days since the last phone change / age in days."),
-    FeatureInfo("score_age_interaction", "Mean external score times age in decades.", -1),
+    FeatureInfo(
+        "ext_score_product",
+        "Product of the three external scores (a missing one replaced by the mean of the "
+        "available ones; missing when none is available).",
+        -1,
+    ),
+    FeatureInfo("ext_score_spread", "Highest minus lowest available external score (0-1)."),
 )
-_ID_AGE = _idx("id_days", "phone_change", "age_days")
 
 
 def _interact(base: np.ndarray, derived: np.ndarray, out: np.ndarray) -> None:
-    """Write the :data:`INTERACTIONS` into ``out`` from the base and the derived columns."""
+    """Write the :data:`INTERACTIONS` into ``out`` from the base and the derived columns.
+
+    Scores lie in [0, 1] (the schema refuses anything else), so both are finite for any
+    accepted input; no scores at all gives missing.
+    """
     mean = derived[:, 8]
     scores = base[:, _SCORES]
     filled = np.where(np.isnan(scores), mean[:, None], scores)
     out[:, 0] = filled[:, 0] * filled[:, 1] * filled[:, 2]
     out[:, 1] = derived[:, 10] - derived[:, 9]
-    days = base[:, _ID_AGE]
-    age = days[:, 2:3]
-    ratio = out[:, 2:4]
-    ratio.fill(np.nan)
-    np.divide(days[:, 0:2], age, out=ratio, where=age > 0)
-    out[:, 4] = mean * derived[:, 6] / 10.0
 
 
 class FeatureEngineer(TransformerMixin, BaseEstimator):

@@ -34,6 +34,7 @@ explainer's generic rule (largest positive contributions first) gives exactly th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,14 @@ class Characteristic:
             edges = [-math.inf, *self.splits.tolist(), math.inf]
             out = [f"[{edges[i]:.6g}, {edges[i + 1]:.6g})" for i in range(len(edges) - 1)]
         return [*out, SPECIAL, MISSING]
+
+
+def _distinct(x: np.ndarray, special: Sequence[float] | None) -> int:
+    """How many distinct finite values ``x`` has outside ``special``."""
+    values = x[np.isfinite(x)]
+    if special:
+        values = values[~np.isin(values, special)]
+    return len(np.unique(values))
 
 
 def _woe(events: np.ndarray, counts: np.ndarray, rate: float) -> np.ndarray:
@@ -221,7 +230,7 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.int64)
         self.classes_ = np.array([0, 1])
         names = self._names(X.shape[1])
-        categorical = set(int(i) for i in self.categorical)
+        categorical = {int(i) for i in self.categorical}
         monotone = dict(self.monotone or {})
         specials = {k: list(v) for k, v in (self.special_codes or {}).items() if k in names}
         fit_params = {
@@ -229,17 +238,21 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
             for name, d in monotone.items()
             if d != 0 and name in names and names.index(name) not in categorical
         }
-        # Columns that are entirely missing cannot be binned; they carry no evidence anyway.
-        usable = [j for j in range(X.shape[1]) if np.isfinite(X[:, j]).any()]
+        # A column with fewer than two distinct ordinary values (e.g. a category a fold never
+        # saw vary) cannot be split; its evidence is left out rather than guessed.
+        usable = [j for j in range(X.shape[1]) if _distinct(X[:, j], specials.get(names[j])) > 1]
         used = [names[j] for j in usable]
-        process = BinningProcess(
-            used,
-            categorical_variables=[names[j] for j in usable if j in categorical],
-            max_n_bins=self.max_n_bins,
-            min_bin_size=self.min_bin_size,
-            special_codes={k: v for k, v in specials.items() if k in used} or None,
-            binning_fit_params={k: v for k, v in fit_params.items() if k in used},
-        ).fit(X[:, usable], y)
+        with warnings.catch_warnings():
+            # optbinning's prebinning divides by a zero-weight sum on tiny columns (harmless).
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="optbinning")
+            process = BinningProcess(
+                used,
+                categorical_variables=[names[j] for j in usable if j in categorical],
+                max_n_bins=self.max_n_bins,
+                min_bin_size=self.min_bin_size,
+                special_codes={k: v for k, v in specials.items() if k in used} or None,
+                binning_fit_params={k: v for k, v in fit_params.items() if k in used},
+            ).fit(X[:, usable], y)
         rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
         chars = [
             self._characteristic(
@@ -310,9 +323,8 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         """Points of every bin, and each characteristic's best (most points) bin."""
         k = max(len(self.characteristics_), 1)
         share = (self.offset - self.factor * self.intercept_) / k
-        self.points_ = [
-            share - self.factor * b * c.woe for c, b in zip(self.characteristics_, self.coef_)
-        ]
+        pairs = zip(self.characteristics_, self.coef_, strict=True)
+        self.points_ = [share - self.factor * b * c.woe for c, b in pairs]
         self.best_woe_ = np.array(
             [
                 float(np.min(c.woe[c.counts > 0])) if np.any(c.counts > 0) else 0.0

@@ -84,12 +84,15 @@ class ServingBackend:
                 f"{version} (a model change is rolling out); retry shortly"
             )
         (prediction,) = await self._batcher.score(ScoreRequest([record], "explain", request_id))
-        extra = {k: explanation[k] for k in ("score", "points") if k in explanation}
-        return prediction | {
+        answer: dict[str, Any] = {
+            **prediction,
             "base_value": explanation["base_value"],
             "reasons": explanation["reasons"],
-            **extra,
         }
+        for key in ("score", "points"):  # scorecards only
+            if key in explanation:
+                answer[key] = explanation[key]
+        return answer
 
     # -- the gRPC ScoringBackend protocol ---------------------------------------------------
     async def predict(

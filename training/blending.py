@@ -46,7 +46,9 @@ def cross_validate_blend(
     oof = np.zeros(len(y))
     for part, w in zip(parts, weights(cand), strict=True):
         oof += w * part.calibrated_oof
-    result = result_from_oof(cand, oof, fold_of, y, seed=seed, decision_threshold=decision_threshold)
+    result = result_from_oof(
+        cand, oof, fold_of, y, seed=seed, decision_threshold=decision_threshold
+    )
     result.seconds = sum(p.seconds for p in parts)
     shares = [p.importance for p in parts if p.importance is not None]
     if len(shares) == len(parts):
@@ -62,8 +64,10 @@ def fit_blend(
     y: np.ndarray,
     *,
     seed: int,
+    y_oof: np.ndarray,
 ) -> tuple[FeatureEngineer, BlendEstimator]:
-    """Fit every part on ``X`` and join them (each calibrated on its out-of-fold scores)."""
+    """Fit every part on ``X`` and join them, each calibrated on its out-of-fold scores
+    (whose labels are ``y_oof``: the training rows, also when ``X`` is every row)."""
     features: FeatureEngineer | None = None
     estimators, calibrators = [], []
     for part in parts:
@@ -75,7 +79,7 @@ def fit_blend(
         elif fe.vocabularies_ != features.vocabularies_:  # same rows, same code: never
             raise RuntimeError(f"{cand.name}: the parts' feature vocabularies differ")
         estimators.append(estimator)
-        calibrators.append(fit_calibrator(part.oof, y, "isotonic"))
+        calibrators.append(fit_calibrator(part.oof, y_oof, "isotonic"))
     assert features is not None
     blend = BlendEstimator(estimators, calibrators, weights(cand), [p.name for p in parts])
     return features, blend

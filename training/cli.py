@@ -30,22 +30,36 @@ def train(
         str | None, typer.Option("--reason", help="Why this run happens (recorded in MLflow).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (CI).")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Show the libraries' logs and warnings (always kept in "
+            "the run folder's library.log).",
+        ),
+    ] = False,
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
     from training.config import TrainingConfig
     from training.pipeline import run_training
-    from training.reports import markdown
-    from training.selection import RULE
+    from training.reports import summary
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
-    result = run_training(data, source=source, config=cfg, reason=reason, quiet=quiet)
-    typer.echo(markdown(result.table, RULE))
+    result = run_training(
+        data, source=source, config=cfg, reason=reason, quiet=quiet, verbose=verbose
+    )
+    typer.echo(summary(result.table))
     holdout = result.metrics.get("holdout_roc_auc")
     typer.echo(
         f"champion {result.champion}: CV ROC AUC {result.metrics['roc_auc_mean']:.4f} "
         f"± {result.metrics['roc_auc_std']:.4f}"
         + (f", hold-out {holdout:.4f}" if holdout is not None else "")
     )
+    typer.echo(
+        f"the registered model was fitted on {result.fitted_rows:,} labelled rows "
+        + ("(all: training + hold-out)" if result.fitted_on == "all_rows" else
+           "(the training rows; the hold-out was kept out)")
+    )  # fmt: skip
     typer.echo(
         f"registered {result.bento_tag} = MLflow loan_default v{result.mlflow_version} "
         f"(alias challenger); report in {result.run_dir}"

@@ -127,7 +127,9 @@ class CandidateConfig(_Strict):
             if len(self.parts) < 2:
                 raise ValueError("a blend needs at least two parts")
             if self.weights and (
-                len(self.weights) != len(self.parts) or min(self.weights) < 0 or sum(self.weights) <= 0
+                len(self.weights) != len(self.parts)
+                or min(self.weights) < 0
+                or sum(self.weights) <= 0
             ):
                 raise ValueError("blend weights: one non-negative weight per part, not all 0")
         elif self.parts or self.weights:

@@ -44,7 +44,7 @@ def candidate_holdout(
     for res in results:
         if res.candidate.algorithm is Algorithm.BLEND:
             parts = zip(res.candidate.parts, weights(res.candidate), strict=True)
-            calibrated[res.name] = sum(w * calibrated[name] for name, w in parts)
+            calibrated[res.name] = np.sum([w * calibrated[name] for name, w in parts], axis=0)
     return {
         name: {"roc_auc": float(roc_auc_score(y_test, p)), "brier": brier(y_test, p)}
         for name, p in calibrated.items()

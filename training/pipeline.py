@@ -11,7 +11,6 @@ drift reference). Training never promotes: ``loanctl models promote`` does.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +29,10 @@ from loan_default.model import ScoringModel
 from loan_default.prepare import PreparedDataset, prepare_dataset
 from loan_default.schema import LABEL
 from loan_default.store import new_version
-from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.blending import cross_validate_blend, fit_blend
+from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.candidates import build_pipeline, fit_params, scoring_estimator
 from training.config import Algorithm, TrainingConfig, TrainingSettings
-from training.holdout import candidate_holdout
-from training.importance import field_importance, pipeline_predict
 from training.evaluation import (
     CVResult,
     cross_validate,
@@ -43,6 +40,9 @@ from training.evaluation import (
     ranking_metrics,
     threshold_metrics,
 )
+from training.holdout import candidate_holdout
+from training.importance import field_importance, pipeline_predict
+from training.output import library_output
 from training.progress import Progress
 from training.publish import Champion, publish
 from training.search import search
@@ -62,6 +62,10 @@ class TrainingResult:
     metrics: dict[str, float]
     table: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    fitted_rows: int = 0
+    """Labelled rows the registered model was fitted on."""
+    fitted_on: str = "training_rows"
+    """``all_rows`` (final fit after the hold-out estimate) or ``training_rows``."""
 
 
 @contextmanager
@@ -146,13 +150,18 @@ def compare_candidates(
 
 
 def _fit_model(
-    best: CVResult, results: list[CVResult], X: pd.DataFrame, y: np.ndarray, seed: int
+    best: CVResult,
+    results: list[CVResult],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    y_oof: np.ndarray,
 ) -> tuple[Any, FeatureEngineer, Any]:
     """(pipeline or None for a blend, features, estimator) of ``best`` fitted on ``X``."""
     if best.candidate.algorithm is Algorithm.BLEND:
         by_name = {r.name: r for r in results}
         parts = [by_name[p] for p in best.candidate.parts]
-        features, blend = fit_blend(best.candidate, parts, X, y, seed=seed)
+        features, blend = fit_blend(best.candidate, parts, X, y, seed=seed, y_oof=y_oof)
         return None, features, blend
     pipeline = build_pipeline(best.candidate, best.params, seed=seed)
     pipeline.fit(X, y, **fit_params(best.candidate))
@@ -173,7 +182,7 @@ def fit_champion(
     threshold = config.decision_threshold or f1_optimal_threshold(
         y, cross_fitted(best.oof, y, method, seed=config.seed)
     )
-    pipeline, features, estimator = _fit_model(best, results or [best], X, y, config.seed)
+    pipeline, features, estimator = _fit_model(best, results or [best], X, y, config.seed, y)
     model = ScoringModel(features, estimator, calibrator)
     return Champion(
         result=best,
@@ -192,6 +201,7 @@ def refit_on_all_rows(
     X_all: pd.DataFrame,
     y_all: np.ndarray,
     config: TrainingConfig,
+    y_train: np.ndarray,
 ) -> Champion:
     """The same recipe fitted on every labelled row (training + hold-out).
 
@@ -199,8 +209,9 @@ def refit_on_all_rows(
     out-of-fold scores, which the extra rows do not change in kind); the hold-out figures
     describe the recipe fitted on the training rows only.
     """
-    pipeline, features, estimator = _fit_model(champion.result, results, X_all, y_all,
-                                               config.seed)  # fmt: skip
+    pipeline, features, estimator = _fit_model(
+        champion.result, results, X_all, y_all, config.seed, y_oof=y_train
+    )
     model = ScoringModel(features, estimator, champion.model.calibrator)
     return replace(
         champion, pipeline=pipeline, model=model, fitted_rows=len(y_all), fitted_on="all_rows"
@@ -222,6 +233,7 @@ def run_training(
     config: TrainingConfig | str | Path | None = None,
     reason: str | None = None,
     quiet: bool = False,
+    verbose: bool = False,
 ) -> TrainingResult:
     """Train, compare, calibrate and register a new challenger (see the module docstring).
 
@@ -231,14 +243,30 @@ def run_training(
         config: a :class:`TrainingConfig` or its YAML (default ``configs/training.yaml``).
         reason: why this run happened (e.g. a monitoring trigger); recorded in MLflow.
         quiet: no progress bars or stage messages.
+        verbose: the libraries' own logs and warnings on stderr too (always in the run
+            folder's ``library.log``).
 
     Raises:
         ConfigError, InputError, DataValidationError: bad config, file or data.
     """
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
     settings = TrainingSettings()
-    if quiet:  # MLflow's own INFO lines (database creation, artifact copies)
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    run_id = new_version()
+    run_dir = settings.runs_path / run_id
+    with library_output(run_dir / "library.log", verbose=verbose):
+        return _train(data, source, cfg, settings, run_id, run_dir, reason, quiet)
+
+
+def _train(
+    data: str | Path | PreparedDataset,
+    source: str | None,
+    cfg: TrainingConfig,
+    settings: TrainingSettings,
+    run_id: str,
+    run_dir: Path,
+    reason: str | None,
+    quiet: bool,
+) -> TrainingResult:
     timings: dict[str, float] = {}
     progress = Progress(quiet=quiet)
     with _timed(timings, "prepare"):
@@ -273,11 +301,9 @@ def run_training(
                 for res in results:
                     res.holdout = figures[res.name]
                 if cfg.final_fit == "all_rows":
-                    champion = refit_on_all_rows(champion, results, X_all, y_all, cfg)
+                    champion = refit_on_all_rows(champion, results, X_all, y_all, cfg, y)
             else:
                 champion.importance = champion.result.importance
-    run_id = new_version()
-    run_dir = settings.runs_path / run_id
     published = publish(
         run_id=run_id,
         run_dir=run_dir,
@@ -303,6 +329,8 @@ def run_training(
         metrics=metrics,
         table=published.table,
         timings=timings,
+        fitted_rows=champion.fitted_rows,
+        fitted_on=champion.fitted_on,
     )
 
 

@@ -16,11 +16,10 @@ import pandas as pd
 
 from loan_default.model import ScoringModel
 from loan_default.prepare import PreparedDataset
+from loan_default.scorecard import WoEScorecard
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
 from monitoring.reference import build_reference
-from training import registry, reports, tracking
-from loan_default.scorecard import WoEScorecard
-from training import scorecard_report
+from training import registry, reports, scorecard_report, tracking
 from training.blending import weights
 from training.candidates import DEFAULT_PARAMS
 from training.config import TrainingConfig, TrainingSettings
@@ -83,7 +82,13 @@ def write_reports(
     run_dir.mkdir(parents=True, exist_ok=True)
     table = reports.comparison_table(results, y, champion.result.name)
     table.to_csv(run_dir / "comparison.csv", index=False)
-    (run_dir / "comparison.md").write_text(reports.markdown(table, RULE))
+    fitted = (
+        f"\nThe registered model ({champion.result.name}) was fitted on {champion.fitted_rows:,} "
+        "labelled rows: "
+        + ("all of them (training + hold-out), after the hold-out gave its estimate.\n"
+           if champion.fitted_on == "all_rows" else "the training rows (hold-out kept out).\n")
+    )  # fmt: skip
+    (run_dir / "comparison.md").write_text(reports.markdown(table, RULE) + fitted)
     (run_dir / "validation_report.json").write_text(
         json.dumps(prepared.report.to_dict(), indent=1, default=str)
     )
