@@ -33,6 +33,7 @@ explainer's generic rule (largest positive contributions first) gives exactly th
 
 from __future__ import annotations
 
+import bisect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -363,9 +364,50 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
             np.asarray(X).shape[0], self.offset - self.factor * self.intercept_
         )  # fmt: skip
 
+    def _row_tables(self) -> list[tuple[int, list[float], dict[float, int] | None,
+                                        frozenset[float], list[float]]]:  # fmt: skip
+        """Per characteristic, plain-Python lookups for one row (column, splits, category
+        -> bin, special values, coef * WoE per bin): built once, used by :meth:`_row_log_odds`."""
+        tables = self.__dict__.get("_row")
+        if tables is None:
+            tables = []
+            for c, b in zip(self.characteristics_, self.coef_, strict=True):
+                groups = (
+                    {float(code): i for i, g in enumerate(c.groups) for code in g}
+                    if c.categorical else None
+                )  # fmt: skip
+                tables.append((c.column, c.splits.tolist(), groups,
+                               frozenset(c.special.tolist()), (b * c.woe).tolist()))  # fmt: skip
+            self.__dict__["_row"] = tables
+        return tables
+
+    def _row_log_odds(self, row: np.ndarray) -> float:
+        """Log-odds of one row with Python scalars: no numpy call per characteristic."""
+        z = self.intercept_
+        values = row.tolist()
+        for column, splits, groups, special, terms in self._row_tables():
+            x = values[column]
+            missing = len(terms) - 1
+            if x != x:  # NaN
+                z += terms[missing]
+            elif x in special:
+                z += terms[missing - 1]
+            elif groups is not None:
+                z += terms[groups.get(x, missing)]
+            else:
+                z += terms[bisect.bisect_right(splits, x)]
+        return z
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state.pop("_row", None)  # rebuilt on first use
+        return state
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds of default."""
+        """Log-odds of default (one row: the plain-Python path, same answer)."""
         X = np.asarray(X, dtype=np.float64)
+        if X.shape[0] == 1:
+            return np.array([self._row_log_odds(X[0])])
         z = np.full(X.shape[0], self.intercept_)
         for c, b in zip(self.characteristics_, self.coef_, strict=True):
             z += b * c.woe[c.bins(X[:, c.column])]
