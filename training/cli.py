@@ -56,10 +56,9 @@ def train(
         + (f", hold-out {holdout:.4f}" if holdout is not None else "")
     )
     typer.echo(
-        f"the registered model was fitted on {result.fitted_rows:,} labelled rows "
-        + ("(all: training + hold-out)" if result.fitted_on == "all_rows" else
-           "(the training rows; the hold-out was kept out)")
-    )  # fmt: skip
+        f"model fitted on {result.fitted_rows:,} labelled rows "
+        + ("(training + hold-out)" if result.fitted_on == "all_rows" else "(hold-out kept out)")
+    )
     typer.echo(
         f"registered {result.bento_tag} = MLflow loan_default v{result.mlflow_version} "
         f"(alias challenger); report in {result.run_dir}"

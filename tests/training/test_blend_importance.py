@@ -81,6 +81,7 @@ def test_library_output_goes_to_the_run_folder_unless_verbose(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = tmp_path / "library.log"
+    before = (logging.getLogger("mlflow").propagate, list(logging.getLogger("mlflow").handlers))
     with library_output(log, verbose=False):
         logging.getLogger("mlflow.test").warning("a library warning")
         warnings.warn("a python warning", UserWarning, stacklevel=1)
@@ -91,4 +92,5 @@ def test_library_output_goes_to_the_run_folder_unless_verbose(
     with library_output(tmp_path / "verbose.log", verbose=True):
         logging.getLogger("mlflow.test").info("shown when verbose")
     assert "shown when verbose" in capsys.readouterr().err
-    assert logging.getLogger("mlflow").propagate  # restored
+    after = (logging.getLogger("mlflow").propagate, list(logging.getLogger("mlflow").handlers))
+    assert after == before  # restored

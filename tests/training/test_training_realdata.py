@@ -65,5 +65,5 @@ def test_home_credit_train_prints_the_table_only_and_reaches_the_auc(
     champion = table[table["champion"]].iloc[0]
     print(table[["candidate", "roc_auc_mean", "roc_auc_std", "holdout_roc_auc"]])
     assert champion["roc_auc_mean"] >= 0.755
-    assert "fitted on 5,000 labelled rows" in done.stdout
+    assert "model fitted on 5,000 labelled rows (training + hold-out)" in done.stdout
     assert (run_dir / "candidates" / "scorecard" / "scorecard.csv").is_file()
