@@ -110,6 +110,19 @@ class Reason(_Body):
     reason: str = Field(..., description="Plain-language adverse-action reason for a notice.")
 
 
+class CharacteristicPoints(_Body):
+    """Scorecard models: the points one characteristic gave this applicant."""
+
+    characteristic: str = Field(..., description="Model feature scored by the scorecard.")
+    value: float | str | bool | None = Field(
+        ..., description="The applicant's value (as in `Reason.value`); null when missing."
+    )
+    points: float = Field(..., description="Points of the applicant's bin.")
+    max_points: float = Field(
+        ..., description="Points of the characteristic's best bin; the gap is the points lost."
+    )
+
+
 class Explanation(Prediction):
     """A prediction with the principal reasons behind it."""
 
@@ -120,7 +133,21 @@ class Explanation(Prediction):
         ...,
         max_length=10,
         description="Up to 4 (configurable) features that raised the risk most, largest first. "
-        "Only positive contributions: empty when nothing raised the risk above the average.",
+        "Only positive contributions: empty when nothing raised the risk above the average. "
+        "Scorecards: the characteristics that lost the most points against their best bin "
+        "(contribution = points lost / (pdo / ln 2), in log-odds).",
+    )
+    score: float | None = Field(
+        None,
+        description="Scorecard models (and blends with a scorecard part) only: the total score "
+        "in points, the sum of `points` (higher is safer; every pdo points double the odds of "
+        "repaying; the scaling is in /v1/metadata params). The probability is calibrated "
+        "after the scorecard, so it is monotone in the score but not its exact formula.",
+    )
+    points: list[CharacteristicPoints] | None = Field(
+        None,
+        description="Scorecard models only: the points of every characteristic of the "
+        "scorecard, in scorecard order.",
     )
 
 

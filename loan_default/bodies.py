@@ -10,7 +10,7 @@ the gRPC client all use these; the traffic log's lines are typed here too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from loan_default.schema import RiskCategory
 
@@ -35,11 +35,22 @@ class ReasonBody(TypedDict):
     reason: str
 
 
+class CharacteristicPointsBody(TypedDict):
+    """:class:`~loan_default.api.CharacteristicPoints` (scorecards only)."""
+
+    characteristic: str
+    value: Any
+    points: float
+    max_points: float
+
+
 class ExplanationBody(PredictionBody):
-    """:class:`~loan_default.api.Explanation`."""
+    """:class:`~loan_default.api.Explanation` (``score`` and ``points``: scorecards only)."""
 
     base_value: float
     reasons: list[ReasonBody]
+    score: NotRequired[float]
+    points: NotRequired[list[CharacteristicPointsBody]]
 
 
 class BatchPredictionBody(TypedDict):

@@ -10,7 +10,12 @@ to the model's uncalibrated raw score:
   credits the change of the node's default share to the split's feature, averaged over the
   trees; base = the root's share; units probability (a forest's raw score);
 * logistic regression: coefficient x preprocessed input, summed back onto the feature column
-  each one-hot or scaled input came from; base = intercept; units log-odds.
+  each one-hot or scaled input came from; base = intercept; units log-odds;
+* WoE scorecards: the log-odds each characteristic lost against its best bin (points lost /
+  factor, never negative); base = the log-odds of an applicant in every best bin
+  (:meth:`loan_default.scorecard.WoEScorecard.contributions`), so the largest contributions
+  are the classic adverse-action reason codes;
+* blends: the parts' contributions, weighted (:class:`loan_default.blend.BlendEstimator`).
 """
 
 from __future__ import annotations
@@ -80,6 +85,12 @@ def contributions(estimator: Any, X: np.ndarray, *, num_threads: int = 0) -> np.
         TypeError: the estimator is none of the supported kinds.
     """
     X = np.asarray(X, dtype=np.float64)
+    if hasattr(estimator, "contributions") and not hasattr(estimator, "steps"):
+        # WoEScorecard and BlendEstimator explain themselves.
+        own: np.ndarray = estimator.contributions(X) if not hasattr(estimator, "parts") else (
+            estimator.contributions(X, num_threads=num_threads)
+        )  # fmt: skip
+        return own
     head, model, Xt = _split(estimator, X)
     booster = getattr(model, "booster_", None)
     if booster is not None and type(booster).__module__.startswith("lightgbm"):

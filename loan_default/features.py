@@ -137,6 +137,33 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     out[:, 11] = 3 - n_present
 
 
+# -- Interactions: features that earned their place on the real sample (docs/training.md). ---
+# Kept apart from the ratios above: each is finite for any accepted input (missing in, missing
+# out), and each was measured (out-of-fold and hold-out ROC AUC) before it was kept.
+INTERACTIONS: tuple[FeatureInfo, ...] = (
+    FeatureInfo(
+        "ext_score_product",
+        "Product of the three external scores (a missing one replaced by the mean of the "
+        "available ones; missing when none is available).",
+        -1,
+    ),
+    FeatureInfo("ext_score_spread", "Highest minus lowest available external score (0-1)."),
+)
+
+
+def _interact(base: np.ndarray, derived: np.ndarray, out: np.ndarray) -> None:
+    """Write the :data:`INTERACTIONS` into ``out`` from the base and the derived columns.
+
+    Scores lie in [0, 1] (the schema refuses anything else), so both are finite for any
+    accepted input; no scores at all gives missing.
+    """
+    mean = derived[:, 8]
+    scores = base[:, _SCORES]
+    filled = np.where(np.isnan(scores), mean[:, None], scores)
+    out[:, 0] = filled[:, 0] * filled[:, 1] * filled[:, 2]
+    out[:, 1] = derived[:, 10] - derived[:, 9]
+
+
 class FeatureEngineer(TransformerMixin, BaseEstimator):
     """Canonical applications -> model feature matrix (float64, NaN for missing).
 
@@ -204,7 +231,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         self._plan = plan
         self.base_names_ = [name for name, _, _ in plan]
         self.feature_names_out_ = np.array(
-            self.base_names_ + [d.name for d in DERIVED], dtype=object
+            self.base_names_ + [d.name for d in (*DERIVED, *INTERACTIONS)], dtype=object
         )
         self.categorical_indices_ = [i for i, (_, lk, _) in enumerate(plan) if lk is not None]
         self.n_features_out_ = len(self.feature_names_out_)
@@ -256,11 +283,15 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         employed[employed >= _EMPLOYED_SENTINEL] = np.nan
         n_base = base.shape[1]
         fortran = base.flags.f_contiguous and base.shape[0] > 1
+        n_derived = n_base + len(DERIVED)
         out = np.empty(
-            (base.shape[0], n_base + len(DERIVED)), dtype=np.float64, order="F" if fortran else "C"
+            (base.shape[0], n_derived + len(INTERACTIONS)),
+            dtype=np.float64,
+            order="F" if fortran else "C",
         )
         out[:, :n_base] = base
-        _derive(base, out[:, n_base:])
+        _derive(base, out[:, n_base:n_derived])
+        _interact(base, out[:, n_base:n_derived], out[:, n_derived:])
         bounds = getattr(self, "clip_range_", None)  # absent while fitting and in old pickles
         if bounds is not None:
             np.clip(out, bounds[0], bounds[1], out=out)  # NaN stays NaN
@@ -281,7 +312,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             )
             for spec in FEATURE_FIELDS
         ]
-        return base + list(DERIVED)
+        return base + list(DERIVED) + list(INTERACTIONS)
 
     def monotone_constraints(self) -> list[int]:
         """LightGBM ``monotone_constraints``: one direction per output column."""

@@ -125,6 +125,16 @@ class ScoringModel:
             p = self.calibrator(p)
         return np.asarray(p, dtype=np.float64)
 
+    def scorecard(self) -> Any | None:
+        """The :class:`~loan_default.scorecard.WoEScorecard` scoring here (the estimator
+        itself or a blend's part), or ``None``."""
+        from loan_default.scorecard import WoEScorecard
+
+        for part in getattr(self.estimator, "parts", [self.estimator]):
+            if isinstance(part, WoEScorecard):
+                return part
+        return None
+
     def _single_row(self, booster: Any) -> SingleRowPredictor:
         predictor: SingleRowPredictor | None = self.__dict__.get("_single")
         if predictor is None:

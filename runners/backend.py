@@ -114,9 +114,13 @@ class ServingBackend:
             )
         request = ScoreRequest([record], ctx.endpoint, ctx.request_id)
         (prediction,) = await self._batcher.score(request)
-        return ExplanationBody(
+        answer = ExplanationBody(
             **prediction, base_value=explanation["base_value"], reasons=explanation["reasons"]
         )
+        if "score" in explanation:  # scorecards only
+            answer["score"] = explanation["score"]
+            answer["points"] = explanation["points"]
+        return answer
 
     async def metadata(self, ctx: CallContext) -> ModelInfoBody:
         """What is served: lineage, training metrics, thresholds, the input schema."""

@@ -15,7 +15,7 @@ import bentoml
 from loan_default.errors import UnavailableError
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
-from runners.reasons import ReasonBook, principal_reasons
+from runners.reasons import ReasonBook, principal_reasons, scorecard_points
 from runners.settings import serving_settings
 
 EXPLAIN_MAX_BATCH = 16
@@ -40,12 +40,13 @@ class ExplainerCore:
         self.features = loaded.model.feature_names
 
     def explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per application: ``model_version``, ``base_value`` and ``reasons``."""
+        """Per application: ``model_version``, ``base_value`` and ``reasons``; for a
+        scorecard (or a blend with one) also ``score`` and ``points`` per characteristic."""
         model = self.loaded.model
         X = model.features.transform_records(applications)
         contributions = model.contributions_matrix(X)
         version = self.loaded.metadata.version
-        return [
+        out = [
             {
                 "model_version": version,
                 "base_value": float(contributions[i, -1]),
@@ -55,6 +56,11 @@ class ExplainerCore:
             }
             for i, app in enumerate(applications)
         ]
+        card = model.scorecard()
+        if card is not None:
+            for answer, points in zip(out, scorecard_points(card, X, applications), strict=True):
+                answer.update(points)
+        return out
 
 
 @bentoml.service(name="loan_explainer", workers=1, traffic={"timeout": 30})

@@ -94,3 +94,30 @@ def principal_reasons(
             }
         )
     return out
+
+
+def scorecard_points(
+    card: Any, X: np.ndarray, applications: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per application: the total ``score`` and the ``points`` of every characteristic.
+
+    Args:
+        card: a fitted :class:`~loan_default.scorecard.WoEScorecard`.
+        X: the applications' feature matrix (the FeatureEngineer's output).
+        applications: the validated applications (for the values of application fields).
+    """
+    points = card.points(X)
+    best = card.max_points()
+    out = []
+    for i, application in enumerate(applications):
+        rows = [
+            {
+                "characteristic": char.name,
+                "value": _value(char.name, application, float(X[i, char.column])),
+                "points": float(points[i, k]),
+                "max_points": float(best[k]),
+            }
+            for k, char in enumerate(card.characteristics_)
+        ]
+        out.append({"score": float(points[i].sum()), "points": rows})
+    return out

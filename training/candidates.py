@@ -29,6 +29,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from loan_default.contributions import linear_terms_map
 from loan_default.features import FeatureEngineer
+from loan_default.scorecard import WoEScorecard
 from training.config import Algorithm, CandidateConfig, Imbalance
 
 FEATURES_STEP = "features"
@@ -36,6 +37,15 @@ MODEL_STEP = "model"
 
 # Defaults per algorithm; a candidate's ``params`` override them.
 DEFAULT_PARAMS: dict[Algorithm, dict[str, Any]] = {
+    Algorithm.SCORECARD: {
+        "min_iv": 0.02,
+        "max_n_bins": 6,
+        "min_bin_size": 0.05,
+        "C": 0.03,
+        "base_points": 600.0,
+        "base_odds": 19.0,
+        "pdo": 20.0,
+    },
     Algorithm.LOGISTIC_REGRESSION: {"C": 0.1, "max_iter": 1000},
     Algorithm.DECISION_TREE: {"max_depth": 6, "min_samples_leaf": 100},
     Algorithm.RANDOM_FOREST: {
@@ -59,6 +69,7 @@ DEFAULT_PARAMS: dict[Algorithm, dict[str, Any]] = {
         "min_data_per_group": 200,
         "verbose": -1,
     },
+    Algorithm.BLEND: {},
 }
 
 
@@ -72,13 +83,18 @@ def feature_layout() -> tuple[list[int], int]:
     return list(fe.categorical_indices_), int(fe.n_features_out_)
 
 
-def monotone_constraints(extra: Mapping[str, int] | None = None) -> list[int]:
-    """LightGBM monotone constraints: FeatureEngineer's known directions, then ``extra``."""
+def risk_directions(extra: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Known risk direction per feature: FeatureEngineer's, then ``extra`` (the config's)."""
     fe = FeatureEngineer().fit(pd.DataFrame())
     names = [str(n) for n in fe.get_feature_names_out()]
     directions = dict(zip(names, fe.monotone_constraints(), strict=True))
     directions.update(extra or {})
-    return [directions[name] for name in names]
+    return directions
+
+
+def monotone_constraints(extra: Mapping[str, int] | None = None) -> list[int]:
+    """LightGBM monotone constraints: FeatureEngineer's known directions, then ``extra``."""
+    return list(risk_directions(extra).values())
 
 
 def _linear_preprocessing() -> ColumnTransformer:
@@ -115,6 +131,17 @@ def _linear_preprocessing() -> ColumnTransformer:
 def _estimator(cand: CandidateConfig, params: dict[str, Any], *, seed: int) -> Any:
     weight = "balanced" if cand.imbalance is Imbalance.CLASS_WEIGHT else None
     merged = {**DEFAULT_PARAMS[cand.algorithm], **params}
+    if cand.algorithm is Algorithm.SCORECARD:
+        directions = risk_directions(cand.monotone)
+        return WoEScorecard(
+            list(directions),
+            feature_layout()[0],
+            {k: v for k, v in directions.items() if v},
+            dict(cand.special_codes),
+            **merged,
+        )
+    if cand.algorithm is Algorithm.BLEND:
+        raise ValueError(f"{cand.name}: a blend is built from its parts, not as a pipeline")
     if cand.algorithm is Algorithm.LOGISTIC_REGRESSION:
         return LogisticRegression(class_weight=weight, random_state=seed, **merged)
     if cand.algorithm is Algorithm.DECISION_TREE:

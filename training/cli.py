@@ -30,21 +30,34 @@ def train(
         str | None, typer.Option("--reason", help="Why this run happens (recorded in MLflow).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (CI).")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Show the libraries' logs and warnings (always kept in "
+            "the run folder's library.log).",
+        ),
+    ] = False,
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
     from training.config import TrainingConfig
     from training.pipeline import run_training
-    from training.reports import markdown
-    from training.selection import RULE
+    from training.reports import summary
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
-    result = run_training(data, source=source, config=cfg, reason=reason, quiet=quiet)
-    typer.echo(markdown(result.table, RULE))
+    result = run_training(
+        data, source=source, config=cfg, reason=reason, quiet=quiet, verbose=verbose
+    )
+    typer.echo(summary(result.table))
     cv_auc = result.metrics.cv["roc_auc"]
     holdout = result.metrics.holdout.get("roc_auc")
     typer.echo(
         f"champion {result.champion}: CV ROC AUC {cv_auc.mean:.4f} ± {cv_auc.std or 0:.4f}"
         + (f", hold-out {holdout:.4f}" if holdout is not None else "")
+    )
+    typer.echo(
+        f"model fitted on {result.fitted_rows:,} labelled rows "
+        + ("(training + hold-out)" if result.fitted_on == "all_rows" else "(hold-out kept out)")
     )
     typer.echo(
         f"registered {result.bento_tag} = MLflow loan_default v{result.mlflow_version} "

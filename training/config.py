@@ -45,12 +45,18 @@ class TrainingSettings(LoanSettings):
 
 
 class Algorithm(StrEnum):
-    """The model families training can compare, simplest first (the tie-break order)."""
+    """The model families training can compare, simplest first (the tie-break order).
 
+    A scorecard counts as the simplest: one coefficient per characteristic over a few monotone
+    bins, read directly as points. A blend of calibrated scores is the most complex.
+    """
+
+    SCORECARD = "scorecard"
     LOGISTIC_REGRESSION = "logistic_regression"
     DECISION_TREE = "decision_tree"
     RANDOM_FOREST = "random_forest"
     LIGHTGBM = "lightgbm"
+    BLEND = "blend"
 
     @property
     def complexity(self) -> int:
@@ -91,21 +97,50 @@ class CandidateConfig(_Strict):
     )
     monotone: dict[str, Literal[-1, 0, 1]] = Field(
         default_factory=dict,
-        description="LightGBM: risk directions added to FeatureEngineer.monotone_constraints() "
-        "(feature name -> +1 risk never falls as it rises, -1 never rises, 0 free).",
+        description="LightGBM and scorecard: risk directions added to FeatureEngineer."
+        "monotone_constraints() (feature name -> +1 risk never falls as it rises, -1 never "
+        "rises, 0 free). The shipped config gives both the same directions (a YAML anchor).",
+    )
+    special_codes: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="Scorecard: per feature, values binned apart from the rest (missing "
+        "values always get a bin of their own).",
+    )
+    parts: list[str] = Field(
+        default_factory=list,
+        description="Blend: the names of the candidates whose calibrated scores are averaged.",
+    )
+    weights: list[float] = Field(
+        default_factory=list,
+        description="Blend: one weight per part (default equal); normalised to sum to 1.",
     )
 
     @model_validator(mode="after")
     def _check_monotone(self) -> CandidateConfig:
-        if self.monotone and self.algorithm is not Algorithm.LIGHTGBM:
-            raise ValueError("monotone constraints apply to lightgbm candidates only")
-        from loan_default.features import DERIVED
+        if self.monotone and self.algorithm not in (Algorithm.LIGHTGBM, Algorithm.SCORECARD):
+            raise ValueError("monotone constraints apply to lightgbm and scorecard candidates")
+        if self.special_codes and self.algorithm is not Algorithm.SCORECARD:
+            raise ValueError("special_codes apply to scorecard candidates only")
+        if self.algorithm is Algorithm.SCORECARD and self.imbalance is Imbalance.SMOTE:
+            raise ValueError("a scorecard bins real rows only: imbalance must not be smote")
+        if self.algorithm is Algorithm.BLEND:
+            if len(self.parts) < 2:
+                raise ValueError("a blend needs at least two parts")
+            if self.weights and (
+                len(self.weights) != len(self.parts)
+                or min(self.weights) < 0
+                or sum(self.weights) <= 0
+            ):
+                raise ValueError("blend weights: one non-negative weight per part, not all 0")
+        elif self.parts or self.weights:
+            raise ValueError("parts and weights apply to blend candidates only")
+        from loan_default.features import DERIVED, INTERACTIONS
         from loan_default.schema import FEATURE_FIELDS
 
-        known = {f.name for f in FEATURE_FIELDS} | {d.name for d in DERIVED}
-        unknown = sorted(set(self.monotone) - known)
+        known = {f.name for f in FEATURE_FIELDS} | {d.name for d in (*DERIVED, *INTERACTIONS)}
+        unknown = sorted((set(self.monotone) | set(self.special_codes)) - known)
         if unknown:
-            raise ValueError(f"monotone: unknown feature(s) {unknown}")
+            raise ValueError(f"unknown feature(s) {unknown}")
         return self
 
 
@@ -156,6 +191,15 @@ class TrainingConfig(_Strict):
     candidates: list[CandidateConfig] = Field(min_length=1)
     search: SearchConfig = Field(default_factory=lambda: SearchConfig())
     calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
+    final_fit: Literal["all_rows", "training_rows"] = Field(
+        "all_rows",
+        description="Rows the registered model is fitted on once the hold-out has given its "
+        "estimate: all_rows (training + hold-out; the hold-out figures then describe the "
+        "same recipe fitted on fewer rows) or training_rows (the model the hold-out scored).",
+    )
+    importance_repeats: int = Field(
+        3, ge=1, le=20, description="Shuffles per field in the permutation importance."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
@@ -165,6 +209,14 @@ class TrainingConfig(_Strict):
             raise ValueError(f"candidate names must be unique, repeated: {duplicates}")
         if not self.risk_medium < self.risk_high:
             raise ValueError("risk_medium must be below risk_high")
+        for cand in self.candidates:
+            unknown = [p for p in cand.parts if p not in names]
+            blends = [p for p in cand.parts if p in names and self.candidate(p).parts]
+            if unknown or blends:
+                raise ValueError(
+                    f"candidate {cand.name}: blend parts must be configured, non-blend "
+                    f"candidates (unknown {unknown}, blends {blends})"
+                )
         return self
 
     def candidate(self, name: str) -> CandidateConfig:

@@ -126,6 +126,12 @@ class CVResult:
     fold_model: Any = None
     """The model fitted on the first fold's training rows (its feature importance)."""
     search_trials: list[dict[str, Any]] = field(default_factory=list)
+    fold_of: np.ndarray | None = None
+    """The fold whose validation rows each training row belongs to."""
+    importance: pd.Series | None = None
+    """Permutation importance per original field (``training.importance``)."""
+    holdout: dict[str, float] = field(default_factory=dict)
+    """ROC AUC and Brier score (calibrated) on the hold-out rows (``training.holdout``)."""
 
     @property
     def name(self) -> str:
@@ -162,21 +168,40 @@ def cross_validate(
     oof, fold_of, first_model = oof_predictions(
         pipeline, cand, X, y, folds=folds, seed=seed, n_jobs=n_jobs, advance=advance
     )
+    result = result_from_oof(
+        cand, oof, fold_of, y, seed=seed, decision_threshold=decision_threshold
+    )
+    result.params = dict(params or {})
+    result.fold_model = first_model
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def result_from_oof(
+    cand: CandidateConfig,
+    oof: np.ndarray,
+    fold_of: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    decision_threshold: float | None = None,
+) -> CVResult:
+    """Per-fold metrics of out-of-fold probabilities (any candidate, blends included)."""
     calibrated = cross_fitted(oof, y, "isotonic", seed=seed)
     threshold = decision_threshold or f1_optimal_threshold(y, calibrated)
     per_fold = []
-    for k in range(folds):
+    for k in range(int(fold_of.max()) + 1):
         mask = fold_of == k
         metrics = ranking_metrics(y[mask], oof[mask])
         metrics.update(threshold_metrics(y[mask], calibrated[mask], threshold))
         per_fold.append(metrics)
     return CVResult(
         candidate=cand,
-        params=dict(params or {}),
+        params={},
         folds=per_fold,
         oof=oof,
         calibrated_oof=calibrated,
         threshold=threshold,
-        seconds=time.perf_counter() - start,
-        fold_model=first_model,
+        seconds=0.0,
+        fold_of=fold_of,
     )

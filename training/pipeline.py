@@ -11,12 +11,12 @@ drift reference). Training never promotes: ``loanctl models promote`` does.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,13 +25,15 @@ from threadpoolctl import threadpool_limits
 
 from loan_default.data.prepare import PreparedDataset, prepare_dataset
 from loan_default.errors import InputError
+from loan_default.features import FeatureEngineer
 from loan_default.model import ScoringModel
 from loan_default.schema import LABEL
 from loan_default.store import new_version
 from loan_default.training_metrics import METRICS, Spread, TrainingMetrics
+from training.blending import cross_validate_blend, fit_blend
 from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.candidates import build_pipeline, fit_params, scoring_estimator
-from training.config import TrainingConfig, TrainingSettings
+from training.config import Algorithm, TrainingConfig, TrainingSettings
 from training.evaluation import (
     CVResult,
     cross_validate,
@@ -39,6 +41,9 @@ from training.evaluation import (
     ranking_metrics,
     threshold_metrics,
 )
+from training.holdout import candidate_holdout
+from training.importance import field_importance, pipeline_predict
+from training.output import library_output
 from training.progress import Progress
 from training.publish import Champion, publish
 from training.search import search
@@ -58,6 +63,10 @@ class TrainingResult:
     metrics: TrainingMetrics
     table: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    fitted_rows: int = 0
+    """Labelled rows the registered model was fitted on."""
+    fitted_on: str = "training_rows"
+    """``all_rows`` (final fit after the hold-out estimate) or ``training_rows``."""
 
 
 @contextmanager
@@ -83,11 +92,17 @@ def _labelled(prepared: PreparedDataset) -> tuple[pd.DataFrame, np.ndarray]:
 def compare_candidates(
     X: pd.DataFrame, y: np.ndarray, config: TrainingConfig, progress: Progress
 ) -> list[CVResult]:
-    """Search (within the budget) and cross-validate every configured candidate."""
+    """Search (within the budget) and cross-validate every configured candidate.
+
+    Blends are judged last, from their parts' out-of-fold scores (:mod:`training.blending`).
+    Each candidate's permutation importance is measured on its first fold's validation rows.
+    """
     searched = [c for c in config.candidates if c.search]
     share = config.search.budget_seconds / max(len(searched), 1)
-    results = []
+    results: list[CVResult] = []
     for cand in config.candidates:
+        if cand.algorithm is Algorithm.BLEND:
+            continue
         params: dict[str, object] = {}
         trials: list[dict[str, object]] = []
         if cand.search and share > 0:
@@ -102,7 +117,7 @@ def compare_candidates(
                     n_jobs=config.n_jobs,
                     advance=advance,
                 )
-        with progress.task(f"cv {cand.name}", config.folds) as advance:
+        with progress.task(f"cv {cand.name}", config.folds + 1) as advance:
             result = cross_validate(
                 cand,
                 X,
@@ -114,13 +129,53 @@ def compare_candidates(
                 decision_threshold=config.decision_threshold,
                 advance=advance,
             )
+            assert result.fold_of is not None
+            rows = result.fold_of == 0
+            result.importance = field_importance(
+                pipeline_predict(result.fold_model), X[rows], y[rows],
+                seed=config.seed, repeats=config.importance_repeats,
+            )  # fmt: skip
+            advance()
         result.search_trials = trials
         results.append(result)
+    by_name = {r.name: r for r in results}
+    for cand in config.candidates:
+        if cand.algorithm is Algorithm.BLEND:
+            results.append(
+                cross_validate_blend(
+                    cand, [by_name[p] for p in cand.parts], y,
+                    seed=config.seed, decision_threshold=config.decision_threshold,
+                )
+            )  # fmt: skip
     return results
 
 
+def _fit_model(
+    best: CVResult,
+    results: list[CVResult],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    y_oof: np.ndarray,
+) -> tuple[Any, FeatureEngineer, Any]:
+    """(pipeline or None for a blend, features, estimator) of ``best`` fitted on ``X``."""
+    if best.candidate.algorithm is Algorithm.BLEND:
+        by_name = {r.name: r for r in results}
+        parts = [by_name[p] for p in best.candidate.parts]
+        features, blend = fit_blend(best.candidate, parts, X, y, seed=seed, y_oof=y_oof)
+        return None, features, blend
+    pipeline = build_pipeline(best.candidate, best.params, seed=seed)
+    pipeline.fit(X, y, **fit_params(best.candidate))
+    features, estimator = scoring_estimator(pipeline)
+    return pipeline, features, estimator
+
+
 def fit_champion(
-    best: CVResult, X: pd.DataFrame, y: np.ndarray, config: TrainingConfig
+    best: CVResult,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    config: TrainingConfig,
+    results: list[CVResult] | None = None,
 ) -> Champion:
     """Calibrate on the champion's out-of-fold predictions and refit it on all training rows."""
     method, briers = choose_method(best.oof, y, config.calibration.method, seed=config.seed)
@@ -128,9 +183,7 @@ def fit_champion(
     threshold = config.decision_threshold or f1_optimal_threshold(
         y, cross_fitted(best.oof, y, method, seed=config.seed)
     )
-    pipeline = build_pipeline(best.candidate, best.params, seed=config.seed)
-    pipeline.fit(X, y, **fit_params(best.candidate))
-    features, estimator = scoring_estimator(pipeline)
+    pipeline, features, estimator = _fit_model(best, results or [best], X, y, config.seed, y)
     model = ScoringModel(features, estimator, calibrator)
     return Champion(
         result=best,
@@ -139,6 +192,30 @@ def fit_champion(
         calibration=method,
         calibration_briers=briers,
         threshold=threshold,
+        fitted_rows=len(y),
+    )
+
+
+def refit_on_all_rows(
+    champion: Champion,
+    results: list[CVResult],
+    X_all: pd.DataFrame,
+    y_all: np.ndarray,
+    config: TrainingConfig,
+    y_train: np.ndarray,
+) -> Champion:
+    """The same recipe fitted on every labelled row (training + hold-out).
+
+    The calibration map and the threshold stay those of the cross-validation (fitted on
+    out-of-fold scores, which the extra rows do not change in kind); the hold-out figures
+    describe the recipe fitted on the training rows only.
+    """
+    pipeline, features, estimator = _fit_model(
+        champion.result, results, X_all, y_all, config.seed, y_oof=y_train
+    )
+    model = ScoringModel(features, estimator, champion.model.calibrator)
+    return replace(
+        champion, pipeline=pipeline, model=model, fitted_rows=len(y_all), fitted_on="all_rows"
     )
 
 
@@ -174,6 +251,7 @@ def run_training(
     config: TrainingConfig | str | Path | None = None,
     reason: str | None = None,
     quiet: bool = False,
+    verbose: bool = False,
 ) -> TrainingResult:
     """Train, compare, calibrate and register a new challenger (see the module docstring).
 
@@ -183,14 +261,30 @@ def run_training(
         config: a :class:`TrainingConfig` or its YAML (default ``configs/training.yaml``).
         reason: why this run happened (e.g. a monitoring trigger); recorded in MLflow.
         quiet: no progress bars or stage messages.
+        verbose: the libraries' own logs and warnings on stderr too (always in the run
+            folder's ``library.log``).
 
     Raises:
         ConfigError, InputError, DataValidationError: bad config, file or data.
     """
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
     settings = TrainingSettings()
-    if quiet:  # MLflow's own INFO lines (database creation, artifact copies)
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    run_id = new_version()
+    run_dir = settings.runs_path / run_id
+    with library_output(run_dir / "library.log", verbose=verbose):
+        return _train(data, source, cfg, settings, run_id, run_dir, reason, quiet)
+
+
+def _train(
+    data: str | Path | PreparedDataset,
+    source: str | None,
+    cfg: TrainingConfig,
+    settings: TrainingSettings,
+    run_id: str,
+    run_dir: Path,
+    reason: str | None,
+    quiet: bool,
+) -> TrainingResult:
     timings: dict[str, float] = {}
     progress = Progress(quiet=quiet)
     with _timed(timings, "prepare"):
@@ -212,11 +306,21 @@ def run_training(
         with _timed(timings, "cv"):
             results = compare_candidates(X, y, cfg, progress)
         with _timed(timings, "calibrate"):
-            champion = fit_champion(choose_champion(results, y), X, y, cfg)
+            champion = fit_champion(choose_champion(results, y), X, y, cfg, results)
             holdout = holdout_metrics(champion, X_test, y_test) if len(y_test) else {}
             metrics = champion_metrics(champion, holdout, len(y_test))
-    run_id = new_version()
-    run_dir = settings.runs_path / run_id
+            if len(y_test):
+                champion.importance = field_importance(
+                    champion.model.predict_proba, X_test, y_test,
+                    seed=cfg.seed, repeats=cfg.importance_repeats,
+                )  # fmt: skip
+                figures = candidate_holdout(results, X, y, X_test, y_test, seed=cfg.seed)
+                for res in results:
+                    res.holdout = figures[res.name]
+                if cfg.final_fit == "all_rows":
+                    champion = refit_on_all_rows(champion, results, X_all, y_all, cfg, y)
+            else:
+                champion.importance = champion.result.importance
     published = publish(
         run_id=run_id,
         run_dir=run_dir,
@@ -242,6 +346,8 @@ def run_training(
         metrics=metrics,
         table=published.table,
         timings=timings,
+        fitted_rows=champion.fitted_rows,
+        fitted_on=champion.fitted_on,
     )
 
 

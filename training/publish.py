@@ -17,10 +17,12 @@ import pandas as pd
 from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
 from loan_default.reference import build_reference
+from loan_default.scorecard import WoEScorecard
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
 from loan_default.training_metrics import TrainingMetrics
-from training import registry, reports, tracking
-from training.candidates import DEFAULT_PARAMS, feature_importance
+from training import registry, reports, scorecard_report, tracking
+from training.blending import weights
+from training.candidates import DEFAULT_PARAMS
 from training.config import TrainingConfig, TrainingSettings
 from training.evaluation import CVResult
 from training.progress import Progress
@@ -37,6 +39,12 @@ class Champion:
     calibration: str
     calibration_briers: dict[str, float]
     threshold: float
+    fitted_rows: int = 0
+    """How many labelled rows the registered model was fitted on."""
+    fitted_on: str = "training_rows"
+    """``training_rows`` (the hold-out excluded) or ``all_rows`` (final fit on every row)."""
+    importance: pd.Series | None = None
+    """Permutation importance per original field (hold-out rows when there are any)."""
 
     def params(self) -> dict[str, Any]:
         cand = self.result.candidate
@@ -48,7 +56,11 @@ class Champion:
             **cand.params,
             **self.result.params,
             **({"monotone": dict(cand.monotone)} if cand.monotone else {}),
+            **({"special_codes": dict(cand.special_codes)} if cand.special_codes else {}),
+            **({"parts": list(cand.parts), "weights": weights(cand)} if cand.parts else {}),
             "calibration": self.calibration,
+            "fitted_on": self.fitted_on,
+            "fitted_rows": self.fitted_rows,
         }
 
 
@@ -71,7 +83,13 @@ def write_reports(
     run_dir.mkdir(parents=True, exist_ok=True)
     table = reports.comparison_table(results, y, champion.result.name)
     table.to_csv(run_dir / "comparison.csv", index=False)
-    (run_dir / "comparison.md").write_text(reports.markdown(table, RULE))
+    fitted = (
+        f"\nThe registered model ({champion.result.name}) was fitted on {champion.fitted_rows:,} "
+        "labelled rows: "
+        + ("all of them (training + hold-out), after the hold-out gave its estimate.\n"
+           if champion.fitted_on == "all_rows" else "the training rows (hold-out kept out).\n")
+    )  # fmt: skip
+    (run_dir / "comparison.md").write_text(reports.markdown(table, RULE) + fitted)
     (run_dir / "validation_report.json").write_text(
         json.dumps(prepared.report.to_dict(), indent=1, default=str)
     )
@@ -84,8 +102,13 @@ def write_reports(
         y,
         {"raw": best.oof, champion.calibration: calibrated},
     )
-    importance = feature_importance(champion.pipeline)
-    reports.plot(run_dir / "feature_importance.png", reports.draw_importance, importance)
+    importance = champion.importance
+    if importance is not None:
+        reports.plot(run_dir / "feature_importance.png", reports.draw_importance, importance)
+        importance.rename("importance").to_csv(run_dir / "feature_importance.csv")
+    card = champion.model.scorecard()
+    if card is not None:
+        scorecard_report.write(card, champion.model.features, run_dir)
     reports.plot(
         run_dir / "confusion_matrix.png",
         reports.draw_confusion,
@@ -94,8 +117,11 @@ def write_reports(
         champion.threshold,
     )
     for res in results:
-        importance = feature_importance(res.fold_model)
-        reports.candidate_plots(res, y, importance, run_dir / "candidates" / res.name)
+        folder = run_dir / "candidates" / res.name
+        reports.candidate_plots(res, y, res.importance, folder)
+        fold_card = getattr(res.fold_model, "steps", [(None, None)])[-1][1]
+        if isinstance(fold_card, WoEScorecard):
+            scorecard_report.write(fold_card, res.fold_model.steps[0][1], folder)
         if res.search_trials:
             (run_dir / "candidates" / res.name / "search.json").write_text(
                 json.dumps(res.search_trials, indent=1, default=str)
@@ -170,6 +196,7 @@ def publish(
         )  # fmt: skip
         mlflow.log_params(
             {"data_rows": len(prepared.frame), "train_rows": len(y), "folds": config.folds,
+             "fitted_on": champion.fitted_on, "fitted_rows": champion.fitted_rows,
              "test_size": config.test_size, "champion_rule": RULE[:250],
              "decision_threshold": round(champion.threshold, 6),
              **{f"champion.{k}": v for k, v in champion.params().items()}}

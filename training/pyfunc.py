@@ -61,3 +61,14 @@ def signature() -> ModelSignature:
     inputs = Schema([ColSpec(_column(f.kind), f.name, required=f.required) for f in FEATURE_FIELDS])
     outputs = Schema([TensorSpec(np.dtype("float64"), (-1,), "default_probability")])
     return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def input_example() -> pd.DataFrame:
+    """One application made of the schema's documented example values (no real applicant)."""
+    row: dict[str, Any] = {}
+    for spec in FEATURE_FIELDS:
+        if spec.example is None:
+            continue
+        kind = _column(spec.kind)
+        row[spec.name] = float(spec.example) if kind is DataType.double else str(spec.example)
+    return pd.DataFrame([row])

@@ -30,6 +30,8 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
             row[f"{metric}_mean"] = summary[f"{metric}_mean"]
             row[f"{metric}_std"] = summary[f"{metric}_std"]
         row["brier_calibrated"] = float(np.mean((res.calibrated_oof - y) ** 2))
+        row["holdout_roc_auc"] = res.holdout.get("roc_auc", float("nan"))
+        row["holdout_brier"] = res.holdout.get("brier", float("nan"))
         row["threshold"] = res.threshold
         row["seconds"] = round(res.seconds, 1)
         row["champion"] = res.name == champion
@@ -39,15 +41,35 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
 
 def markdown(table: pd.DataFrame, rule: str) -> str:
     """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
-    head = ["candidate", "imbalance", *METRICS, "Brier (calibrated)", "seconds"]
+    head = ["candidate", "imbalance", *METRICS, "Brier (calibrated)", "hold-out ROC AUC",
+            "hold-out Brier", "seconds"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table.to_dict("records"):
         name = f"**{row['candidate']}** (champion)" if row["champion"] else row["candidate"]
         cells = [name, row["imbalance"]]
         cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
-        cells += [f"{row['brier_calibrated']:.4f}", f"{row['seconds']:.1f}"]
+        cells += [f"{row['brier_calibrated']:.4f}"]
+        cells += [_number(row.get("holdout_roc_auc")), _number(row.get("holdout_brier"))]
+        cells += [f"{row['seconds']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
+
+
+def summary(table: pd.DataFrame) -> str:
+    """The comparison in 80 columns (the terminal's view; the full table is comparison.md)."""
+    lines = [f"{'candidate':<22} {'CV ROC AUC':>17} {'hold-out':>9} {'Brier':>7}"]
+    for row in table.to_dict("records"):
+        mark = " *" if row["champion"] else ""
+        lines.append(
+            f"{row['candidate'][:20] + mark:<22} "
+            f"{row['roc_auc_mean']:>8.4f} ± {row['roc_auc_std']:.4f} "
+            f"{_number(row.get('holdout_roc_auc')):>9} {row['brier_calibrated']:>7.4f}"
+        )
+    return "\n".join(lines) + "\n(* champion; Brier of the calibrated out-of-fold scores)"
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"
 
 
 def _figure(panels: int = 1) -> tuple[Any, list[Any]]:
@@ -97,7 +119,10 @@ def draw_importance(ax: Any, importance: pd.Series) -> None:
     """Horizontal bars of the largest importances."""
     top = importance.head(_TOP_FEATURES)[::-1]
     ax.barh(list(top.index), top.to_numpy())
-    ax.set(xlabel="Share of importance", title="Feature importance")
+    ax.set(
+        xlabel="Share of the ROC AUC lost when the field is shuffled",
+        title="Permutation importance per input field",
+    )
     ax.tick_params(axis="y", labelsize=7)
 
 
@@ -125,16 +150,19 @@ def plot(path: Path, draw: Any, *args: Any) -> Path:
     return _save(fig, path)
 
 
-def candidate_plots(res: CVResult, y: np.ndarray, importance: pd.Series, folder: Path) -> Path:
+def candidate_plots(
+    res: CVResult, y: np.ndarray, importance: pd.Series | None, folder: Path
+) -> Path:
     """A candidate's ROC, calibration, importance and confusion matrix (out-of-fold) in one
     2 x 2 PNG (one figure per candidate keeps the report fast), plus its importance CSV."""
     folder.mkdir(parents=True, exist_ok=True)
     fig, axes = _figure(panels=4)
     draw_roc(axes[0], {res.name: (y, res.oof)})
     draw_calibration(axes[1], y, {"raw": res.oof, "calibrated (cross-fitted)": res.calibrated_oof})
-    draw_importance(axes[2], importance)
+    if importance is not None:
+        draw_importance(axes[2], importance)
+        importance.rename("importance").to_csv(folder / "feature_importance.csv")
     draw_confusion(axes[3], y, res.calibrated_oof, res.threshold)
     fig.suptitle(f"{res.name} ({res.candidate.imbalance.value}), out-of-fold")
     _save(fig, folder / "evaluation.png")
-    importance.rename("importance").to_csv(folder / "feature_importance.csv")
     return folder

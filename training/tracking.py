@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 
 from loan_default.settings import LoanSettings
-from training.pyfunc import ARTIFACT, ScoringModelPyfunc, signature
+from training.pyfunc import ARTIFACT, input_example, signature
 
 PACKAGES = (
     "scikit-learn",
@@ -121,14 +121,35 @@ def log_candidate(
         return str(run.info.run_id)
 
 
-def log_scoring_model(model_pickle: Path, *, name: str = "model") -> str:
-    """Log the pyfunc model into the active run; returns its ``models:/`` URI."""
+def conda_env() -> dict[str, Any]:
+    """The model's environment: Python, pip (pinned to the version this Python bundles, as
+    the uv environment has no pip of its own to ask) and the pinned packages."""
+    import ensurepip
+
     requirements = [f"{pkg}=={ver}" for pkg, ver in package_versions().items() if ver != "absent"]
+    return {
+        "name": "loan_default",
+        "channels": ["conda-forge"],
+        "dependencies": [
+            f"python={platform.python_version()}",
+            f"pip<={ensurepip.version()}",
+            {"pip": requirements},
+        ],
+    }
+
+
+def log_scoring_model(model_pickle: Path, *, name: str = "model") -> str:
+    """Log the pyfunc model into the active run; returns its ``models:/`` URI.
+
+    The model is logged from code (``training/pyfunc_entry.py``), with its signature and an
+    input example built from the schema's documented examples (no applicant's data).
+    """
     info = mlflow.pyfunc.log_model(
         name=name,
-        python_model=ScoringModelPyfunc(),
+        python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={ARTIFACT: str(model_pickle)},
-        pip_requirements=requirements,
+        conda_env=conda_env(),
         signature=signature(),
+        input_example=input_example(),
     )
     return str(info.model_uri)

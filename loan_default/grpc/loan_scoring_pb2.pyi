@@ -636,19 +636,65 @@ class Reason(_message.Message):
 Global___Reason: _TypeAlias = Reason  # noqa: Y015
 
 @_typing.final
+class CharacteristicPoints(_message.Message):
+    """Scorecard models: the points one characteristic gave the applicant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHARACTERISTIC_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    MAX_POINTS_FIELD_NUMBER: _builtins.int
+    characteristic: _builtins.str
+    """The model feature scored by the scorecard."""
+    points: _builtins.float
+    """Points of the applicant's bin."""
+    max_points: _builtins.float
+    """Points of the characteristic's best bin (the gap is the points lost)."""
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value:
+        """The applicant's value (null when missing)."""
+
+    def __init__(
+        self,
+        *,
+        characteristic: _builtins.str = ...,
+        value: _struct_pb2.Value | None = ...,
+        points: _builtins.float = ...,
+        max_points: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["characteristic", b"characteristic", "max_points", b"max_points", "points", b"points", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CharacteristicPoints: _TypeAlias = CharacteristicPoints  # noqa: Y015
+
+@_typing.final
 class ExplainResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PREDICTION_FIELD_NUMBER: _builtins.int
     BASE_VALUE_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
     base_value: _builtins.float
     """The model's average score (log-odds) before this applicant's features."""
+    score: _builtins.float
+    """Scorecard models (and blends with a scorecard part) only: the total score in points."""
     @_builtins.property
     def prediction(self) -> Global___Prediction: ...
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]:
-        """The principal reasons (features that raised the risk), strongest first."""
+        """The principal reasons (features that raised the risk), strongest first. Scorecards: the
+        characteristics that lost the most points against their best bin.
+        """
+
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___CharacteristicPoints]:
+        """Scorecard models only: the points of every characteristic, in scorecard order."""
 
     def __init__(
         self,
@@ -656,12 +702,16 @@ class ExplainResponse(_message.Message):
         prediction: Global___Prediction | None = ...,
         base_value: _builtins.float = ...,
         reasons: _abc.Iterable[Global___Reason] | None = ...,
+        score: _builtins.float | None = ...,
+        points: _abc.Iterable[Global___CharacteristicPoints] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["prediction", b"prediction"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "prediction", b"prediction", "score", b"score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_value", b"base_value", "prediction", b"prediction", "reasons", b"reasons"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "base_value", b"base_value", "points", b"points", "prediction", b"prediction", "reasons", b"reasons", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__score: _TypeAlias = _typing.Literal["score"]  # noqa: Y015
+    _WhichOneofArgType__score: _TypeAlias = _typing.Literal["_score", b"_score"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score) -> _WhichOneofReturnType__score | None: ...
 
 Global___ExplainResponse: _TypeAlias = ExplainResponse  # noqa: Y015
 

@@ -16,7 +16,13 @@ from typing import Any, cast
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
-from loan_default.bodies import ExplanationBody, FeedbackReceiptBody, PredictionBody, ReasonBody
+from loan_default.bodies import (
+    CharacteristicPointsBody,
+    ExplanationBody,
+    FeedbackReceiptBody,
+    PredictionBody,
+    ReasonBody,
+)
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.schema import RiskCategory
@@ -145,7 +151,19 @@ def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationBody:
         )
         for reason in message.reasons
     ]
-    return ExplanationBody(**prediction, base_value=message.base_value, reasons=reasons)
+    out = ExplanationBody(**prediction, base_value=message.base_value, reasons=reasons)
+    if message.HasField("score"):
+        out["score"] = message.score
+        out["points"] = [
+            CharacteristicPointsBody(
+                characteristic=row.characteristic,
+                value=json_format.MessageToDict(row.value),
+                points=row.points,
+                max_points=row.max_points,
+            )
+            for row in message.points
+        ]
+    return out
 
 
 def metadata_to_dict(message: pb.MetadataResponse) -> dict[str, Any]:

@@ -85,10 +85,22 @@ def explanation_to_proto(explanation: Mapping[str, Any]) -> pb.ExplainResponse:
         )
         for reason in explanation["reasons"]
     ]
+    points = [
+        pb.CharacteristicPoints(
+            characteristic=str(row["characteristic"]),
+            value=json_format.ParseDict(jsonable(row["value"]), struct_pb2.Value()),
+            points=float(row["points"]),
+            max_points=float(row["max_points"]),
+        )
+        for row in explanation.get("points") or []
+    ]
+    score = explanation.get("score")
     return pb.ExplainResponse(
         prediction=prediction_to_proto(explanation),
         base_value=float(explanation["base_value"]),
         reasons=reasons,
+        score=None if score is None else float(score),
+        points=points,
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.base import clone
 
 from loan_default.data.generate import generate_applications
-from loan_default.features import DERIVED, FeatureEngineer
+from loan_default.features import DERIVED, INTERACTIONS, FeatureEngineer
 from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, field
 
 RECORD: dict[str, Any] = {
@@ -157,7 +157,8 @@ def test_descriptions_and_constraints_cover_every_column(engineer: FeatureEngine
     assert all(i.description for i in info)
     categorical = [i for i, f in enumerate(info) if f.categorical]
     assert categorical == engineer.categorical_indices_
-    assert [d.name for d in DERIVED] == list(engineer.feature_names_out_[len(FEATURE_FIELDS) :])
+    derived = [d.name for d in (*DERIVED, *INTERACTIONS)]
+    assert derived == list(engineer.feature_names_out_[len(FEATURE_FIELDS) :])
 
 
 def test_a_scikit_learn_estimator(engineer: FeatureEngineer, frame: pd.DataFrame) -> None:

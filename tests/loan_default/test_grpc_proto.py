@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
-from grpc_tools import protoc
 
 from loan_default import model
 from loan_default.errors import InputError
@@ -83,10 +85,15 @@ def test_numbers_stay_stable_when_the_schema_changes():
 
 
 def _compile(proto: Path, root: Path, out: Path) -> descriptor_pb2.FileDescriptorProto:
-    include = Path(protoc.__file__).parent / "_proto"
+    # protoc runs in a subprocess: grpc_tools' compiler carries its own C++ protobuf, which
+    # corrupts the heap of a process that also runs ortools' (optbinning's scorecard fits).
+    spec = importlib.util.find_spec("grpc_tools")
+    assert spec is not None and spec.submodule_search_locations
+    include = Path(next(iter(spec.submodule_search_locations))) / "_proto"
     descriptors = out / "descriptors.pb"
-    args = ["protoc", f"-I{root}", f"-I{include}", f"--descriptor_set_out={descriptors}"]
-    assert protoc.main([*args, str(proto)]) == 0
+    args = [f"-I{root}", f"-I{include}", f"--descriptor_set_out={descriptors}", str(proto)]
+    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", *args], check=False)
+    assert done.returncode == 0
     compiled = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file[0]
     for message in compiled.message_type:  # generated modules embed descriptors without these
         for fd in message.field:

@@ -12,7 +12,7 @@ import pytest
 
 from loan_default import control
 from loan_default.errors import ConfigError, UnavailableError
-from loan_default.features import DERIVED
+from loan_default.features import DERIVED, INTERACTIONS
 from loan_default.model import RiskThresholds
 from loan_default.schema import FEATURE_FIELDS
 from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
@@ -20,7 +20,7 @@ from runners.reasons import ReasonBook, principal_reasons
 from runners.routing import ConnectionRecycler, DirectRoutes
 from runners.settings import ServingSettings
 
-MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in DERIVED]
+MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in (*DERIVED, *INTERACTIONS)]
 
 
 def test_every_model_feature_has_an_adverse_action_reason() -> None:

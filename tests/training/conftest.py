@@ -18,7 +18,15 @@ TINY: dict[str, Any] = {
     "n_jobs": 2,
     "search": {"budget_seconds": 2, "max_trials": 2, "folds": 2, "max_rows": 1500},
     "calibration": {"method": "auto"},
+    "importance_repeats": 1,
     "candidates": [
+        {
+            "name": "scorecard",
+            "algorithm": "scorecard",
+            "imbalance": "none",
+            "params": {"max_n_bins": 4},
+            "monotone": {"loan_annuity": 1, "annuity_to_credit": 1},
+        },
         {"name": "logistic_regression", "algorithm": "logistic_regression"},
         {"name": "decision_tree", "algorithm": "decision_tree"},
         {
@@ -39,6 +47,7 @@ TINY: dict[str, Any] = {
             "imbalance": "smote",
             "params": {"n_estimators": 40, "learning_rate": 0.1},
         },
+        {"name": "blend", "algorithm": "blend", "parts": ["scorecard", "lightgbm"]},
     ],
 }
 

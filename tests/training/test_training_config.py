@@ -41,7 +41,7 @@ def test_the_shipped_config_is_valid() -> None:
         (_broken(risk_medium=0.8), "risk_medium"),
         (
             _broken(candidates=[{"name": "t", "algorithm": "decision_tree", "monotone": {"a": 1}}]),
-            "lightgbm",
+            "lightgbm and scorecard",
         ),
         (
             _broken(candidates=[{"name": "a", "algorithm": "lightgbm"}] * 2),

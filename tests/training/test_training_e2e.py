@@ -45,6 +45,7 @@ def test_metadata_and_reference_are_complete(trained: Any) -> None:
     assert "roc_auc" in meta.training_metrics.holdout
     assert meta.training_metrics.folds == trained.metrics.folds
     assert meta.params["calibration"] in ("isotonic", "platt")
+    assert meta.params["fitted_on"] == "all_rows" and meta.params["fitted_rows"] == 3000
     reference = ReferenceProfile.load(loaded.path)
     assert reference.stats.rows == 3000
 
@@ -55,7 +56,10 @@ def test_run_folder_has_table_and_plots(trained: Any) -> None:
             "feature_importance.png", "confusion_matrix.png",
             "validation_report.json"} <= names  # fmt: skip
     table = pd.read_csv(trained.run_dir / "comparison.csv")
-    assert len(table) == 5 and table["champion"].sum() == 1
+    assert len(table) == 7 and table["champion"].sum() == 1
+    assert table["holdout_roc_auc"].between(0.5, 1).all()  # every candidate, blend included
+    assert (trained.run_dir / "candidates" / "scorecard" / "scorecard.csv").is_file()
+    assert "was fitted on 3,000 labelled rows" in (trained.run_dir / "comparison.md").read_text()
     assert "Champion rule" in (trained.run_dir / "comparison.md").read_text()
     for name in table["candidate"]:
         assert (trained.run_dir / "candidates" / name / "evaluation.png").is_file()
@@ -66,7 +70,7 @@ def test_mlflow_has_nested_candidate_runs(trained: Any) -> None:
         search_all_experiments=True,
         filter_string=f"tags.mlflow.parentRunId = '{trained.mlflow_run_id}'",
     )
-    assert len(runs) == 5
+    assert len(runs) == 7
     assert (runs["metrics.roc_auc_mean"] > 0.5).all()
     parent = mlflow.get_run(trained.mlflow_run_id)
     assert parent.data.tags["data_hash"] == load_model(trained.bento_tag).metadata.data_hash

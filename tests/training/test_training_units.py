@@ -95,12 +95,22 @@ def test_champion_rule_paired_one_standard_error_then_simplicity(
     assert choose_champion([lgbm, steady], y).name == "lightgbm"
 
 
+def test_among_the_tied_the_lower_calibrated_brier_wins(tiny_config: TrainingConfig) -> None:
+    y = np.array([0, 1] * 10)
+    lgbm = _result(tiny_config, "lightgbm", [0.80, 0.81, 0.82], y)
+    lgbm.calibrated_oof = np.where(y == 1, 0.7, 0.3)  # sharper, accurate probabilities
+    close = _result(tiny_config, "logistic_regression", [0.805, 0.81, 0.815], y)
+    assert choose_champion([close, lgbm], y).name == "lightgbm"
+
+
 def test_contributions_sum_to_the_raw_score_for_every_algorithm(
     tiny_config: TrainingConfig, applications: pd.DataFrame
 ) -> None:
     X = applications.drop(columns=["default"])
     y = applications["default"].to_numpy()
     for cand in tiny_config.candidates:
+        if cand.parts:  # a blend: built from its parts (tests/training/test_blend_importance.py)
+            continue
         pipeline = build_pipeline(cand, seed=1).fit(X, y, **fit_params(cand))
         features, estimator = scoring_estimator(pipeline)
         model = ScoringModel(features, estimator)
@@ -108,7 +118,7 @@ def test_contributions_sum_to_the_raw_score_for_every_algorithm(
         contrib = model.contributions_matrix(matrix)
         assert contrib.shape == (40, len(model.feature_names) + 1)
         raw = model.predict_proba_matrix(matrix)
-        log_odds = cand.algorithm.value in ("lightgbm", "logistic_regression")
+        log_odds = cand.algorithm.value in ("lightgbm", "logistic_regression", "scorecard")
         expected = logit(raw) if log_odds else raw
         assert np.allclose(contrib.sum(axis=1), expected, atol=1e-6), cand.name
 
