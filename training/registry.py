@@ -147,6 +147,14 @@ def _row(
     )
 
 
+def bento_models() -> list[Any]:
+    """The ``loan_default`` models of the Bento store (none: an empty list, not an error)."""
+    try:
+        return list(bentoml.models.list(BENTO_MODEL_NAME))
+    except bentoml.exceptions.NotFound:
+        return []
+
+
 def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
     """Both stores side by side, newest first; models present in only one store included."""
     c = client(settings)
@@ -157,7 +165,7 @@ def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
         # search_model_versions leaves aliases empty: the registered model holds them.
         for alias, number in c.get_registered_model(MODEL_NAME).aliases.items():
             by_version.setdefault(str(number), []).append(alias)
-    bentos = {str(m.tag): m for m in bentoml.models.list(BENTO_MODEL_NAME)}
+    bentos = {str(m.tag): m for m in bento_models()}
     rows = []
     for mv in versions:
         tag = mv.tags.get(BENTO_TAG)

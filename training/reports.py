@@ -37,16 +37,27 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, rule: str) -> str:
-    """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
-    head = ["candidate", "imbalance", *METRICS, "Brier (calibrated)", "seconds"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+COMPARISON_HEAD = ("candidate", "imbalance", *METRICS, "Brier (calibrated)", "seconds")
+
+
+def comparison_cells(table: pd.DataFrame, *, bold: str = "**") -> list[list[str]]:
+    """One row of cells per candidate (``mean ± std``); the champion's name marked."""
+    rows = []
     for row in table.to_dict("records"):
-        name = f"**{row['candidate']}** (champion)" if row["champion"] else row["candidate"]
+        name = row["candidate"]
+        if row["champion"]:
+            name = f"{bold}{name}{bold} (champion)"
         cells = [name, row["imbalance"]]
         cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
         cells += [f"{row['brier_calibrated']:.4f}", f"{row['seconds']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return rows
+
+
+def markdown(table: pd.DataFrame, rule: str) -> str:
+    """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
+    lines = ["| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in comparison_cells(table)]
     return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
 
 
