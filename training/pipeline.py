@@ -169,6 +169,7 @@ def run_training(
     Raises:
         ConfigError, InputError, DataValidationError: bad config, file or data.
     """
+    started_at = time.time()
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
     settings = TrainingSettings()
     if quiet:  # MLflow's own INFO lines (database creation, artifact copies)
@@ -214,6 +215,7 @@ def run_training(
         reason=reason,
         timings=timings,
         progress=progress,
+        started_at=started_at,
     )
     (run_dir / "timings.json").write_text(json.dumps(timings, indent=1))
     return TrainingResult(
