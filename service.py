@@ -50,9 +50,11 @@ from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
+from runners.startup import exit_nonzero_after_failed_startup, startup_guard
 
 logger = logging.getLogger(__name__)
 _BUILD = build_arguments()  # `bentoml build --arg model_tag=...` packs that model in the Bento
+exit_nonzero_after_failed_startup()  # `bentoml serve` exits 3 when a worker cannot start
 
 app = ScoringApp(
     "Loan default scoring API",
@@ -84,8 +86,9 @@ class LoanDefaultService:
     packed_model = bentoml.models.BentoModel(_BUILD.model_tag) if _BUILD.model_tag else None
 
     def __init__(self) -> None:
-        self.settings = serving_settings()
-        self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+        with startup_guard():  # no model, bad settings: one line, the server stops
+            self.settings = serving_settings()
+            self.scorer = Scorer(load_serving_model(self.settings), self.settings)
         self.backend = ServingBackend(
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
         )

@@ -17,6 +17,7 @@ from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
 from runners.reasons import ReasonBook, principal_reasons
 from runners.settings import serving_settings
+from runners.startup import startup_guard
 
 EXPLAIN_MAX_BATCH = 16
 EXPLAIN_MAX_LATENCY_MS = 10_000
@@ -62,12 +63,13 @@ class Explainer:
     """BentoML service around :class:`ExplainerCore` (its own worker, adaptive batching)."""
 
     def __init__(self) -> None:
-        settings = serving_settings()
-        self.core = ExplainerCore(
-            load_serving_model(settings),
-            ReasonBook.load(settings.reasons_path),
-            limit=settings.max_reasons,
-        )
+        with startup_guard():  # no model, bad settings: one line, the server stops
+            settings = serving_settings()
+            self.core = ExplainerCore(
+                load_serving_model(settings),
+                ReasonBook.load(settings.reasons_path),
+                limit=settings.max_reasons,
+            )
 
     @bentoml.api(
         batchable=True, max_batch_size=EXPLAIN_MAX_BATCH, max_latency_ms=EXPLAIN_MAX_LATENCY_MS
