@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import bentoml
 from fastapi import HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from loan_default.api import (
     BatchPrediction,
@@ -33,7 +33,7 @@ from loan_default.api import (
 )
 from loan_default.grpc.server import GrpcServer, start_server
 from loan_default.schema import schema_fingerprint
-from runners import metrics
+from runners import apidocs, metrics
 from runners.backend import ServingBackend
 from runners.explainer import Explainer, explain_remotely
 from runners.http import (
@@ -56,11 +56,7 @@ logger = logging.getLogger(__name__)
 _BUILD = build_arguments()  # `bentoml build --arg model_tag=...` packs that model in the Bento
 exit_nonzero_after_failed_startup()  # `bentoml serve` exits 3 when a worker cannot start
 
-app = ScoringApp(
-    "Loan default scoring API",
-    "Scores loan applications with the registered champion model: default probability, risk "
-    "category, principal adverse-action reasons; records observed outcomes for monitoring.",
-)
+app = ScoringApp(apidocs.TITLE, apidocs.DESCRIPTION)
 _BAD = {"s400": "Malformed JSON.", "s413": "Body too large.", "s422": "Invalid fields."}
 _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailable."}
 
@@ -225,6 +221,24 @@ async def feedback(request: Request) -> Response:
         str(body.prediction_id), body.observed_default, request_id=get_request_id(request)
     )
     return json_response(receipt)
+
+
+@app.route_direct("GET", "/", include_in_schema=False)
+async def api_page(request: Request) -> Response:
+    """Swagger UI of /docs.json, from local files only (runners.apidocs)."""
+    return HTMLResponse(apidocs.page_html())
+
+
+@app.route_direct("GET", "/docs.json", include_in_schema=False)
+async def openapi_document(request: Request) -> Response:
+    """BentoML's OpenAPI document with the project's title, version, groups and examples."""
+    from importlib.metadata import version
+
+    base = cast(bentoml.Service[Any], LoanDefaultService).openapi_spec.asdict()
+    spec = apidocs.project_spec(
+        base, package_version=version("loan-default-platform"), model_version=_svc().scorer.meta.tag
+    )
+    return JSONResponse(spec)
 
 
 @app.get("/metrics", include_in_schema=False)
