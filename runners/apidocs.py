@@ -66,7 +66,7 @@ def request_examples() -> dict[str, Any]:
         "/v1/predict_batch": {
             "applications": [application, {**application, "application_id": "APP-000124"}]
         },
-        "/v1/feedback": {"prediction_id": EXAMPLE_PREDICTION_ID, "observed_default": False},
+        "/v1/feedback": {"prediction_id": EXAMPLE_PREDICTION_ID, "observed_default": 0},
     }
 
 

@@ -21,18 +21,15 @@ from tests.integration.serving import ROOT, _wait_until_ready, free_port
 BIN = Path(sys.executable).parent
 
 REGISTER = """
-from mlflow import MlflowClient
-from loan_default.settings import LoanSettings
 from tests.runners.tiny_model import build
 from training import registry
 tag, _, _ = build(version="vanyshell")
-uri = LoanSettings().tracking_uri()
 client = registry.client()
 client.create_registered_model(registry.MODEL_NAME)
 mv = client.create_model_version(
     registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
 )
-registry.promote(mv.version)
+registry.promote(str(mv.version))
 print(tag)
 """
 
