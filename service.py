@@ -48,6 +48,7 @@ from runners.http import (
 )
 from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
+from runners.reloader import ModelWatcher
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
 from runners.startup import exit_nonzero_after_failed_startup, startup_guard
@@ -89,6 +90,9 @@ class LoanDefaultService:
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
+        self.watcher = ModelWatcher(
+            self.settings, lambda: self.scorer.loaded, self.scorer.swap, worker="api"
+        )
         endpoints = ("predict", "predict_batch", "explain")
         self.latency = {endpoint: metrics.LATENCY.labels(endpoint) for endpoint in endpoints}
         self.grpc: GrpcServer | None = None
@@ -102,8 +106,10 @@ class LoanDefaultService:
 
     @bentoml.on_startup
     async def start_grpc(self) -> None:
-        """Start the gRPC server in this worker's loop (every worker binds the port), then
-        freeze the objects of start-up (the worker's last start-up step)."""
+        """Start the gRPC server in this worker's loop (every worker binds the port) and the
+        champion watcher (``runners.reloader``), then freeze the objects of start-up (the
+        worker's last start-up step)."""
+        self.watcher.start()
         if self.settings.grpc_enabled:
             self.grpc = await start_server(
                 self.backend,
@@ -118,6 +124,7 @@ class LoanDefaultService:
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
+        await self.watcher.stop()
         if self.grpc is not None:
             await self.grpc.stop()
         self.scorer.close()

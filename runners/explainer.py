@@ -16,6 +16,7 @@ from loan_default.errors import UnavailableError
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
 from runners.reasons import ReasonBook, principal_reasons
+from runners.reloader import ModelWatcher
 from runners.settings import serving_settings
 from runners.startup import startup_guard
 
@@ -70,6 +71,23 @@ class Explainer:
                 ReasonBook.load(settings.reasons_path),
                 limit=settings.max_reasons,
             )
+        self.watcher = ModelWatcher(
+            settings, lambda: self.core.loaded, self._swap, worker="explainer"
+        )
+
+    def _swap(self, loaded: LoadedModel) -> str:
+        old = self.core
+        self.core = ExplainerCore(loaded, old.book, limit=old.limit)  # one assignment
+        return old.loaded.metadata.version
+
+    @bentoml.on_startup
+    async def watch_champion(self) -> None:
+        """Follow the registry's champion (``runners.reloader``) unless pinned by tag."""
+        self.watcher.start()
+
+    @bentoml.on_shutdown
+    async def stop_watching(self) -> None:
+        await self.watcher.stop()
 
     @bentoml.api(
         batchable=True, max_batch_size=EXPLAIN_MAX_BATCH, max_latency_ms=EXPLAIN_MAX_LATENCY_MS

@@ -21,7 +21,12 @@ from runners.settings import ServingSettings
 logger = logging.getLogger(__name__)
 
 
-def _champion_tag() -> str | None:
+def champion_tag(settings: ServingSettings | None = None) -> str | None:
+    """The Bento tag of the MLflow ``champion``; ``None`` when no version holds the alias.
+
+    Raises:
+        UnavailableError: the registry cannot be imported or read.
+    """
     try:
         from training.registry import resolve_alias
     except ImportError as exc:
@@ -33,7 +38,7 @@ def _champion_tag() -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        tag: str | None = resolve_alias("champion")
+        tag: str | None = resolve_alias("champion", settings)
     except (MlflowException, SQLAlchemyError) as exc:
         reason = exc.message if isinstance(exc, MlflowException) else str(exc).splitlines()[0]
         raise UnavailableError(
@@ -47,7 +52,7 @@ def resolve_model_tag(settings: ServingSettings) -> str:
     """The Bento model tag to serve; ``UnavailableError`` (a startup error) if there is none."""
     if settings.model_tag:
         return settings.model_tag
-    tag = _champion_tag()
+    tag = champion_tag(settings)
     if tag:
         return tag
     if settings.environment == "development":

@@ -127,6 +127,13 @@ def _version_of(tag: str | None) -> str:
     return "-" if tag is None else tag.partition(":")[2] or tag
 
 
+_REACH = (
+    "services that follow the champion switch to it within a few seconds (LOAN_RELOAD_SECONDS, "
+    "check /v1/metadata); a service pinned by tag (LOAN_MODEL_TAG, or a Bento built with "
+    "--arg model_tag) keeps its model: redeploy it to change models"
+)
+
+
 @models_app.command("promote")
 def promote(
     version: Annotated[str, typer.Argument(help="MLflow version number or Bento tag.")],
@@ -135,6 +142,7 @@ def promote(
     from training.registry import promote as do_promote
 
     typer.echo(f"champion is now {do_promote(version)}")
+    typer.echo(_REACH)
 
 
 @models_app.command("rollback")
@@ -143,6 +151,7 @@ def rollback() -> None:
     from training.registry import rollback as do_rollback
 
     typer.echo(f"champion is now {do_rollback()}")
+    typer.echo(_REACH)
 
 
 def register(app: typer.Typer) -> None:
