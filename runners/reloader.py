@@ -106,7 +106,7 @@ class ModelWatcher:
         p_old = canary(old)
         replaced = self.swap(loaded)
         metrics.MODEL_SWITCHES.labels("switched").inc()
-        logger.info(
+        logger.warning(  # an operator event: shown in the server's log at its default level
             "%s: model switched %s -> %s (champion moved; canary p=%.4f, old p=%.4f)",
             self.worker, replaced, loaded.metadata.version, p_new, p_old,
         )  # fmt: skip

@@ -144,3 +144,107 @@ def test_the_api_page_is_the_projects_and_its_examples_answer_200(
     page = httpx.get(f"{http_server.url}/", timeout=30).text
     assert f"<title>{TITLE}</title>" in page
     assert not re.search(r'(src|href)="https?://', page) and "googletagmanager" not in page
+
+
+REGISTER_TWO = """
+from tests.runners.tiny_model import build
+from training import registry
+client = registry.client()
+client.create_registered_model(registry.MODEL_NAME)
+for version in ("vfirst", "vsecond"):
+    tag, _, _ = build(version=version)
+    client.create_model_version(
+        registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
+    )
+registry.promote("1")
+"""
+
+
+class Load:
+    """Threads posting /v1/predict without pause; every answer's time, status and version."""
+
+    def __init__(self, url: str, threads: int = 3) -> None:
+        import threading
+
+        self.url = url
+        self.answers: list[tuple[float, int, str | None]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        from runners.apidocs import example_application
+
+        body = example_application()
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                answer = client.post(f"{self.url}/v1/predict", json=body)
+                version = answer.json().get("model_version") if answer.status_code == 200 else None
+                self.answers.append((time.monotonic(), answer.status_code, version))
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def _moved(load: Load, env: dict[str, str], command: list[str], to: str) -> float:
+    """Run ``loanctl models ...``; seconds until every answer came from ``to``."""
+    done = subprocess.run([str(BIN / "loanctl"), "models", *command], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"champion is now loan_default:{to}" in done.stdout and "redeploy" in done.stdout
+    moved_at = time.monotonic()
+    deadline = moved_at + 10
+    while time.monotonic() < deadline + 3:
+        time.sleep(0.5)
+    late = [a for a in load.answers if a[0] > deadline]
+    assert late and all(version == to for _, _, version in late)
+    first_new = min(t for t, _, version in load.answers if t > moved_at - 1 and version == to)
+    return first_new - moved_at
+
+
+@pytest.mark.slow
+def test_promotion_and_rollback_reach_the_service_under_load(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    env = fresh_env(home)
+    made = subprocess.run(
+        [sys.executable, "-c", REGISTER_TWO.format(home=home)], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    port, grpc = free_port(), free_port()
+    log = tmp_path / "serve.log"
+    serve_env = env | {"LOAN_GRPC_PORT": str(grpc), "LOAN_RELOAD_SECONDS": "1"}
+    command = [str(BIN / "bentoml"), "serve", "service:LoanDefaultService", "--host",
+               "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=serve_env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, url, log)
+        with Load(url) as load:
+            time.sleep(2)
+            promoted = _moved(load, env, ["promote", "2"], "vsecond")
+            rolled_back = _moved(load, env, ["rollback"], "vfirst")
+        assert all(status == 200 for _, status, _ in load.answers), "a request failed"
+        assert all(version in ("vfirst", "vsecond") for _, _, version in load.answers)
+        meta = httpx.get(f"{url}/v1/metadata", timeout=10).json()
+        assert meta["model_version"] == "vfirst"
+        exposition = httpx.get(f"{url}/metrics", timeout=10).text
+        [switched] = [
+            float(line.split()[-1]) for line in exposition.splitlines()
+            if line.startswith('loan_model_switches_total{outcome="switched"}')
+        ]  # fmt: skip
+        assert switched >= 4  # both API workers, twice (the explainer's too when it shares)
+        assert log.read_text().count("model switched") >= 4
+        print(f"{len(load.answers)} answers; new version first answered {promoted:.1f} s after "
+              f"the promotion, {rolled_back:.1f} s after the rollback")  # fmt: skip
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
