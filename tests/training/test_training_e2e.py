@@ -79,6 +79,7 @@ def test_mlflow_records_the_data_the_version_and_true_durations(
     as the work they record."""
     parent = mlflow.get_run(trained.mlflow_run_id)
     data_hash = load_model(trained.bento_tag).metadata.data_hash
+    assert parent.inputs is not None
     [given] = parent.inputs.dataset_inputs
     assert given.dataset.name == applications_file.name
     assert given.dataset.digest == data_hash[:36]
@@ -99,7 +100,8 @@ def test_mlflow_records_the_data_the_version_and_true_durations(
         assert lasted >= seconds[run["tags.mlflow.runName"]] - 0.01
 
     version = registry.client().get_model_version(registry.MODEL_NAME, trained.mlflow_version)
-    assert "roc_auc_mean" in version.description and data_hash[:12] in version.description
+    description = version.description or ""
+    assert "roc_auc_mean" in description and data_hash[:12] in description
     auc = float(version.tags["metric.roc_auc_mean"])
     assert auc == pytest.approx(trained.metrics["roc_auc_mean"], rel=1e-5)
 
