@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -462,6 +462,10 @@ INPUT_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.role is not R
 REQUIRED_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.required)
 CANONICAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
+RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
+"""The risk bands of a prediction, lowest first (thresholds: ``loan_default.model``)."""
+RISK_CATEGORIES: tuple[RiskCategory, ...] = get_args(RiskCategory)
+
 
 def field(name: str) -> FieldSpec:
     """The spec of a canonical field; ``KeyError`` naming the field if there is none."""
@@ -547,7 +551,7 @@ def coerce_frame(frame: pd.DataFrame, *, with_label: bool | None = None) -> pd.D
     """A copy of ``frame`` with exactly the canonical columns, in order, with canonical dtypes.
 
     Absent optional columns are added as missing. Values are converted, not checked: range and
-    category checks belong to ``loan_default.validation``. Non-canonical columns are dropped.
+    category checks belong to ``loan_default.data.validation``. Non-canonical columns are dropped.
 
     Args:
         frame: a DataFrame whose columns are canonical names.

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.reference import (
+from loan_default.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
     CategoricalProfile,

@@ -33,8 +33,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.errors import InputError
+from loan_default.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
 from monitoring.drift import DriftConfig, DriftSummary
-from monitoring.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
 
 _STATTEST_PREFIX = "loan_sidecar__"
 _current_verdicts: dict[str, tuple[float, bool]] = {}

@@ -3,8 +3,8 @@
 ``loanctl models promote`` and ``rollback`` move the MLflow alias; each serving worker (the API
 workers and the explainer) polls it every ``LOAN_RELOAD_SECONDS`` (default 2 s). When the alias
 names another Bento model, the worker loads it in a thread beside the one it serves, checks it
-(same input schema, a canary prediction on the schema's example application that must be a
-probability, compared with the old model's in the log), then switches with one attribute
+(``runners.readiness``, the start-up check: same input schema, a canary application that must
+get a probability, compared with the old model's in the log), then switches with one attribute
 assignment: no request fails, each answer names the version that scored it. The switch is
 logged and counted (``loan_model_switches_total``; ``loan_model_info`` follows).
 
@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Callable
 
 from loan_default.errors import LoanError
-from loan_default.schema import INPUT_FIELDS
 from loan_default.store import LoadedModel
-from runners import metrics
+from runners import metrics, readiness
 from runners.loading import champion_tag, load_serving_model
 from runners.settings import ServingSettings
 
@@ -32,13 +30,13 @@ logger = logging.getLogger(__name__)
 
 
 def canary(loaded: LoadedModel) -> float:
-    """The model's probability for the schema's example application; ``LoanError`` if it is
-    not a probability (a model that cannot score must never be switched to)."""
-    example = {f.name: f.example for f in INPUT_FIELDS if f.example is not None}
-    (p,) = loaded.model.predict_proba_records([example]).tolist()
-    if not (isinstance(p, float) and math.isfinite(p) and 0.0 <= p <= 1.0):
-        raise LoanError(f"model {loaded.tag} failed its canary prediction (got {p!r})")
-    return float(p)
+    """The start-up readiness check (``runners.readiness``: schema, a canary application that
+    must get one probability) on a candidate model; ``LoanError`` when it fails (a model that
+    cannot score must never be switched to). Returns the canary's probability."""
+    result = readiness.check(loaded)
+    if not result.ready or result.canary_probability is None:
+        raise LoanError(f"model {loaded.tag} failed its readiness check: {result.reason}")
+    return result.canary_probability
 
 
 class ModelWatcher:

@@ -46,10 +46,10 @@ def train(
         keep={"candidate"},
         caption=f"Champion rule: {RULE}",
     )
-    holdout = result.metrics.get("holdout_roc_auc")
+    cv_auc = result.metrics.cv["roc_auc"]
+    holdout = result.metrics.holdout.get("roc_auc")
     typer.echo(
-        f"champion {result.champion}: CV ROC AUC {result.metrics['roc_auc_mean']:.4f} "
-        f"± {result.metrics['roc_auc_std']:.4f}"
+        f"champion {result.champion}: CV ROC AUC {cv_auc.mean:.4f} ± {cv_auc.std or 0:.4f}"
         + (f", hold-out {holdout:.4f}" if holdout is not None else "")
     )
     typer.echo(

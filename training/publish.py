@@ -14,11 +14,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset
+from loan_default.reference import build_reference
 from loan_default.schema import LABEL
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
-from monitoring.reference import build_reference
+from loan_default.training_metrics import TrainingMetrics
 from training import registry, reports, tracking
 from training.candidates import DEFAULT_PARAMS, feature_importance
 from training.config import TrainingConfig, TrainingSettings
@@ -107,7 +108,7 @@ def _metadata(
     version: str,
     champion: Champion,
     prepared: PreparedDataset,
-    metrics: dict[str, float],
+    metrics: TrainingMetrics,
     config: TrainingConfig,
     *,
     run_id: str,
@@ -122,7 +123,7 @@ def _metadata(
         thresholds=ThresholdSettings(
             medium=config.risk_medium, high=config.risk_high, decision=champion.threshold
         ),
-        training_metrics={k: float(v) for k, v in metrics.items()},
+        training_metrics=metrics,
         params=champion.params(),
         seed=config.seed,
         data_hash=prepared.data_hash,
@@ -143,7 +144,7 @@ def publish(
     results: list[CVResult],
     champion: Champion,
     y: np.ndarray,
-    metrics: dict[str, float],
+    metrics: TrainingMetrics,
     config: TrainingConfig,
     settings: TrainingSettings,
     reason: str | None,
@@ -181,7 +182,7 @@ def publish(
              "decision_threshold": round(champion.threshold, 6),
              **{f"champion.{k}": v for k, v in champion.params().items()}}
         )  # fmt: skip
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(metrics.flat())
         tracking.log_training_data(
             prepared.frame, path=prepared.path, data_hash=prepared.data_hash,
             source=prepared.source, target=LABEL, quarantined=prepared.rows_quarantined,
@@ -204,17 +205,17 @@ def publish(
             pickle_path = Path(tmp) / "scoring_model.pkl"
             pickle_path.write_bytes(pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL))
             model_info = tracking.log_scoring_model(pickle_path)
-        mlflow.log_metrics(metrics, model_id=model_info.model_id)  # shown with the version
+        mlflow.log_metrics(metrics.flat(), model_id=model_info.model_id)  # shown with the version
         parent_id = str(parent.info.run_id)
     mlflow_version = registry.register(
         str(model_info.model_uri), run_id=parent_id, bento_tag=bento_tag,
         mlflow_client=registry.client(settings),
         description=registry.version_description(
             champion=champion.result.name, algorithm=champion.model.algorithm,
-            metrics=metrics, data_hash=prepared.data_hash, rows=len(prepared.frame),
+            metrics=metrics.flat(), data_hash=prepared.data_hash, rows=len(prepared.frame),
             source=prepared.source, reason=reason, bento_tag=bento_tag,
         ),
-        metrics=metrics,
+        metrics=metrics.flat(),
     )  # fmt: skip
     metadata = _metadata(
         run_id, champion, prepared, metrics, config,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from loan_default.model import ScoringModel
+from loan_default.reference import PROBABILITY
 from monitoring.evidently_report import drifted_columns
 from monitoring.metrics import SidecarMetrics
-from monitoring.reference import PROBABILITY
 from monitoring.sidecar import Sidecar
 from tests.monitoring.sidecar_world import (
     BIG_SHIFT,
