@@ -104,7 +104,7 @@ def test_mlflow_records_the_data_the_version_and_true_durations(
     description = version.description or ""
     assert "roc_auc_mean" in description and data_hash[:12] in description
     auc = float(version.tags["metric.roc_auc_mean"])
-    assert auc == pytest.approx(trained.metrics["roc_auc_mean"], rel=1e-5)
+    assert auc == pytest.approx(trained.metrics.cv["roc_auc"].mean, rel=1e-5)
 
 
 def test_registration_makes_a_challenger_not_a_champion(trained: Any) -> None:
