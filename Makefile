@@ -6,11 +6,11 @@ SHELL := /bin/bash
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 PY := .venv/bin/python
 LOANCTL := .venv/bin/loanctl
-# Everything generated at run time (data, MLflow store, Bento store, traffic, reports) goes here.
-VAR ?= var
-export LOAN_HOME ?= $(abspath $(VAR))
-export BENTOML_HOME ?= $(abspath $(VAR))/bentoml
-export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(VAR))/mlflow/mlflow.db
+# Everything generated at run time (data, MLflow store, Bento store, traffic, reports) goes under
+# LOAN_HOME (default: this checkout's var/). The programs derive the Bento store, the MLflow
+# store and the log folders from it themselves (loan_default/home.py): make only passes it on.
+export LOAN_HOME ?= $(abspath var)
+VAR := $(LOAN_HOME)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
 export BENTOML_DO_NOT_TRACK ?= true
@@ -57,7 +57,7 @@ DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
 .PHONY: demo
 demo: install ## Generate data, train, register, promote, serve; then show drift being caught
-	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 $(DEMO_DATA)
+	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
 	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
 	$(LOANCTL) models promote challenger
 	@mkdir -p $(VAR)/logs
@@ -126,15 +126,17 @@ proto-check: install ## Fail if loan_scoring.proto is out of date with loan_defa
 HOME_CREDIT_SAMPLE ?= ../shared/data/home_credit_application_train_sample5000.tsv.gz
 .PHONY: data-home-credit
 data-home-credit: install ## Import, validate and hash the real Home Credit sample into $(VAR)/data
-	$(LOANCTL) data import --source home_credit $(HOME_CREDIT_SAMPLE) $(VAR)/data/home_credit.parquet
-	$(LOANCTL) data validate $(VAR)/data/home_credit.parquet --report $(VAR)/reports/home_credit-validation.json
-	$(LOANCTL) data hash $(VAR)/data/home_credit.parquet
+	$(LOANCTL) data import --source home_credit --data $(HOME_CREDIT_SAMPLE) \
+	  --out $(VAR)/data/home_credit.parquet
+	$(LOANCTL) data validate --data $(VAR)/data/home_credit.parquet --report $(VAR)/reports/home_credit-validation.json
+	$(LOANCTL) data hash --data $(VAR)/data/home_credit.parquet
 
 SYNTHETIC_ROWS ?= 100000
 .PHONY: data-synthetic
 data-synthetic: install ## Generate synthetic training data and a drifted batch ($(SYNTHETIC_ROWS) rows) into $(VAR)/data
-	$(LOANCTL) data generate --rows $(SYNTHETIC_ROWS) --seed 1 $(VAR)/data/synthetic.parquet
-	$(LOANCTL) data generate --rows 20000 --seed 2 --shift income_drop $(VAR)/data/synthetic-income_drop.parquet
+	$(LOANCTL) data generate --rows $(SYNTHETIC_ROWS) --seed 1 --out $(VAR)/data/synthetic.parquet
+	$(LOANCTL) data generate --rows 20000 --seed 2 --shift income_drop \
+	  --out $(VAR)/data/synthetic-income_drop.parquet
 
 # -- Training (engineer C) ---------------------------------------------------------------------
 TRAIN_DATA ?= $(VAR)/data/synthetic.parquet

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import bentoml
 from fastapi import HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from loan_default.api import (
     BatchPrediction,
@@ -32,7 +32,7 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
-from runners import metrics, readiness
+from runners import apidocs, metrics, readiness
 from runners.backend import ServingBackend
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
@@ -40,18 +40,17 @@ from runners.http import json_response, parse, read_body
 from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
 from runners.openapi import documented
+from runners.reloader import ModelWatcher
 from runners.routing import ConnectionRecycler, DirectRoutes, ScoringApp
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
+from runners.startup import exit_nonzero_after_failed_startup, startup_guard
 
 logger = logging.getLogger(__name__)
 _BUILD = build_arguments()  # `bentoml build --arg model_tag=...` packs that model in the Bento
+exit_nonzero_after_failed_startup()  # `bentoml serve` exits 3 when a worker cannot start
 
-app = ScoringApp(
-    "Loan default scoring API",
-    "Scores loan applications with the registered champion model: default probability, risk "
-    "category, principal adverse-action reasons; records observed outcomes for monitoring.",
-)
+app = ScoringApp(apidocs.TITLE, apidocs.DESCRIPTION)
 _BAD = {
     "s400": "Malformed JSON, a key given twice, or a bad `X-Request-ID`.",
     "s408": "The body did not arrive within 5 s.",
@@ -83,13 +82,17 @@ class LoanDefaultService:
     packed_model = bentoml.models.BentoModel(_BUILD.model_tag) if _BUILD.model_tag else None
 
     def __init__(self) -> None:
-        self.settings = serving_settings()
-        self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+        with startup_guard():  # no model, bad settings: one line, the server stops
+            self.settings = serving_settings()
+            self.scorer = Scorer(load_serving_model(self.settings), self.settings)
         self.readiness = readiness.check(self.scorer.loaded)  # once: probes read the result
         self.backend = ServingBackend(
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
+        self.watcher = ModelWatcher(
+            self.settings, lambda: self.scorer.loaded, self.scorer.swap, worker="api"
+        )
         endpoints = ("predict", "predict_batch", "explain")
         self.latency = {endpoint: metrics.LATENCY.labels(endpoint) for endpoint in endpoints}
         self.grpc: GrpcServer | None = None
@@ -104,8 +107,10 @@ class LoanDefaultService:
 
     @bentoml.on_startup
     async def start_grpc(self) -> None:
-        """Start the gRPC server in this worker's loop (every worker binds the port), then
-        freeze the objects of start-up (the worker's last start-up step)."""
+        """Start the gRPC server in this worker's loop (every worker binds the port) and the
+        champion watcher (``runners.reloader``), then freeze the objects of start-up (the
+        worker's last start-up step)."""
+        self.watcher.start()
         if self.settings.grpc_enabled:
             self.grpc = await start_server(
                 self.backend,
@@ -120,6 +125,7 @@ class LoanDefaultService:
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
+        await self.watcher.stop()
         if self.grpc is not None:
             await self.grpc.stop()
         self.scorer.close()
@@ -217,6 +223,24 @@ async def feedback(request: Request) -> Response:
     body = parse(FeedbackRequest, await read_body(request, svc.single_limit))
     ctx = CallContext("feedback", "rest", get_request_id(request))
     return json_response(await svc.backend.feedback(body, ctx))
+
+
+@app.route_direct("GET", "/", include_in_schema=False)
+async def api_page(request: Request) -> Response:
+    """Swagger UI of /docs.json, from local files only (runners.apidocs)."""
+    return HTMLResponse(apidocs.page_html())
+
+
+@app.route_direct("GET", "/docs.json", include_in_schema=False)
+async def openapi_document(request: Request) -> Response:
+    """BentoML's OpenAPI document with the project's title, version, groups and examples."""
+    from importlib.metadata import version
+
+    base = cast(bentoml.Service[Any], LoanDefaultService).openapi_spec.asdict()
+    spec = apidocs.project_spec(
+        base, package_version=version("loan-default-platform"), model_version=_svc().scorer.meta.tag
+    )
+    return JSONResponse(spec)
 
 
 @app.get("/metrics", include_in_schema=False)

@@ -40,6 +40,13 @@ def by_alias(alias: str, mlflow_client: MlflowClient) -> Any | None:
 
 
 def resolve_alias(alias: str, settings: LoanSettings | None = None) -> str | None:
-    """The Bento tag of the version holding ``alias``; ``None`` if no version holds it."""
+    """The Bento tag of the version holding ``alias``; ``None`` if no version holds it.
+
+    A local SQLite store that does not exist yet holds no alias: it is not created by a lookup
+    (several serving workers creating it at once would race on its schema migrations).
+    """
+    uri = (settings or LoanSettings()).tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
     mv = by_alias(alias, client(settings))
     return None if mv is None else mv.tags.get(BENTO_TAG)

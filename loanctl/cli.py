@@ -71,6 +71,9 @@ def run() -> None:
 
     Usage errors (unknown command or option) are click's: a message and exit code 2.
     """
+    from loan_default.home import configure_environment
+
+    configure_environment()  # before anything imports bentoml (installs without the .pth hook)
     try:
         app()
     except LoanError as exc:

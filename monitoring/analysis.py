@@ -25,7 +25,9 @@ from loan_default.schema import records_to_frame
 from loan_default.store import ModelMetadata
 from loan_default.traffic import PredictionRecord
 from loan_default.training_metrics import TrainingMetrics
+from monitoring.charts import distribution_charts
 from monitoring.drift import DriftSummary, compute_drift
+from monitoring.evidently_report import Verdicts, sidecar_verdicts
 from monitoring.fairness import AGE_BAND, compute_fairness
 from monitoring.performance import estimated_performance, labelled_performance
 from monitoring.quality import compute_quality
@@ -157,6 +159,11 @@ def _segment(
     # Quality on the values as logged: coercion would turn an invalid value into a missing one.
     raw = pd.DataFrame.from_records([r.application for r in records])
     quality = compute_quality(raw, config.quality, reference=context.reference)
+    charts = distribution_charts(
+        context.reference, frame, p, drift.drifted_features, folder,
+        prefix=f"dist-{meta.version}",
+        psi={**{f.name: f.psi for f in drift.features}, PROBABILITY: drift.score_psi},
+    )  # fmt: skip
     page = evidently_drifted = None
     if evidently:
         page = f"evidently-{meta.version}.html"
@@ -165,8 +172,9 @@ def _segment(
         if config.reports.evidently_columns == "drifted":
             columns = [*drift.drifted_features, PROBABILITY]
         evidently_drifted = _render_evidently(
-            context.reference, current, folder / page, config, columns
-        )
+            context.reference, current, folder / page, config, columns,
+            sidecar_verdicts(drift, config.drift),
+        )  # fmt: skip
         if evidently_drifted is None:
             page = None
     return Segment(
@@ -212,8 +220,12 @@ def _segment(
             "fairness_labelled": fairness_labelled and fairness_labelled.model_dump(mode="json"),
             "quality": quality.model_dump(mode="json"),
             "evidently_drifted_columns": evidently_drifted,
+            "drift_rule": config.drift.model_dump(
+                mode="json", include={"alpha", "min_effect", "psi_act", "min_drifted_features"}
+            ),
         },
         evidently_report=page,
+        charts=charts,
     )
 
 
@@ -243,6 +255,7 @@ def _features(drift: DriftSummary) -> list[FeatureDrift]:
             drifted=f.drifted,
             test=f.method,
             p_value=f.p_value,
+            effect=f.effect,
         )
         for f in drift.features
     ]
@@ -254,6 +267,7 @@ def _render_evidently(
     path: Path,
     config: MonitoringConfig,
     columns: list[str] | None,
+    verdicts: Verdicts,
 ) -> list[str] | None:
     """Evidently's page of the window; its own drifted columns, or None if it failed (the page
     is for people to browse: a failure is logged, the window's verdicts do not depend on it)."""
@@ -261,7 +275,7 @@ def _render_evidently(
 
     try:
         results = render_evidently(
-            reference.sample, current, path, config.evidently, columns=columns
+            reference.sample, current, path, config.evidently, columns=columns, verdicts=verdicts
         )
     except (LoanError, ValueError, TypeError, KeyError) as exc:
         log.warning("Evidently's report %s failed: %s", path.name, exc)

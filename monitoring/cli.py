@@ -100,6 +100,7 @@ def run(
             if metrics_file is not None:
                 from prometheus_client import write_to_textfile
 
+                metrics_file.parent.mkdir(parents=True, exist_ok=True)
                 write_to_textfile(str(metrics_file), metrics.registry)
             return
         metrics.serve(settings.monitor_host, settings.monitor_port)

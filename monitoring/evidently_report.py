@@ -10,15 +10,22 @@ keep it to a second or two:
 * the column types come from the canonical schema through an explicit ``DataDefinition``
   (numbers and integers numerical; categories and booleans categorical; the predicted
   ``probability`` numerical), so nothing is guessed from the data;
-* fixed per-type methods (normed Wasserstein distance for numbers, Jensen-Shannon distance for
-  categories, threshold 0.1: Evidently's own defaults for large samples) so the page does not
-  change method with the sample size; never TVD, g-test or MMD, which are slow or fragile.
+* **one verdict**: given the sidecar's :class:`Verdicts` of the window, every column's drift
+  test on the page *is* the sidecar's decision (a registered Evidently stat test per column that
+  answers with the sidecar's PSI and drifted flag, named after the sidecar's rule), and the
+  page's dataset-level line follows the sidecar's window alarm (``min_drifted_features``), so
+  nothing a user opens contradicts the window report. Without verdicts (a page on its own),
+  fixed per-type methods are used (normed Wasserstein distance for numbers, Jensen-Shannon
+  distance for categories, threshold 0.1: Evidently's own defaults for large samples); never
+  TVD, g-test or MMD, which are slow or fragile.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.errors import InputError
 from loan_default.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
+from monitoring.drift import DriftConfig, DriftSummary
+
+_STATTEST_PREFIX = "loan_sidecar__"
+_current_verdicts: dict[str, tuple[float, bool]] = {}
+_registered: set[str] = set()
+_render_lock = threading.Lock()  # the stat tests read the verdicts of the page being rendered
 
 
 class EvidentlyConfig(BaseModel):
@@ -40,6 +53,74 @@ class EvidentlyConfig(BaseModel):
     cat_method: str = Field("jensenshannon", description="Evidently method for categories.")
     threshold: float = Field(0.1, gt=0, description="Distance from which a column drifts.")
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted columns for alarm.")
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The sidecar's decisions for one window, which Evidently's page must show unchanged."""
+
+    columns: dict[str, tuple[float, bool]]
+    """Per column (fields and ``probability``): (PSI, drifted)."""
+    alarm: bool
+    """The window's drift alarm (``DriftSummary.drift_detected``)."""
+    rule: str
+    """The rule in words, shown on the page as the test's name."""
+    threshold: float
+    """The PSI from which a column drifts whatever its p-value (shown beside each score)."""
+
+
+def sidecar_verdicts(drift: DriftSummary, config: DriftConfig) -> Verdicts:
+    """The verdicts of :func:`monitoring.drift.compute_drift` in the form the page needs.
+
+    The score (``probability``) counts as drifted in the ``act`` band (PSI >= ``psi_act``), as
+    in the sidecar's alarm.
+    """
+    columns = {f.name: (f.psi, f.drifted) for f in drift.features}
+    columns[PROBABILITY] = (drift.score_psi, drift.score_psi >= config.psi_act)
+    rule = (
+        f"sidecar rule: PSI >= {config.psi_act:g}, or p < {drift.alpha_per_test:.2g} "
+        f"(Bonferroni: {config.alpha:g} / {len(drift.features)} fields) with KS D or TVD >= "
+        f"{config.min_effect:g}; score shown: PSI"
+    )
+    return Verdicts(
+        columns=columns, alarm=drift.drift_detected, rule=rule, threshold=config.psi_act
+    )
+
+
+def _verdict(column: str) -> Any:
+    def answer(reference: Any, current: Any, feature_type: Any, threshold: float) -> Any:
+        return _current_verdicts[column]
+
+    return answer
+
+
+def _stattests(verdicts: Verdicts, columns: list[str], threshold: float) -> dict[str, str]:
+    """Register (once per column) a stat test answering with the sidecar's verdict."""
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    names = {}
+    for column in columns:
+        name = f"{_STATTEST_PREFIX}{column}"
+        if name not in _registered:
+            test = StatTest(
+                name=name,
+                display_name=verdicts.rule,
+                allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
+                default_threshold=threshold,
+            )
+            register_stattest(test, default_impl=_verdict(column))
+            _registered.add(name)
+        names[column] = name
+    return names
+
+
+def _drift_share(verdicts: Verdicts, columns: list[str]) -> float:
+    """Evidently's dataset-level share threshold that reproduces the sidecar's alarm."""
+    if verdicts.alarm:  # an alarm means at least one drifted column (a field or the score)
+        return 1 / len(columns)
+    drifted = sum(verdicts.columns[c][1] for c in columns)
+    return min((drifted + 1) / len(columns), 1.0)
 
 
 def data_definition(columns: list[str]) -> Any:
@@ -61,6 +142,7 @@ def render_evidently(
     config: EvidentlyConfig | None = None,
     *,
     columns: list[str] | None = None,
+    verdicts: Verdicts | None = None,
 ) -> dict[str, Any]:
     """Write Evidently's data-drift report of ``current`` against the reference as HTML.
 
@@ -71,6 +153,8 @@ def render_evidently(
         config: sample size and methods; defaults as documented in :class:`EvidentlyConfig`.
         columns: only these columns (e.g. the drifted fields and ``probability``): the page's
             cost grows with its columns (a plot each); default: every monitored field.
+        verdicts: the sidecar's decisions for this window: the page then shows them (one
+            verdict); without, Evidently's own methods of ``config`` decide.
 
     Returns:
         Evidently's results (``Snapshot.dict()``: its metrics and per-column tests).
@@ -89,25 +173,35 @@ def render_evidently(
     reference = reference_sample
     if len(reference) > config.reference_rows:
         reference = reference.sample(n=config.reference_rows, random_state=config.seed)
+    if verdicts is not None:
+        shared = [c for c in shared if c in verdicts.columns]
+        if not shared:
+            raise InputError("the sidecar's verdicts name none of the page's columns")
     definition = data_definition(shared)
-    report = Report(
-        [
-            DataDriftPreset(
+    with _render_lock:
+        if verdicts is None:
+            preset = DataDriftPreset(
                 columns=shared,
                 num_method=config.num_method,
                 cat_method=config.cat_method,
                 threshold=config.threshold,
                 drift_share=config.drift_share,
             )
-        ],
-        include_tests=True,
-    )
-    with warnings.catch_warnings():  # Evidently 0.7 trips pandas' downcasting FutureWarning
-        warnings.simplefilter("ignore", FutureWarning)
-        snapshot = report.run(
-            Dataset.from_pandas(current[shared], data_definition=definition),
-            Dataset.from_pandas(reference[shared], data_definition=definition),
-        )
+        else:
+            _current_verdicts.clear()
+            _current_verdicts.update(verdicts.columns)
+            preset = DataDriftPreset(
+                columns=shared,
+                per_column_method=dict(_stattests(verdicts, shared, verdicts.threshold)),
+                drift_share=_drift_share(verdicts, shared),
+            )
+        report = Report([preset], include_tests=True)
+        with warnings.catch_warnings():  # Evidently 0.7 trips pandas' downcasting FutureWarning
+            warnings.simplefilter("ignore", FutureWarning)
+            snapshot = report.run(
+                Dataset.from_pandas(current[shared], data_definition=definition),
+                Dataset.from_pandas(reference[shared], data_definition=definition),
+            )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))

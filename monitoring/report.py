@@ -1,9 +1,12 @@
 """Window reports: ``<reports>/<window_id>/report.json`` + ``index.html``, and a browsable index.
 
-Each window page holds the project's own sections (triggers fired, drift table with PSI bands,
-score drift, labelled and estimated performance, fairness, data quality) and links Evidently's
-report of the same window (``evidently-<version>.html``, written by ``monitoring.analysis``).
-Reports older than the configured retention are deleted.
+Each window page holds the project's own sections (triggers fired, drift table with PSI bands
+and the rule that decided it, pictures of the reference and window distributions of the drifted
+fields and the score, labelled and estimated performance, fairness, data quality) and links
+Evidently's page of the same window (``evidently-<version>.html``, written by
+``monitoring.analysis``; it shows the same verdicts). The index lists the windows under a chart
+of drift, score PSI, AUC and adverse impact ratios over time (``trends.svg``). Reports older
+than the configured retention are deleted.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
+from monitoring.charts import trend_chart
 from monitoring.results import Segment, WindowResult
 
 REPORT_JSON = "report.json"
 PAGE = "index.html"
+TRENDS = "trends.svg"
 _BAND_COLOURS = {"stable": "#e6f4ea", "watch": "#fef7e0", "act": "#fce8e6"}
 _CSS = """body{font:14px system-ui,sans-serif;margin:2em;max-width:75em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:left}th{background:#f3f3f3}.bad{color:#b3261e;font-weight:600}.muted{color:#777}"""
+text-align:left}th{background:#f3f3f3}.bad{color:#b3261e;font-weight:600}.muted{color:#777}
+img{max-width:100%;margin:.25em .5em .25em 0;vertical-align:top}"""
 
 
 def window_folder(reports: Path, window_id: str) -> Path:
@@ -66,17 +72,30 @@ def _segment_html(seg: Segment) -> str:
     parts = [f"<h2>Model {v}{trained}: {seg.records} records</h2>"]
     if seg.evidently_report:
         href = escape(seg.evidently_report)
-        parts.append(f'<p><a href="{href}">Evidently data drift report</a></p>')
+        parts.append(
+            f'<p><a href="{href}">Evidently data drift page</a> (its distributions and plots; '
+            "its drift verdicts are the ones below)</p>"
+        )
     drifted = ", ".join(seg.drifted_features) or "none"
     parts.append(
         f"<h3>Drift</h3><p>Drift score {seg.drift_score:.2f} (share of fields drifted); "
         f"drifted: <b>{escape(drifted)}</b>. Score PSI {seg.score_psi:.3f} "
         f"({escape(seg.score_band)}). PSI bands: stable &lt; 0.1 &le; watch &lt; 0.25 &le; act.</p>"
     )
+    parts.append(_rule_html(seg))
+    if seg.charts:
+        images = "".join(
+            f'<img src="{escape(file)}" alt="reference vs window: {escape(name)}" width="512">'
+            for name, file in seg.charts.items()
+        )
+        parts.append(
+            "<h4>Reference (grey) vs this window (red), on the bins the PSI compares</h4>"
+            f"<p>{images}</p>"
+        )
     ordered = sorted(seg.features, key=lambda f: -f.psi)
     parts.append(
         _table(
-            ["field", "PSI", "band", "test", "p-value", "drifted"],
+            ["field", "PSI", "band", "test", "p-value", "effect", "drifted"],
             [
                 [
                     escape(f.feature),
@@ -84,6 +103,7 @@ def _segment_html(seg: Segment) -> str:
                     escape(f.band),
                     escape(f.test or ""),
                     _fmt(f.p_value, 4),
+                    _fmt(f.effect),
                     '<span class="bad">yes</span>' if f.drifted else "no",
                 ]
                 for f in ordered
@@ -147,6 +167,28 @@ def _segment_html(seg: Segment) -> str:
     return "\n".join(parts)
 
 
+def _rule_html(seg: Segment) -> str:
+    """How a field was decided drifted, with this window's numbers (the p-value correction)."""
+    rule = seg.details.get("drift_rule") or {}
+    per_test = (seg.details.get("drift") or {}).get("alpha_per_test")
+    if not rule or per_test is None:
+        return ""
+    tested = len(seg.features)
+    return (
+        f"<p>A field is <b>drifted</b> when its PSI is at least {rule['psi_act']:g}, or when "
+        f"its test's p-value is below {per_test:.2g} <b>and</b> its effect (KS D for numbers, "
+        f"total variation distance for categories) is at least {rule['min_effect']:g}. The "
+        f"p-value bar is the Bonferroni correction for testing {tested} fields at once: "
+        f"{rule['alpha']:g} / {tested} = {per_test:.2g}, so the chance of one false alarm in a "
+        f"window stays under {rule['alpha']:g} (testing each field at {rule['alpha']:g} would "
+        f"flag about {rule['alpha'] * tested:.1f} stable fields a window). A p-value such as "
+        f"0.01 is therefore not a drift here; a large sample also makes tiny differences "
+        f"significant, hence the effect floor. The window alarm needs "
+        f"{rule['min_drifted_features']} drifted field(s) or a score PSI of at least "
+        f"{rule['psi_act']:g}.</p>"
+    )
+
+
 def _window_page(result: WindowResult, suppressed: list[str]) -> str:
     title = f"Window {result.window_id}"
     head = (
@@ -206,10 +248,15 @@ def latest_report(reports: Path) -> WindowResult | None:
     return WindowResult.model_validate_json(paths[-1].read_bytes()) if paths else None
 
 
-def write_index(reports: Path) -> Path:
-    """The index page listing every kept window, newest first."""
+def write_index(reports: Path, *, auc_floor: float | None = None) -> Path:
+    """The index page: a chart of the windows over time, then every kept window, newest first.
+
+    Args:
+        auc_floor: the AUC retraining trigger, drawn on the chart.
+    """
     rows: list[list[str]] = []
-    for r in load_reports(reports):
+    results = load_reports(reports)
+    for r in results:
         seg = max(r.segments, key=lambda s: s.records, default=None)
         auc = seg.labelled.auc if seg and seg.labelled else None
         link = f'<a href="{escape(r.window_id)}/{PAGE}">{escape(r.window_id)}</a>'
@@ -227,6 +274,12 @@ def write_index(reports: Path) -> Path:
             "score PSI", "labelled AUC", "triggers", "scoring"]  # fmt: skip
     body = _table(head, rows) if rows else "<p>No window analysed yet.</p>"
     reports.mkdir(parents=True, exist_ok=True)
+    if results:
+        trend_chart(results, reports / TRENDS, auc_floor=auc_floor, drifted_alarm=None)
+        body = (
+            f'<p><img src="{TRENDS}" alt="drift score, score PSI, AUC and adverse impact '
+            f'ratios per window" width="600"></p>{body}'
+        )
     _atomic_write(reports / PAGE, _html("Loan default monitoring: windows", body))
     return reports / PAGE
 

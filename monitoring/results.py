@@ -19,6 +19,7 @@ class FeatureDrift(BaseModel):
     drifted: bool
     test: str | None = Field(None, description="The two-sample test behind ``p_value``.")
     p_value: float | None = None
+    effect: float | None = Field(None, description="KS D (numbers) or TVD (categories).")
 
 
 class Labelled(BaseModel):
@@ -66,6 +67,11 @@ class Segment(BaseModel):
         default_factory=dict, description="The statistics modules' own summaries, as JSON."
     )
     evidently_report: str | None = Field(None, description="File name of Evidently's page.")
+    charts: dict[str, str] = Field(
+        default_factory=dict,
+        description="SVG file (beside the page) of the reference vs window distribution of "
+        "each drifted field and of the score (``probability``).",
+    )
 
 
 class TriggerEvent(BaseModel):

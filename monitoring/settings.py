@@ -24,7 +24,7 @@ from monitoring.fairness import FairnessConfig
 from monitoring.performance import PerformanceConfig
 from monitoring.quality import QualityConfig
 
-DEFAULT_CONFIG = Path("configs/monitoring.yaml")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "monitoring.yaml"
 
 
 class MonitorSettings(LoanSettings):

@@ -174,7 +174,7 @@ class Sidecar:
             write_window_report(
                 result, self.settings.reports_path, suppressed=evaluation.suppressed
             )
-            write_index(self.settings.reports_path)
+            write_index(self.settings.reports_path, auc_floor=self.config.triggers.auc_below)
             MonitorState.save_checkpoint(db, "predictions", window.checkpoint)
             MonitorState.put(db, "window_seq", seq)
             MonitorState.put(db, "triggers", evaluation.state.model_dump(mode="json"))
@@ -222,7 +222,7 @@ class Sidecar:
         keep = self.config.retention
         removed = apply_retention(self.settings.reports_path, days=keep.report_days, now=now)
         if removed:
-            write_index(self.settings.reports_path)
+            write_index(self.settings.reports_path, auc_floor=self.config.triggers.auc_below)
             log.info("deleted %d window reports older than %g days", len(removed), keep.report_days)
         self.state.prune(
             older_than=now - timedelta(days=keep.prediction_days),

@@ -16,7 +16,9 @@ from loan_default.errors import UnavailableError
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
 from runners.reasons import ReasonBook, principal_reasons, scorecard_points
+from runners.reloader import ModelWatcher
 from runners.settings import serving_settings
+from runners.startup import startup_guard
 
 EXPLAIN_MAX_BATCH = 16
 EXPLAIN_MAX_LATENCY_MS = 10_000
@@ -68,12 +70,30 @@ class Explainer:
     """BentoML service around :class:`ExplainerCore` (its own worker, adaptive batching)."""
 
     def __init__(self) -> None:
-        settings = serving_settings()
-        self.core = ExplainerCore(
-            load_serving_model(settings),
-            ReasonBook.load(settings.reasons_path),
-            limit=settings.max_reasons,
+        with startup_guard():  # no model, bad settings: one line, the server stops
+            settings = serving_settings()
+            self.core = ExplainerCore(
+                load_serving_model(settings),
+                ReasonBook.load(settings.reasons_path),
+                limit=settings.max_reasons,
+            )
+        self.watcher = ModelWatcher(
+            settings, lambda: self.core.loaded, self._swap, worker="explainer"
         )
+
+    def _swap(self, loaded: LoadedModel) -> str:
+        old = self.core
+        self.core = ExplainerCore(loaded, old.book, limit=old.limit)  # one assignment
+        return old.loaded.metadata.version
+
+    @bentoml.on_startup
+    async def watch_champion(self) -> None:
+        """Follow the registry's champion (``runners.reloader``) unless pinned by tag."""
+        self.watcher.start()
+
+    @bentoml.on_shutdown
+    async def stop_watching(self) -> None:
+        await self.watcher.stop()
 
     @bentoml.api(
         batchable=True, max_batch_size=EXPLAIN_MAX_BATCH, max_latency_ms=EXPLAIN_MAX_LATENCY_MS

@@ -21,17 +21,24 @@ from runners.settings import ServingSettings
 logger = logging.getLogger(__name__)
 
 
-def _champion_tag() -> str | None:
+def champion_tag(settings: ServingSettings | None = None) -> str | None:
+    """The Bento tag of the MLflow ``champion``; ``None`` when no version holds the alias.
+
+    Raises:
+        UnavailableError: the registry cannot be read.
+    """
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
     from loan_default.aliases import resolve_alias
 
     try:
-        tag: str | None = resolve_alias("champion")
-    except MlflowException as exc:
+        tag: str | None = resolve_alias("champion", settings)
+    except (MlflowException, SQLAlchemyError) as exc:
+        reason = exc.message if isinstance(exc, MlflowException) else str(exc).splitlines()[0]
         raise UnavailableError(
             f"no model to serve: LOAN_MODEL_TAG is not set and the MLflow registry cannot be "
-            f"read to resolve 'champion' ({exc.message})"
+            f"read to resolve 'champion' ({reason})"
         ) from None
     return tag
 
@@ -40,19 +47,23 @@ def resolve_model_tag(settings: ServingSettings) -> str:
     """The Bento model tag to serve; ``UnavailableError`` (a startup error) if there is none."""
     if settings.model_tag:
         return settings.model_tag
-    tag = _champion_tag()
+    tag = champion_tag(settings)
     if tag:
         return tag
     if settings.environment == "development":
-        models = bentoml.models.list(BENTO_MODEL_NAME)
+        try:
+            models = bentoml.models.list(BENTO_MODEL_NAME)
+        except bentoml.exceptions.NotFound:
+            models = []
         if models:
             newest = max(models, key=lambda m: m.creation_time)
             logger.warning("development: no champion, serving the newest model %s", newest.tag)
             return str(newest.tag)
     raise UnavailableError(
-        "no model to serve: LOAN_MODEL_TAG is not set and the MLflow registered model "
-        "'loan_default' has no 'champion' alias (promote one with `loanctl models promote`, "
-        "or set LOAN_MODEL_TAG=loan_default:<version>)"
+        f"no model to serve: LOAN_MODEL_TAG is not set and the MLflow registered model "
+        f"'loan_default' at {settings.tracking_uri()} has no 'champion' alias (LOAN_HOME="
+        f"{settings.home}); train and promote one (`loanctl train --data FILE`, `loanctl "
+        f"models promote VERSION`), or set LOAN_MODEL_TAG=loan_default:<version>"
     )
 
 
@@ -68,8 +79,9 @@ def load_serving_model(settings: ServingSettings) -> LoadedModel:
     except bentoml.exceptions.NotFound:
         raise UnavailableError(
             f"model {tag!r} is not in the Bento model store "
-            f"(BENTOML_HOME={os.environ.get('BENTOML_HOME', '~/bentoml')}); import it with "
-            "`bentoml models import` or train it here"
+            f"(BENTOML_HOME={os.environ.get('BENTOML_HOME', '~/bentoml')}, LOAN_HOME="
+            f"{settings.home}); import it with `bentoml models import`, train it here, or "
+            "point LOAN_HOME at the platform's state"
         ) from None
     except NotFoundError as exc:
         raise UnavailableError(str(exc)) from None

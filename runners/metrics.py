@@ -50,6 +50,11 @@ PROBABILITY = Histogram(
     "Predicted default probabilities (watch its shape for prediction drift).",
     buckets=(0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
+MODEL_SWITCHES = Counter(
+    "loan_model_switches_total",
+    "Champion changes seen by the workers: switched to, or refused (failed check).",
+    ["outcome"],
+)
 MODEL_INFO = Gauge(
     "loan_model_info",
     "The model this worker serves (value 1).",

@@ -9,6 +9,11 @@ has its own worker (``runners.explainer``).
 
 Every prediction is appended to the traffic log and its id to the prediction index *before*
 the caller can answer: a SIGKILLed worker has lost nothing it answered.
+
+The model can be replaced while the worker serves (:meth:`Scorer.swap`, driven by
+``runners.reloader``): everything that belongs to one model (the model, its metadata, its
+thresholds, its counters) is one immutable :class:`ActiveModel`, read once per batch, so each
+answer and each traffic-log record names the version that really scored it.
 """
 
 from __future__ import annotations
@@ -55,6 +60,25 @@ class ScoreRequest:
     request_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ActiveModel:
+    """One model and what belongs to it; replaced as a whole by :meth:`Scorer.swap`."""
+
+    loaded: LoadedModel
+    thresholds: Any
+    counters: dict[str, Any]
+
+    @classmethod
+    def of(cls, loaded: LoadedModel, settings: ServingSettings) -> ActiveModel:
+        meta = loaded.metadata
+        metrics.MODEL_INFO.labels(meta.name, meta.version, meta.algorithm).set(1)
+        return cls(
+            loaded,
+            settings.thresholds(meta.thresholds.risk()),
+            {risk: metrics.PREDICTIONS.labels(meta.version, risk) for risk in RISK_CATEGORIES},
+        )
+
+
 class Scorer:
     """Scores applications with one loaded model and records every answer.
 
@@ -64,21 +88,38 @@ class Scorer:
     """
 
     def __init__(self, loaded: LoadedModel, settings: ServingSettings) -> None:
-        self.loaded = loaded
-        self.model = loaded.model
-        self.meta = loaded.metadata
         self.settings = settings
-        self.thresholds = settings.thresholds(loaded.metadata.thresholds.risk())
+        self.active = ActiveModel.of(loaded, settings)
         traffic = settings.traffic_path
         self._predictions = TrafficWriter(traffic, "predictions", fsync=settings.traffic_fsync)
         self._feedback = TrafficWriter(traffic, "feedback", fsync=settings.traffic_fsync)
         self._index = PredictionIndex(settings.prediction_index_path, _writer_name())
         self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
         self._lock = threading.Lock()  # the service scores on its event loop; other callers may not
-        metrics.MODEL_INFO.labels(self.meta.name, self.meta.version, self.meta.algorithm).set(1)
-        self._counters = {
-            risk: metrics.PREDICTIONS.labels(self.meta.version, risk) for risk in RISK_CATEGORIES
-        }
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self.active.loaded
+
+    @property
+    def model(self) -> Any:
+        return self.active.loaded.model
+
+    @property
+    def meta(self) -> Any:
+        return self.active.loaded.metadata
+
+    @property
+    def thresholds(self) -> Any:
+        return self.active.thresholds
+
+    def swap(self, loaded: LoadedModel) -> str:
+        """Serve ``loaded`` from the next batch on (one attribute assignment); the old version."""
+        old = self.active.loaded.metadata
+        self.active = ActiveModel.of(loaded, self.settings)
+        if old.version != loaded.metadata.version:
+            metrics.MODEL_INFO.labels(old.name, old.version, old.algorithm).set(0)
+        return old.version
 
     def check_open(self) -> None:
         """Raise ``UnavailableError`` while scoring is paused by an operator or the monitoring."""
@@ -107,16 +148,17 @@ class Scorer:
         """:meth:`score` for several calls at once: one feature matrix, one model call, one
         traffic-log write and one index transaction for all of them (``runners.batching``)."""
         self.check_open()
+        active = self.active  # one model for the whole batch, whatever a swap does meanwhile
         if len(requests) == 1:
             applications = requests[0].applications
         else:
             applications = [app for request in requests for app in request.applications]
-        probabilities = self.model.predict_proba_records(applications).tolist()
-        category = self.thresholds.category
+        probabilities = active.loaded.model.predict_proba_records(applications).tolist()
+        category = active.thresholds.category
         categories = [category(p) for p in probabilities]
         ids = new_prediction_ids(len(probabilities))
         now = utcnow().isoformat()
-        name, version = self.meta.name, self.meta.version
+        name, version = active.loaded.metadata.name, active.loaded.metadata.version
         rows = list(zip(ids, probabilities, categories, strict=True))
         # Dict displays typed by the annotations (a TypedDict call costs ~3x a display per row).
         results: list[PredictionBody] = [
@@ -156,7 +198,7 @@ class Scorer:
             self._predictions.write(records)
             self._index.add(ids, model_version=version)
         for risk, n in Counter(categories).items():
-            self._counters[risk].inc(n)
+            active.counters[risk].inc(n)
         metrics.observe_many(metrics.PROBABILITY, probabilities)
         return answers
 
@@ -188,7 +230,8 @@ class Scorer:
 
     def metadata(self) -> ModelInfoBody:
         """The /v1/metadata body."""
-        meta = self.meta
+        active = self.active
+        meta = active.loaded.metadata
         return {
             "model_name": meta.name,
             "model_version": meta.version,
@@ -202,8 +245,8 @@ class Scorer:
             "git_commit": meta.git_commit,
             "training_metrics": meta.training_metrics.model_dump(mode="json"),
             "thresholds": {
-                "medium": self.thresholds.medium,
-                "high": self.thresholds.high,
+                "medium": active.thresholds.medium,
+                "high": active.thresholds.high,
                 "decision": meta.thresholds.decision,
             },
             "schema_fingerprint": meta.schema_fingerprint,
@@ -221,7 +264,7 @@ class Scorer:
                 }
                 for f in INPUT_FIELDS
             ],
-            "features": self.model.feature_names,
+            "features": active.loaded.model.feature_names,
         }
 
     def close(self) -> None:

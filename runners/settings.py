@@ -71,6 +71,14 @@ class ServingSettings(LoanSettings):
         description="Mean applications answered per HTTP keep-alive connection before the "
         "client is asked to reconnect (spreads connections over the workers; 0: never).",
     )
+    reload_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often each worker checks the MLflow 'champion' alias and switches to "
+        "a new champion without a restart (0: never; a pinned LOAN_MODEL_TAG is never "
+        "switched).",
+    )
     grpc_enabled: bool = Field(True, description="Start the gRPC server inside each API worker.")
     grpc_port: int = Field(3001, ge=1, le=65535, description="Port of the embedded gRPC server.")
     grpc_host: str = Field("127.0.0.1", description="Interface the gRPC server binds.")

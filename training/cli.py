@@ -40,15 +40,22 @@ def train(
     ] = False,
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
+    from loan_default.console import print_table
     from training.config import TrainingConfig
     from training.pipeline import run_training
-    from training.reports import summary
+    from training.reports import COMPARISON_HEAD, comparison_cells
+    from training.selection import RULE
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
     result = run_training(
         data, source=source, config=cfg, reason=reason, quiet=quiet, verbose=verbose
     )
-    typer.echo(summary(result.table))
+    print_table(
+        COMPARISON_HEAD,
+        comparison_cells(result.table, bold="[bold]"),
+        keep={"candidate"},
+        caption=f"Champion rule: {RULE}",
+    )
     cv_auc = result.metrics.cv["roc_auc"]
     holdout = result.metrics.holdout.get("roc_auc")
     typer.echo(
@@ -67,7 +74,14 @@ def train(
 
 def predict(
     data: Annotated[Path, typer.Option("--data", help="Applications to score.")],
-    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Output file; its ending picks the format: .parquet, .csv, "
+            ".csv.gz, .tsv (anything else is refused).",
+        ),
+    ],
     source: Annotated[str | None, typer.Option("--source", help="Source mapping.")] = None,
     model: Annotated[
         str | None,
@@ -89,25 +103,49 @@ def predict(
 @models_app.command("list")
 def list_models() -> None:
     """Registered models: MLflow version, aliases, Bento tag, created, CV AUC, data hash."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from loan_default.console import console, print_table
+    from loan_default.settings import LoanSettings
     from training.registry import list_models as rows
 
-    table = Table("MLflow", "aliases", "Bento tag", "created", "CV AUC", "data hash")
-    for row in rows():
-        table.add_row(
-            row.mlflow_version or "-",
-            ", ".join(row.aliases) or "-",
-            (row.bento_tag or "-") + ("" if row.in_bento_store else " (not in store)"),
-            row.created,
-            "-" if row.roc_auc is None else f"{row.roc_auc:.4f}",
-            (row.data_hash or "-")[:12],
+    found = rows()
+    if not found:
+        typer.echo(
+            f"no models registered under LOAN_HOME={LoanSettings().home}; train one with "
+            "`loanctl train --data FILE`"
         )
-    console = Console()
-    if not console.is_terminal:  # piped or in CI: do not squeeze the tags into 80 columns
-        console = Console(width=160)
-    console.print(table)
+        return
+    # An 80-column terminal cannot hold the whole Bento tag beside the rest: it then shows the
+    # version after "loan_default:" (what `models promote` takes), one alias per line.
+    wide = console().width >= 110
+    print_table(
+        ("MLflow", "aliases", "Bento tag" if wide else "Bento version", "created (UTC)",
+         "CV AUC", "data hash"),
+        (
+            (
+                row.mlflow_version or "-",
+                (", " if wide else "\n").join(row.aliases) or "-",
+                (row.bento_tag or "-" if wide else _version_of(row.bento_tag))
+                + ("" if row.in_bento_store else " (not in store)"),
+                row.created.replace("T", " ")[:16],
+                "-" if row.roc_auc is None else f"{row.roc_auc:.4f}",
+                (row.data_hash or "-")[:8],
+            )
+            for row in found
+        ),
+        keep={"MLflow", "Bento tag", "Bento version", "CV AUC", "data hash"},
+        caption=None if wide else "Bento tag = loan_default:<Bento version>",
+    )  # fmt: skip
+
+
+def _version_of(tag: str | None) -> str:
+    return "-" if tag is None else tag.partition(":")[2] or tag
+
+
+_REACH = (
+    "services that follow the champion switch to it within a few seconds (LOAN_RELOAD_SECONDS, "
+    "check /v1/metadata); a service pinned by tag (LOAN_MODEL_TAG, or a Bento built with "
+    "--arg model_tag) keeps its model: redeploy it to change models"
+)
 
 
 @models_app.command("promote")
@@ -118,6 +156,7 @@ def promote(
     from training.registry import promote as do_promote
 
     typer.echo(f"champion is now {do_promote(version)}")
+    typer.echo(_REACH)
 
 
 @models_app.command("rollback")
@@ -126,6 +165,7 @@ def rollback() -> None:
     from training.registry import rollback as do_rollback
 
     typer.echo(f"champion is now {do_rollback()}")
+    typer.echo(_REACH)
 
 
 def register(app: typer.Typer) -> None:

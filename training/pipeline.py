@@ -267,12 +267,13 @@ def run_training(
     Raises:
         ConfigError, InputError, DataValidationError: bad config, file or data.
     """
+    started_at = time.time()
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.load(config)
     settings = TrainingSettings()
     run_id = new_version()
     run_dir = settings.runs_path / run_id
     with library_output(run_dir / "library.log", verbose=verbose):
-        return _train(data, source, cfg, settings, run_id, run_dir, reason, quiet)
+        return _train(data, source, cfg, settings, run_id, run_dir, reason, quiet, started_at)
 
 
 def _train(
@@ -284,6 +285,7 @@ def _train(
     run_dir: Path,
     reason: str | None,
     quiet: bool,
+    started_at: float,
 ) -> TrainingResult:
     timings: dict[str, float] = {}
     progress = Progress(quiet=quiet)
@@ -334,6 +336,7 @@ def _train(
         reason=reason,
         timings=timings,
         progress=progress,
+        started_at=started_at,
     )
     (run_dir / "timings.json").write_text(json.dumps(timings, indent=1))
     return TrainingResult(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bentoml
 
-from loan_default.data.io import write_table
+from loan_default.data.io import OUTPUT_FORMATS, output_format, write_table
 from loan_default.data.prepare import prepare_dataset
 from loan_default.errors import NotFoundError
 from loan_default.store import BENTO_MODEL_NAME, load_model
@@ -55,9 +55,9 @@ def resolve_model(ref: str | None) -> str:
 def quarantine_path_for(out: Path) -> Path:
     """``scores.csv`` -> ``scores.quarantine.csv`` (same format as the output)."""
     name = out.name
-    for suffix in (".csv.gz", ".csv", ".parquet"):
-        if name.endswith(suffix):
-            return out.with_name(name.removesuffix(suffix) + ".quarantine" + suffix)
+    for suffix in sorted(OUTPUT_FORMATS, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return out.with_name(name[: -len(suffix)] + ".quarantine" + name[-len(suffix) :])
     return out.with_name(name + ".quarantine.parquet")
 
 
@@ -74,6 +74,7 @@ def predict_file(
         NotFoundError: no such model. InputError/DataValidationError: bad file or data.
     """
     out = Path(out)
+    output_format(out)  # an unknown ending fails before any work
     tag = resolve_model(model)
     try:
         loaded = load_model(tag)

@@ -17,6 +17,7 @@ import pandas as pd
 from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
 from loan_default.reference import build_reference
+from loan_default.schema import LABEL
 from loan_default.scorecard import WoEScorecard
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
 from loan_default.training_metrics import TrainingMetrics
@@ -175,9 +176,16 @@ def publish(
     reason: str | None,
     timings: dict[str, float],
     progress: Progress,
+    started_at: float | None = None,
 ) -> Published:
-    """Reports, MLflow runs and registry version (``challenger``), Bento model + reference."""
+    """Reports, MLflow runs and registry version (``challenger``), Bento model + reference.
+
+    Args:
+        started_at: when the training began (epoch seconds), the MLflow run's start.
+    """
     import time
+
+    started_at = started_at or time.time()
 
     start = time.perf_counter()
     table = write_reports(run_dir, results, champion, y, prepared)
@@ -189,7 +197,7 @@ def publish(
     tags = tracking.run_tags(
         data_hash=prepared.data_hash, seed=config.seed, commit=commit, source=prepared.source
     )
-    with mlflow.start_run(run_name=f"train-{run_id}") as parent:
+    with tracking.start_run_at(settings.experiment, f"train-{run_id}", started_at) as parent:
         mlflow.set_tags(
             {**tags, "champion": champion.result.name, "bento_tag": bento_tag,
              "reason": reason or "manual", "run_folder": str(run_dir)}
@@ -202,9 +210,15 @@ def publish(
              **{f"champion.{k}": v for k, v in champion.params().items()}}
         )  # fmt: skip
         mlflow.log_metrics(metrics.flat())
+        tracking.log_training_data(
+            prepared.frame, path=prepared.path, data_hash=prepared.data_hash,
+            source=prepared.source, target=LABEL, quarantined=prepared.rows_quarantined,
+        )  # fmt: skip
         for res in results:
             tracking.log_candidate(
                 res.name,
+                experiment=settings.experiment,
+                seconds=res.seconds,
                 params={"algorithm": res.candidate.algorithm.value,
                         "imbalance": res.candidate.imbalance.value,
                         **res.candidate.params, **res.params},
@@ -217,11 +231,19 @@ def publish(
         with tempfile.TemporaryDirectory() as tmp:
             pickle_path = Path(tmp) / "scoring_model.pkl"
             pickle_path.write_bytes(pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL))
-            model_uri = tracking.log_scoring_model(pickle_path)
+            model_info = tracking.log_scoring_model(pickle_path)
+        mlflow.log_metrics(metrics.flat(), model_id=model_info.model_id)  # shown with the version
         parent_id = str(parent.info.run_id)
     mlflow_version = registry.register(
-        model_uri, run_id=parent_id, bento_tag=bento_tag, mlflow_client=registry.client(settings)
-    )
+        str(model_info.model_uri), run_id=parent_id, bento_tag=bento_tag,
+        mlflow_client=registry.client(settings),
+        description=registry.version_description(
+            champion=champion.result.name, algorithm=champion.model.algorithm,
+            metrics=metrics.flat(), data_hash=prepared.data_hash, rows=len(prepared.frame),
+            source=prepared.source, reason=reason, bento_tag=bento_tag,
+        ),
+        metrics=metrics.flat(),
+    )  # fmt: skip
     metadata = _metadata(
         run_id, champion, prepared, metrics, config,
         run_id=parent_id, mlflow_version=mlflow_version, commit=commit,

@@ -34,17 +34,54 @@ from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
 from loan_default.training_metrics import TrainingMetrics
 
+KEY_METRICS = ("roc_auc_mean", "roc_auc_std", "gini_mean", "ks_mean", "brier_mean",
+               "calibration_brier", "holdout_roc_auc")  # fmt: skip
+"""Metrics a registered version carries as ``metric.<name>`` tags (and in its description)."""
 
-def register(model_uri: str, *, run_id: str, bento_tag: str, mlflow_client: MlflowClient) -> str:
-    """Register a logged model as a new version, tag it and make it the ``challenger``."""
+
+def version_description(
+    *, champion: str, algorithm: str, metrics: dict[str, float], data_hash: str, rows: int,
+    source: str, reason: str | None, bento_tag: str,
+) -> str:  # fmt: skip
+    """The Markdown description of a registered version: what it is and how good it was."""
+    shown = [f"| {name} | {metrics[name]:.4f} |" for name in KEY_METRICS if name in metrics]
+    return "\n".join([
+        f"**{champion}** ({algorithm}), calibrated probability of default.",
+        "",
+        f"Trained on {rows:,} rows (source `{source}`, data hash `{data_hash[:12]}`) for: "
+        f"{reason or 'manual'}. Served as Bento model `{bento_tag}`.",
+        "",
+        "| metric (5-fold CV unless hold-out) | value |",
+        "|---|---|",
+        *shown,
+    ])  # fmt: skip
+
+
+def register(
+    model_uri: str,
+    *,
+    run_id: str,
+    bento_tag: str,
+    mlflow_client: MlflowClient,
+    description: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> str:
+    """Register a logged model as a new version, tag it and make it the ``challenger``.
+
+    Args:
+        description: the version's Markdown description (:func:`version_description`).
+        metrics: the key ones (:data:`KEY_METRICS`) become ``metric.<name>`` version tags.
+    """
     try:
         mlflow_client.get_registered_model(MODEL_NAME)
     except MlflowException:
         mlflow_client.create_registered_model(
             MODEL_NAME, description="Probability of loan default (calibrated); see README."
         )
+    tags = {BENTO_TAG: bento_tag}
+    tags |= {f"metric.{k}": f"{v:.6g}" for k, v in (metrics or {}).items() if k in KEY_METRICS}
     mv = mlflow_client.create_model_version(
-        MODEL_NAME, source=model_uri, run_id=run_id, tags={BENTO_TAG: bento_tag}
+        MODEL_NAME, source=model_uri, run_id=run_id, tags=tags, description=description
     )
     mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, mv.version)
     return str(mv.version)
@@ -130,6 +167,14 @@ def _row(
     )
 
 
+def bento_models() -> list[Any]:
+    """The ``loan_default`` models of the Bento store (none: an empty list, not an error)."""
+    try:
+        return list(bentoml.models.list(BENTO_MODEL_NAME))
+    except bentoml.exceptions.NotFound:
+        return []
+
+
 def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
     """Both stores side by side, newest first; models present in only one store included."""
     c = client(settings)
@@ -140,7 +185,7 @@ def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
         # search_model_versions leaves aliases empty: the registered model holds them.
         for alias, number in c.get_registered_model(MODEL_NAME).aliases.items():
             by_version.setdefault(str(number), []).append(alias)
-    bentos = {str(m.tag): m for m in bentoml.models.list(BENTO_MODEL_NAME)}
+    bentos = {str(m.tag): m for m in bento_models()}
     rows = []
     for mv in versions:
         tag = mv.tags.get(BENTO_TAG)

@@ -39,33 +39,33 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, rule: str) -> str:
-    """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
-    head = ["candidate", "imbalance", *METRICS, "Brier (calibrated)", "hold-out ROC AUC",
-            "hold-out Brier", "seconds"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+COMPARISON_HEAD = (
+    "candidate", "imbalance", *METRICS, "Brier (calibrated)", "hold-out ROC AUC",
+    "hold-out Brier", "seconds",
+)  # fmt: skip
+
+
+def comparison_cells(table: pd.DataFrame, *, bold: str = "**") -> list[list[str]]:
+    """One row of cells per candidate (``mean ± std``); the champion's name marked."""
+    rows = []
     for row in table.to_dict("records"):
-        name = f"**{row['candidate']}** (champion)" if row["champion"] else row["candidate"]
+        name = row["candidate"]
+        if row["champion"]:
+            name = f"{bold}{name}{bold} (champion)"
         cells = [name, row["imbalance"]]
         cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
         cells += [f"{row['brier_calibrated']:.4f}"]
         cells += [_number(row.get("holdout_roc_auc")), _number(row.get("holdout_brier"))]
         cells += [f"{row['seconds']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return rows
+
+
+def markdown(table: pd.DataFrame, rule: str) -> str:
+    """The table as Markdown with ``mean ± std`` cells, followed by the selection rule."""
+    lines = ["| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in comparison_cells(table)]
     return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
-
-
-def summary(table: pd.DataFrame) -> str:
-    """The comparison in 80 columns (the terminal's view; the full table is comparison.md)."""
-    lines = [f"{'candidate':<22} {'CV ROC AUC':>17} {'hold-out':>9} {'Brier':>7}"]
-    for row in table.to_dict("records"):
-        mark = " *" if row["champion"] else ""
-        lines.append(
-            f"{row['candidate'][:20] + mark:<22} "
-            f"{row['roc_auc_mean']:>8.4f} ± {row['roc_auc_std']:.4f} "
-            f"{_number(row.get('holdout_roc_auc')):>9} {row['brier_calibrated']:>7.4f}"
-        )
-    return "\n".join(lines) + "\n(* champion; Brier of the calibrated out-of-fold scores)"
 
 
 def _number(value: Any) -> str:

@@ -3,6 +3,10 @@
 One parent run per ``loanctl train``; one nested run per candidate. Calls are few and batched
 (``log_params``/``log_metrics`` with dicts, ``log_artifacts`` of a folder) so tests stay fast.
 The tracking URI is set when training starts, never at import.
+
+Runs are opened when the results are published, after the work, so each is created with its
+true start (:func:`start_run_at`): the parent run lasts the whole training, from reading the
+data to registration; a candidate's run lasts its cross-validation.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,60 @@ def configure(experiment: str, settings: LoanSettings | None = None) -> str:
             mlflow.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri())
     mlflow.set_experiment(experiment)
     return uri
+
+
+def start_run_at(
+    experiment: str,
+    name: str,
+    started_at: float,
+    *,
+    nested: bool = False,
+    tags: dict[str, str] | None = None,
+) -> mlflow.ActiveRun:
+    """Create a run that started at ``started_at`` (epoch seconds) and make it the active one.
+
+    ``mlflow.start_run`` stamps the current time; training opens its runs only to publish, so
+    the durations MLflow shows would be the publishing's (under a second).
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist: call configure()")
+    run_tags = {"mlflow.runName": name, **(tags or {})}
+    if nested and (parent := mlflow.active_run()) is not None:
+        run_tags["mlflow.parentRunId"] = parent.info.run_id
+    run = mlflow.MlflowClient().create_run(
+        found.experiment_id,
+        start_time=int(started_at * 1000),
+        tags=resolve_tags(run_tags),
+        run_name=name,
+    )
+    return mlflow.start_run(run_id=run.info.run_id, nested=nested)
+
+
+def log_training_data(
+    frame: Any, *, path: Path, data_hash: str, source: str, target: str, quarantined: int
+) -> None:
+    """Log the training data into the active run as an MLflow dataset (``log_input``).
+
+    The dataset is named after the file and points at it; its digest is the start of the
+    platform's data hash (MLflow keeps 36 characters), the whole hash is in its tags.
+    """
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        dataset = from_pandas(
+            frame, source=str(path.resolve()), targets=target, name=path.name,
+            digest=data_hash[:36],
+        )  # fmt: skip
+    mlflow.log_input(
+        dataset,
+        context="training",
+        tags={"data_hash": data_hash, "source_mapping": source,
+              "rows_quarantined": str(quarantined)},
+    )  # fmt: skip
 
 
 def package_versions() -> dict[str, str]:
@@ -106,13 +166,15 @@ def run_tags(*, data_hash: str, seed: int, commit: str | None, source: str) -> d
 def log_candidate(
     name: str,
     *,
+    experiment: str,
+    seconds: float,
     params: dict[str, Any],
     metrics: dict[str, float],
     tags: dict[str, str],
     artifacts: Path | None,
 ) -> str:
-    """One nested run for a candidate; returns its run id."""
-    with mlflow.start_run(run_name=name, nested=True) as run:
+    """One nested run for a candidate, lasting its cross-validation (``seconds``); its id."""
+    with start_run_at(experiment, name, time.time() - seconds, nested=True) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics(metrics)
@@ -138,8 +200,8 @@ def conda_env() -> dict[str, Any]:
     }
 
 
-def log_scoring_model(model_pickle: Path, *, name: str = "model") -> str:
-    """Log the pyfunc model into the active run; returns its ``models:/`` URI.
+def log_scoring_model(model_pickle: Path, *, name: str = "model") -> Any:
+    """Log the pyfunc model into the active run; returns MLflow's ``ModelInfo``.
 
     The model is logged from code (``training/pyfunc_entry.py``), with its signature and an
     input example built from the schema's documented examples (no applicant's data).
@@ -152,4 +214,4 @@ def log_scoring_model(model_pickle: Path, *, name: str = "model") -> str:
         signature=signature(),
         input_example=input_example(),
     )
-    return str(info.model_uri)
+    return info

@@ -1,4 +1,9 @@
-"""``loanctl data``: import, generate, validate and hash data sets."""
+"""``loanctl data``: import, generate, validate and hash data sets.
+
+Every command of ``loanctl`` names its files the same way: ``--data`` for what it reads and
+``--out`` for what it writes, whose ending (``.parquet``, ``.csv``, ``.csv.gz``, ``.tsv``)
+chooses the format (an unknown ending is an error before any work).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("generate")
 def generate_command(
-    out: Annotated[Path, typer.Argument(help="Output file: .parquet, .csv or .csv.gz.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output file: .parquet, .csv, .csv.gz or .tsv.")
+    ],
     rows: Annotated[int, typer.Option(min=1, help="Number of applications.")] = 100_000,
     seed: Annotated[
         int, typer.Option(min=0, help="Random seed: the same seed, the same data.")
@@ -35,11 +42,9 @@ def generate_command(
     import time
 
     from loan_default.data.generate import DEFAULT_PERIOD_END, generate_applications
-    from loan_default.data.io import write_table
-    from loan_default.errors import InputError
+    from loan_default.data.io import output_format, write_table
 
-    if not out.name.endswith((".parquet", ".csv", ".csv.gz")):
-        raise InputError(f"{out}: the output must end in .parquet, .csv or .csv.gz")
+    output_format(out)
     period_end = DEFAULT_PERIOD_END if end is None else end.replace(tzinfo=UTC) + timedelta(days=1)
     started = time.perf_counter()
     frame = generate_applications(
@@ -65,9 +70,9 @@ def _quarantine_default(out: Path) -> Path:
 @app.command("import")
 def import_command(
     source_file: Annotated[
-        Path, typer.Argument(metavar="IN", help="CSV/TSV/Parquet, gzip or not.")
+        Path, typer.Option("--data", help="The lender's table: CSV/TSV/Parquet, gzip or not.")
     ],
-    out: Annotated[Path, typer.Argument(help="Canonical output: .parquet (or .csv).")],
+    out: Annotated[Path, typer.Option("--out", help="Canonical output: .parquet (or .csv, .tsv).")],
     source: Annotated[
         str, typer.Option(help="Source mapping: a name in configs/sources/ or a YAML path.")
     ],
@@ -77,10 +82,11 @@ def import_command(
     ] = None,
 ) -> None:
     """Map a source table onto the canonical schema; unmappable rows go to a quarantine file."""
-    from loan_default.data.io import write_table
+    from loan_default.data.io import output_format, write_table
     from loan_default.data.sources import import_table
     from loan_default.errors import InputError
 
+    output_format(out)
     result = import_table(source_file, source)
     typer.echo(result.summary())
     if len(result.quarantine):
@@ -97,7 +103,7 @@ def import_command(
 
 @app.command("validate")
 def validate_command(
-    data: Annotated[Path, typer.Argument(metavar="IN", help="Canonical file, or a source file.")],
+    data: Annotated[Path, typer.Option("--data", help="Canonical file, or a source file.")],
     source: Annotated[
         str | None, typer.Option(help="Import with this source mapping first.")
     ] = None,
@@ -141,7 +147,7 @@ def validate_command(
 
 @app.command("hash")
 def hash_command(
-    data: Annotated[Path, typer.Argument(metavar="FILE", help="Canonical or source file.")],
+    data: Annotated[Path, typer.Option("--data", help="Canonical or source file.")],
     source: Annotated[
         str | None, typer.Option(help="Import with this source mapping first.")
     ] = None,

@@ -156,16 +156,47 @@ def read_table(
     return frame.reset_index(drop=True)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` as Parquet, or as CSV when ``path`` ends in ``.csv`` (or ``.csv.gz``).
+OUTPUT_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+}
+"""File name endings :func:`write_table` understands, and the format each one writes."""
 
-    Parent folders are created. Columns of mixed Python types (raw source values in a
-    quarantine file) are written as text so Parquet accepts them.
+
+def output_format(path: str | Path) -> str:
+    """The format a file name asks for (``parquet``, ``csv`` or ``tsv``).
+
+    Raises:
+        InputError: the name ends in anything else (``o.xlsx`` is refused, never written as
+            Parquet behind the user's back).
+    """
+    name = Path(path).name.lower()
+    for ending in sorted(OUTPUT_FORMATS, key=len, reverse=True):
+        if name.endswith(ending):
+            return OUTPUT_FORMATS[ending]
+    raise InputError(
+        f"{path}: unknown output format; the file name must end in {', '.join(OUTPUT_FORMATS)}"
+    )
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` in the format its file name asks for (:func:`output_format`).
+
+    Parent folders are created. ``.gz`` endings are gzip-compressed. Columns of mixed Python
+    types (raw source values in a quarantine file) are written as text so Parquet accepts them.
+
+    Raises:
+        InputError: an unknown file name ending.
     """
     path = Path(path)
+    kind = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.name.endswith((".csv", ".csv.gz")):
-        frame.to_csv(path, index=False)
+    if kind in ("csv", "tsv"):
+        frame.to_csv(path, index=False, sep="," if kind == "csv" else "\t")
         return path
     out = frame.copy()
     for name in out.columns:

@@ -104,7 +104,7 @@ def test_no_model_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch) -> N
     from runners import loading
 
     monkeypatch.delenv("LOAN_MODEL_TAG", raising=False)
-    monkeypatch.setattr(loading, "_champion_tag", lambda: None)
+    monkeypatch.setattr(loading, "champion_tag", lambda settings=None: None)
     with pytest.raises(UnavailableError, match="champion"):
         loading.resolve_model_tag(ServingSettings(environment="production"))
     monkeypatch.setenv("LOAN_MODEL_TAG", "loan_default:vnone")
@@ -205,3 +205,42 @@ def test_direct_routes_serve_the_api_routes_and_pass_the_rest_on() -> None:
     assert seen == ["api /v1/predict", "chain /v1/predict", "chain /livez"]
     with_cors = DirectRoutes(CORSMiddleware(chain, allow_origins=["*"]), api=Api())  # type: ignore[arg-type]
     assert not with_cors.active  # CORS configured: every request takes BentoML's chain
+
+
+def test_the_watcher_switches_only_to_a_checked_champion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """runners.reloader: a moved champion is loaded, canary-checked and swapped in; a model
+    that cannot score is refused and the old one serves on; a pinned tag is never watched."""
+    import asyncio
+
+    from loan_default.errors import LoanError
+    from runners import reloader
+    from tests.runners.tiny_model import build
+
+    old_tag, _, _ = build(version="vwatch-old")
+    new_tag, _, _ = build(version="vwatch-new")
+    old = reloader.load_serving_model(ServingSettings(model_tag=old_tag))
+    served = [old]
+
+    def swap(loaded):
+        served.append(loaded)
+        return served[-2].metadata.version
+
+    watcher = reloader.ModelWatcher(ServingSettings(), lambda: served[-1], swap, worker="test")
+    assert (
+        watcher.enabled
+        and not reloader.ModelWatcher(
+            ServingSettings(model_tag=old_tag), lambda: old, swap, worker="test"
+        ).enabled
+    )
+    monkeypatch.setattr(reloader, "champion_tag", lambda settings: old_tag)
+    assert asyncio.run(watcher.check_once()) is None  # unchanged: nothing loaded
+    monkeypatch.setattr(reloader, "champion_tag", lambda settings: new_tag)
+
+    def broken(loaded):
+        raise LoanError("no probability")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reloader, "canary", broken)
+        assert asyncio.run(watcher.check_once()) is None and len(served) == 1
+    assert asyncio.run(watcher.check_once()) == "vwatch-new"
+    assert [m.metadata.version for m in served] == ["vwatch-old", "vwatch-new"]

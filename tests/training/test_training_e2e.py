@@ -77,6 +77,40 @@ def test_mlflow_has_nested_candidate_runs(trained: Any) -> None:
     assert "version.lightgbm" in parent.data.tags and "machine.host" in parent.data.tags
 
 
+def test_mlflow_records_the_data_the_version_and_true_durations(
+    trained: Any, applications_file: Path
+) -> None:
+    """The training data is a logged dataset; the version says what it is; runs last as long
+    as the work they record."""
+    parent = mlflow.get_run(trained.mlflow_run_id)
+    data_hash = load_model(trained.bento_tag).metadata.data_hash
+    assert parent.inputs is not None
+    [given] = parent.inputs.dataset_inputs
+    assert given.dataset.name == applications_file.name
+    assert given.dataset.digest == data_hash[:36]
+    assert str(applications_file.resolve()) in given.dataset.source
+    tags = {t.key: t.value for t in given.tags}
+    assert tags["data_hash"] == data_hash and tags["mlflow.data.context"] == "training"
+
+    total = sum(trained.timings.values())
+    duration = (parent.info.end_time - parent.info.start_time) / 1000
+    assert duration >= 0.9 * total  # from reading the data to registration, not the publishing
+    children = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.parentRunId = '{trained.mlflow_run_id}'",
+    )
+    seconds = dict(zip(trained.table["candidate"], trained.table["seconds"], strict=True))
+    for _, run in children.iterrows():
+        lasted = (run["end_time"] - run["start_time"]).total_seconds()
+        assert lasted >= seconds[run["tags.mlflow.runName"]] - 0.01
+
+    version = registry.client().get_model_version(registry.MODEL_NAME, trained.mlflow_version)
+    description = version.description or ""
+    assert "roc_auc_mean" in description and data_hash[:12] in description
+    auc = float(version.tags["metric.roc_auc_mean"])
+    assert auc == pytest.approx(trained.metrics.cv["roc_auc"].mean, rel=1e-5)
+
+
 def test_registration_makes_a_challenger_not_a_champion(trained: Any) -> None:
     assert registry.resolve_alias("challenger") == trained.bento_tag
     assert registry.resolve_alias("no-such-alias") is None

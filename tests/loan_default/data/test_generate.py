@@ -249,7 +249,10 @@ def test_the_mechanism_counts_absent_columns_as_missing(frame: pd.DataFrame) -> 
 def test_cli_writes_the_file_and_refuses_bad_input(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "apps.parquet"
-    result = runner.invoke(data_app, ["generate", "--rows", "300", "--seed", "4", str(out)])
+    result = runner.invoke(
+        data_app,
+        ["generate", "--rows", "300", "--seed", "4", "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     assert "300 applications" in result.output and "generated in" in result.output
     written = pd.read_parquet(out)
@@ -257,16 +260,26 @@ def test_cli_writes_the_file_and_refuses_bad_input(tmp_path: Path) -> None:
     csv = tmp_path / "apps.csv"
     result = runner.invoke(
         data_app,
-        ["generate", "--rows", "50", "--shift", "younger", "--end", "2026-01-31", str(csv)],
+        [
+            "generate",
+            "--rows",
+            "50",
+            "--shift",
+            "younger",
+            "--end",
+            "2026-01-31",
+            "--out",
+            str(csv),
+        ],
     )
     assert result.exit_code == 0, result.output
     dates = pd.to_datetime(pd.read_csv(csv)["application_date"])
     assert dates.max() < pd.Timestamp("2026-02-01", tz="UTC")
-    bad = runner.invoke(data_app, ["generate", "--rows", "5", "--shift", "nope", str(out)])
+    bad = runner.invoke(data_app, ["generate", "--rows", "5", "--shift", "nope", "--out", str(out)])
     assert isinstance(bad.exception, InputError) and bad.exception.exit_code == 2
     usage = runner.invoke(data_app, ["generate", "--help"], terminal_width=200).output
     assert all(name in usage for name in PRESETS)
-    wrong = runner.invoke(data_app, ["generate", "--rows", "5", str(tmp_path / "x.json")])
+    wrong = runner.invoke(data_app, ["generate", "--rows", "5", "--out", str(tmp_path / "x.json")])
     assert isinstance(wrong.exception, InputError) and "x.json" in str(wrong.exception)
 
 

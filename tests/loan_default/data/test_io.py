@@ -104,3 +104,15 @@ def test_write_table_round_trips_parquet_and_csv(tmp_path: Path) -> None:
     assert back["mixed"].tolist() == ["x", "3"]  # mixed types written as text
     csv = write_table(frame, tmp_path / "out.csv.gz")
     assert read_table(csv)["a"].iloc[0] == 1.0
+
+
+def test_the_output_format_comes_from_the_file_name(tmp_path):
+    from loan_default.data.io import output_format
+    from training.predict import predict_file
+
+    assert [output_format(n) for n in ("a.parquet", "a.CSV", "a.csv.gz", "a.tsv")] == [
+        "parquet", "csv", "csv", "tsv",
+    ]  # fmt: skip
+    with pytest.raises(InputError, match=r"o\.xlsx: unknown output format"):
+        predict_file(tmp_path / "in.parquet", out=tmp_path / "o.xlsx")  # before any model work
+    assert not (tmp_path / "o.xlsx").exists()
