@@ -162,6 +162,16 @@ bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG)
 	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
 	  && .venv/bin/bentoml build --arg model_tag=$$tag
 
+# HTTP load from wrk, gRPC load from h2load (nghttp2-client): C clients, installed when missing.
+.PHONY: load-tools
+load-tools: ## Install wrk and h2load (Debian packages) when they are missing
+	@if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends wrk nghttp2-client; \
+	fi
+
+BENCH_SERVE_ARGS ?=
 .PHONY: bench-serve
-bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)
-	$(PY) bench/serve.py
+bench-serve: install load-tools ## REST and gRPC under wrk/h2load vs a lean floor, a naive app and the raw model (~4 min)
+	$(PY) bench/serve.py $(BENCH_SERVE_ARGS)
