@@ -55,6 +55,10 @@ def _register() -> None:
 
     register_training(app)  # train, predict, models
 
+    from loanctl.backup_cli import app as backup_app
+
+    app.add_typer(backup_app, name="backup", help="Back up and restore the platform's state.")
+
 
 _register()
 
