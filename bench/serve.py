@@ -213,7 +213,8 @@ def main() -> int:
 
 def _run(args: argparse.Namespace, home: Path) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
-    os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
+    if not args.model_tag:  # the bench model goes to a throw-away store, never the user's
+        os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ["LOAN_HOME"] = str(home)
     from loan_default.generate import generate_applications
     from loan_default.store import load_model

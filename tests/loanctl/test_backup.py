@@ -106,7 +106,7 @@ def test_restore_refuses_a_corrupt_backup_and_writes_nothing(tmp_path: Path, dam
     else:
         (made.path / "manifest.json").write_text("{not json")
     target = locations(tmp_path / "b")
-    with pytest.raises(InputError, match="corrupt backup|not a usable backup") as err:
+    with pytest.raises(InputError, match=r"corrupt backup|not a usable backup") as err:
         backup.restore(made.path, target)
     if damage != "manifest":
         assert "traffic/" in str(err.value)
