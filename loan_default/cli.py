@@ -59,6 +59,10 @@ def _register() -> None:
 
     app.add_typer(backup_app, name="backup", help="Back up and restore the platform's state.")
 
+    from loanctl.pipeline_cli import app as pipeline_app
+
+    app.add_typer(pipeline_app, name="pipeline", help="The daily ingestion -> training flow.")
+
 
 _register()
 

@@ -92,9 +92,9 @@ def daily_pipeline(
 ) -> PipelineResult:
     """Ingest the day's file, validate it and train a challenger on it."""
     home = LoanSettings().home.resolve()
-    canonical = ingest(Path(data), source, home)
-    prepared = validate(canonical)
-    trained = train(prepared, config, reason)
+    canonical: Path = ingest(Path(data), source, home)
+    prepared: Any = validate(canonical)  # a PreparedDataset
+    trained: Any = train(prepared, config, reason)  # a TrainingResult
     return PipelineResult(
         canonical=canonical,
         data_hash=prepared.data_hash,
@@ -116,29 +116,42 @@ def _free_loopback_port() -> int:
 def local_orchestration(home: Path | None = None) -> Iterator[str]:
     """Where flow runs are recorded: ``PREFECT_API_URL`` if set, else a local API for the block.
 
-    Prefect keeps its state (SQLite, logs) in ``PREFECT_HOME``, set to ``<home>/prefect``
-    unless given. The local API is Prefect's ephemeral server started on a free 127.0.0.1 port
-    (Prefect's own choice would be a random port in 8000-8999), and stopped after the block.
+    Prefect keeps its state (SQLite, logs) in ``PREFECT_HOME``: ``<home>/prefect`` unless the
+    environment sets it. The local API is Prefect's ephemeral server started on a free
+    127.0.0.1 port (Prefect's own choice would be a random port in 8000-8999) and stopped after
+    the block. Settings apply to the calling thread only (Prefect's settings context), so a
+    sidecar's training thread and the main thread never share a half-stopped server.
     Yields the API URL.
     """
-    os.environ.setdefault("PREFECT_HOME", str((home or LoanSettings().home).resolve() / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if url := os.environ.get("PREFECT_API_URL"):
-        yield url
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+
+    prefect_home = os.environ.get("PREFECT_HOME") or str(
+        (home or LoanSettings().home).resolve() / "prefect"
+    )
+    updates: dict[Any, Any] = {PREFECT_HOME: prefect_home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+    if url := os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
+        with temporary_settings(updates=updates):
+            yield url
         return
     from prefect.logging.handlers import APILogHandler
     from prefect.server.api.server import SubprocessASGIServer
 
-    server = SubprocessASGIServer(port=_free_loopback_port())
-    server.start(timeout=SERVER_STARTUP_SECONDS)
-    # The environment, not a settings context: the sidecar runs trainings in its own thread.
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        yield server.api_url
-    finally:
-        APILogHandler.flush()
-        del os.environ["PREFECT_API_URL"]
-        server.stop()
+    with temporary_settings(updates=updates):
+        server = SubprocessASGIServer(port=_free_loopback_port())
+        server.start(timeout=SERVER_STARTUP_SECONDS)
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                try:
+                    yield server.api_url
+                finally:
+                    APILogHandler().flush()  # the flow's last log lines, before the API goes
+        finally:
+            server.stop()
 
 
 def run_pipeline(
