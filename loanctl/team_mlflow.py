@@ -63,9 +63,13 @@ class PostgresCluster:
     def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
         user = _service_user()
         prefix = ["runuser", "-u", user, "--"] if user else []
-        return subprocess.run(
-            [*prefix, *command], check=True, capture_output=True, text=True, cwd=self.folder
-        )
+        done = subprocess.run([*prefix, *command], capture_output=True, text=True, cwd=self.folder)
+        if done.returncode != 0:
+            raise ConfigError(
+                f"{Path(command[0]).name} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-1500:]}"
+            )
+        return done
 
     def init(self) -> None:
         """Create the cluster (superuser ``mlflow``, trust on loopback) unless it exists."""

@@ -27,7 +27,7 @@ def tracking_server(tmp_path: Path) -> Iterator[tuple[str, object, Path]]:
     # Not under tmp_path: pytest's folders are private to this user, and as root PostgreSQL
     # runs as another user that must reach its folder.
     folder = Path(tempfile.mkdtemp(prefix="loan-pg-"))
-    cluster = PostgresCluster(folder / "pg", free_port())
+    cluster = PostgresCluster(folder, free_port())
     cluster.init()
     cluster.start()
     artifacts = tmp_path / "artifacts"
