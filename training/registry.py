@@ -47,8 +47,11 @@ def register(model_uri: str, *, run_id: str, bento_tag: str, mlflow_client: Mlfl
         mlflow_client.create_registered_model(
             MODEL_NAME, description="Probability of loan default (calibrated); see README."
         )
+    # A tracking server checks that a ``models:/m-<id>`` source names its LoggedModel (the
+    # local SQLite store does not): pass the id along.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     mv = mlflow_client.create_model_version(
-        MODEL_NAME, source=model_uri, run_id=run_id, tags={BENTO_TAG: bento_tag}
+        MODEL_NAME, source=model_uri, run_id=run_id, tags={BENTO_TAG: bento_tag}, model_id=model_id
     )
     mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, mv.version)
     return str(mv.version)
