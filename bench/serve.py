@@ -166,7 +166,7 @@ def _grpc_load(url: str, message: bytes, c: int, seconds: float, http_port: int)
     # as CANCELLED. Shown, not counted as errors.
     cut = failed.pop("CANCELLED", 0)
     detail = f"grpc-status {failed}" if failed else ""
-    detail += f" ({cut} in flight cut at the end: CANCELLED)" if cut else ""
+    detail += f" {cut} in flight cut at the end (CANCELLED)" if cut else ""
     if not detail:
         return res
     return replace(res, errors=res.errors + sum(failed.values()),
