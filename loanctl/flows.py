@@ -133,6 +133,8 @@ def local_orchestration(home: Path | None = None) -> Iterator[str]:
     prefect_home = os.environ.get("PREFECT_HOME") or str(
         (home or LoanSettings().home).resolve() / "prefect"
     )
+    # Prefect creates its home without parents; its server then fails on the missing database.
+    Path(prefect_home).mkdir(parents=True, exist_ok=True)
     updates: dict[Any, Any] = {PREFECT_HOME: prefect_home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
     if url := os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
         with temporary_settings(updates=updates):

@@ -46,9 +46,11 @@ def test_local_orchestration_uses_a_configured_server_and_starts_nothing(
 
     monkeypatch.delenv("PREFECT_HOME", raising=False)
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
-    with local_orchestration(tmp_path) as url:
+    home = tmp_path / "not-yet"  # Prefect itself would fail to create it (no parents)
+    with local_orchestration(home) as url:
         assert url == "http://127.0.0.1:4200/api"
-        assert PREFECT_HOME.value() == tmp_path.resolve() / "prefect"
+        assert PREFECT_HOME.value() == home.resolve() / "prefect"
+        assert PREFECT_HOME.value().is_dir()
     assert PREFECT_API_URL.value() in (None, "", "http://127.0.0.1:4200/api")
 
 
