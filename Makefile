@@ -46,7 +46,7 @@ format: install ## Apply ruff's formatting and import order
 	.venv/bin/ruff check --fix .
 
 .PHONY: test
-test: install promtool ## Install everything (packages, promtool) and run the whole suite (CI)
+test: install promtool postgresql ## Install everything (packages, promtool) and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
 	.venv/bin/lint-imports
@@ -145,6 +145,23 @@ TRAIN_SOURCE ?=
 train: install ## Compare candidates by CV, calibrate, register a challenger (TRAIN_DATA, TRAIN_SOURCE)
 	$(LOANCTL) train --data $(TRAIN_DATA) $(if $(TRAIN_SOURCE),--source $(TRAIN_SOURCE))
 
+# -- MLflow for a team: tracking server on PostgreSQL (Debian's postgresql, installed when missing)
+.PHONY: postgresql
+postgresql: ## Install PostgreSQL's server and client programs (Debian package) when missing
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends postgresql; \
+	fi
+
+MLFLOW_SERVER_DIR ?= $(VAR)/mlflow-server
+MLFLOW_PORT ?= 5000
+PG_PORT ?= 5433
+.PHONY: mlflow-server
+mlflow-server: install postgresql ## Team MLflow: PostgreSQL + artifact root in $(MLFLOW_SERVER_DIR), on $(HOST):$(MLFLOW_PORT)
+	$(PY) -m loanctl.team_mlflow --dir $(MLFLOW_SERVER_DIR) --host $(HOST) --port $(MLFLOW_PORT) \
+	  --pg-port $(PG_PORT)
+
 .PHONY: bench-train
 bench-train: install ## Time `loanctl train` stage by stage on 100,000 generated rows (< 10 min)
 	$(PY) bench/train.py --quiet
@@ -166,6 +183,16 @@ bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG)
 	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
 	  && .venv/bin/bentoml build --arg model_tag=$$tag
 
+# HTTP load from wrk, gRPC load from h2load (nghttp2-client): C clients, installed when missing.
+.PHONY: load-tools
+load-tools: ## Install wrk and h2load (Debian packages) when they are missing
+	@if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends wrk nghttp2-client; \
+	fi
+
+BENCH_SERVE_ARGS ?=
 .PHONY: bench-serve
-bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)
-	$(PY) bench/serve.py
+bench-serve: install load-tools ## REST and gRPC under wrk/h2load vs a lean floor, a naive app and the raw model (~4 min)
+	$(PY) bench/serve.py $(BENCH_SERVE_ARGS)

@@ -2,7 +2,7 @@
 
 Stages register their own sub-commands (``data``, ``train``/``predict``/``models``,
 ``monitor``, ``service``), and this root joins what no stage may import itself: the sidecar's
-triggers start the training pipeline (:func:`loanctl.retrain.pipeline_trainer`). Anticipated
+triggers start the daily pipeline's flow (:func:`loanctl.flows.flow_trainer`). Anticipated
 failures print one ``error:`` line and exit with the error's code (2 for bad input) instead of
 a traceback.
 """
@@ -41,10 +41,10 @@ def main(
     ] = False,
 ) -> None:
     """Loan default platform."""
-    from loanctl.retrain import pipeline_trainer
+    from loanctl.flows import flow_trainer
     from monitoring.cli import MonitorWiring
 
-    ctx.obj = MonitorWiring(trainer_factory=pipeline_trainer)
+    ctx.obj = MonitorWiring(trainer_factory=flow_trainer)
 
 
 def _register() -> None:
@@ -61,6 +61,14 @@ def _register() -> None:
     from training.cli import register as register_training
 
     register_training(app)  # train, predict, models
+
+    from loanctl.backup_cli import app as backup_app
+
+    app.add_typer(backup_app, name="backup", help="Back up and restore the platform's state.")
+
+    from loanctl.pipeline_cli import app as pipeline_app
+
+    app.add_typer(pipeline_app, name="pipeline", help="The daily ingestion -> training flow.")
 
 
 _register()

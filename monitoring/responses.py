@@ -1,7 +1,7 @@
 """What the sidecar does about a window: retrain, or stop scoring bad data.
 
 * Fired triggers start **one** training run on the configured data, through the
-  :data:`Trainer` the wiring layer passes in (``loanctl.retrain.pipeline_trainer`` runs
+  :data:`Trainer` the wiring layer passes in (``loanctl.flows.flow_trainer`` runs
   ``training.pipeline.run_training(data, source=..., reason=...)``). The new model is
   registered as the ``challenger``, never promoted: a person compares and promotes it
   (``loanctl models promote``), or rolls back (``loanctl models rollback``).
@@ -44,7 +44,7 @@ Trainer = Callable[[str], RetrainOutcome]
 """Runs a training for the given reason."""
 TrainerFactory = Callable[[RetrainConfig], Trainer]
 """Builds the trainer of the config's ``retrain`` section. Monitoring does not import training:
-the wiring layer passes it in (``loanctl.retrain.pipeline_trainer``)."""
+the wiring layer passes it in (``loanctl.flows.flow_trainer``)."""
 
 
 class TriggerLog:

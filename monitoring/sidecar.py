@@ -43,7 +43,7 @@ class Sidecar:
     Args:
         settings: process settings (paths, port).
         config: thresholds, windows, triggers, retention.
-        trainer: what a fired trigger runs (``responses.pipeline_trainer``); None reports the
+        trainer: what a fired trigger runs (``loanctl.flows.flow_trainer``); None reports the
             triggers without training.
         metrics: where to publish (a fresh registry by default).
         clock: the current time (tests move it).

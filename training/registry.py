@@ -80,8 +80,16 @@ def register(
         )
     tags = {BENTO_TAG: bento_tag}
     tags |= {f"metric.{k}": f"{v:.6g}" for k, v in (metrics or {}).items() if k in KEY_METRICS}
+    # A tracking server checks that a ``models:/m-<id>`` source names its LoggedModel (the
+    # local SQLite store does not): pass the id along.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     mv = mlflow_client.create_model_version(
-        MODEL_NAME, source=model_uri, run_id=run_id, tags=tags, description=description
+        MODEL_NAME,
+        source=model_uri,
+        run_id=run_id,
+        tags=tags,
+        description=description,
+        model_id=model_id,
     )
     mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, mv.version)
     return str(mv.version)

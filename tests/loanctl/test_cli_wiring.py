@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from loanctl import cli
-from loanctl.retrain import pipeline_trainer
+from loanctl.flows import flow_trainer
 from monitoring import cli as monitor_cli
 from monitoring.cli import MonitorWiring
 from monitoring.settings import RetrainConfig
@@ -19,7 +19,7 @@ from monitoring.settings import RetrainConfig
 def test_the_root_wires_the_training_pipeline_into_the_monitor_commands() -> None:
     ctx = typer.Context(typer.main.get_command(cli.app))
     cli.main(ctx, version=False)
-    assert ctx.obj == MonitorWiring(trainer_factory=pipeline_trainer)
+    assert ctx.obj == MonitorWiring(trainer_factory=flow_trainer)
 
 
 def test_monitor_run_builds_its_trainer_with_the_wired_factory(

@@ -292,7 +292,7 @@ def test_a_drift_trigger_registers_a_challenger_through_the_training_pipeline(
 ) -> None:
     """The real loop: drift -> trigger -> training.pipeline.run_training -> MLflow challenger."""
     from loan_default.data.generate import generate_applications
-    from loanctl.retrain import pipeline_trainer
+    from loanctl.flows import flow_trainer
     from monitoring.settings import RetrainConfig
     from training import registry
 
@@ -315,7 +315,7 @@ def test_a_drift_trigger_registers_a_challenger_through_the_training_pipeline(
     settings = sidecar_settings(tmp_path)
     write_traffic(settings.traffic_path, model, VERSION, rows=1000, seed=20, shift=BIG_SHIFT)
     config = sidecar_config(triggers={"auc_below": None}, retrain=retrain.model_dump())
-    car = Sidecar(settings, config, trainer=pipeline_trainer(retrain), evidently=False)
+    car = Sidecar(settings, config, trainer=flow_trainer(retrain), evidently=False)
     [result] = car.run_once()
     car.close()
     assert [t.trigger for t in result.triggers] == ["drift"]
