@@ -12,6 +12,10 @@ descriptor *before* the response is sent, so a worker killed with SIGKILL has lo
 answered (the kernel holds the bytes; ``fsync=True`` also survives a machine crash).
 Readers consume complete lines only and remember a byte offset per file
 (:class:`Checkpoint`), so a restarted reader neither skips nor repeats a record.
+
+With a data key (``LOAN_DATA_KEY_FILE``) each line is an AES-256-GCM record
+(:mod:`loan_default.security.records`); :func:`decode_line` decrypts it, so every reader
+works unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
+
+from loan_default.security.records import RecordCipher, decode_line
 
 Kind = Literal["predictions", "feedback"]
 
@@ -84,10 +90,18 @@ class TrafficWriter:
     Not thread-safe across processes by design: every process writes its own file.
     """
 
-    def __init__(self, root: str | Path, kind: Kind, *, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        kind: Kind,
+        *,
+        fsync: bool = False,
+        cipher: RecordCipher | None = None,
+    ) -> None:
         self.root = Path(root)
         self.kind = kind
         self.fsync = fsync
+        self.cipher = cipher
         self._fd: int | None = None
         self._day: str | None = None
         self._name = f"{socket.gethostname()}-{os.getpid()}.jsonl"
@@ -108,6 +122,9 @@ class TrafficWriter:
         )
         if not payload:
             return 0
+        if self.cipher is not None:
+            encrypt = self.cipher.encrypt
+            payload = b"".join(encrypt(line) + b"\n" for line in payload.split(b"\n")[:-1])
         fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
         written = 0
         view = memoryview(payload)
@@ -188,4 +205,4 @@ def _complete_lines(path: Path, start: int) -> Iterator[tuple[int, dict[str, Any
         line = data[pos:end]
         pos = end + 1
         if line.strip():
-            yield start + pos, orjson.loads(line)
+            yield start + pos, decode_line(line)

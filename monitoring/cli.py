@@ -126,8 +126,10 @@ def pause(
 ) -> None:
     """Stop scoring: the service answers 503 with the reason until resumed."""
     from loan_default import control
+    from loan_default.security.cli import cli_principal
     from loan_default.settings import LoanSettings
 
+    cli_principal("cli.service.pause")
     state = control.pause(LoanSettings().home, reason, by="operator")
     typer.echo(f"scoring paused since {state.since:%Y-%m-%d %H:%M:%S} UTC: {state.reason}")
 
@@ -136,8 +138,10 @@ def pause(
 def resume() -> None:
     """Clear the pause (after a data-quality breach has been dealt with)."""
     from loan_default import control
+    from loan_default.security.cli import cli_principal
     from loan_default.settings import LoanSettings
 
+    cli_principal("cli.service.resume")
     was = control.resume(LoanSettings().home)
     typer.echo("scoring resumed" if was else "scoring was not paused")
 

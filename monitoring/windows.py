@@ -23,6 +23,8 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
+from loan_default.errors import InputError
+from loan_default.security.records import decode_line
 from loan_default.traffic import Checkpoint, PredictionRecord, log_files
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,8 @@ class LogTail:
             if not line.strip():
                 continue
             try:
-                record = PredictionRecord.model_validate(orjson.loads(line))
-            except (orjson.JSONDecodeError, ValidationError) as exc:
+                record = PredictionRecord.model_validate(decode_line(line))
+            except (orjson.JSONDecodeError, ValidationError, InputError) as exc:
                 self.bad_lines += 1
                 log.warning("skipping unreadable line in %s at byte %d: %s", key, start + pos, exc)
                 # Still advance past it: a bad line must not block the log forever.

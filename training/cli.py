@@ -32,8 +32,11 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (CI).")] = False,
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
+    from loan_default.security.cli import cli_principal
     from training.config import TrainingConfig
     from training.pipeline import run_training
+
+    cli_principal("cli.train")
     from training.reports import markdown
     from training.selection import RULE
 
@@ -102,16 +105,20 @@ def promote(
     version: Annotated[str, typer.Argument(help="MLflow version number or Bento tag.")],
 ) -> None:
     """Move the champion alias to VERSION (the replaced champion becomes previous-champion)."""
+    from loan_default.security.cli import cli_principal
     from training.registry import promote as do_promote
 
+    cli_principal("cli.models.promote")
     typer.echo(f"champion is now {do_promote(version)}")
 
 
 @models_app.command("rollback")
 def rollback() -> None:
     """Give the champion alias back to the previous champion."""
+    from loan_default.security.cli import cli_principal
     from training.registry import rollback as do_rollback
 
+    cli_principal("cli.models.rollback")
     typer.echo(f"champion is now {do_rollback()}")
 
 

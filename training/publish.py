@@ -16,7 +16,15 @@ import pandas as pd
 
 from loan_default.model import ScoringModel
 from loan_default.prepare import PreparedDataset
-from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
+from loan_default.security.guard import record_control
+from loan_default.security.rbac import actor
+from loan_default.store import (
+    BENTO_MODEL_NAME,
+    ModelMetadata,
+    ThresholdSettings,
+    save_model,
+    sha256_hex,
+)
 from monitoring.reference import build_reference
 from training import registry, reports, tracking
 from training.candidates import DEFAULT_PARAMS, feature_importance
@@ -186,9 +194,11 @@ def publish(
             )  # fmt: skip
         for path in sorted(run_dir.glob("*.*")):
             mlflow.log_artifact(str(path))
+        payload = pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL)
+        mlflow.set_tag("artifact_sha256", sha256_hex(payload))  # the same bytes in both stores
         with tempfile.TemporaryDirectory() as tmp:
             pickle_path = Path(tmp) / "scoring_model.pkl"
-            pickle_path.write_bytes(pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL))
+            pickle_path.write_bytes(payload)
             model_uri = tracking.log_scoring_model(pickle_path)
         parent_id = str(parent.info.run_id)
     mlflow_version = registry.register(
@@ -205,7 +215,13 @@ def publish(
         metadata,
         labels={"algorithm": metadata.algorithm, "source": prepared.source},
         write_extra=reference.save,
+        payload=payload,
     )
+    record_control(
+        "model.registered", actor("training"), model=bento_tag, mlflow_version=mlflow_version,
+        artifact_sha256=sha256_hex(payload), data_hash=prepared.data_hash,
+        reason=reason or "manual", home=settings.home,
+    )  # fmt: skip
     timings["register"] = round(time.perf_counter() - start, 2)
     progress.say(
         f"registered {bento_tag} as MLflow {registry.MODEL_NAME} v{mlflow_version} "
