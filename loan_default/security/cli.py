@@ -28,7 +28,7 @@ def cli_principal(operation: str) -> Principal:
         AuthenticationError: ``LOAN_TOKEN`` is set but does not verify.
         PermissionDeniedError: the caller lacks the operation's permission.
     """
-    from loan_default.security.rbac import Policy, acting_as
+    from loan_default.security.rbac import Policy, Principal, acting_as
     from loan_default.security.settings import SecuritySettings
     from loan_default.security.tokens import TokenVerifier
 
