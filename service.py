@@ -31,11 +31,11 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
-from loan_default.grpc.server import GrpcServer, start_server
 from loan_default.schema import schema_fingerprint
 from runners import metrics
 from runners.backend import ServingBackend
 from runners.explainer import Explainer, explain_remotely
+from runners.grpc.server import GrpcServer, start_server
 from runners.http import (
     ConnectionRecycler,
     DirectRoutes,

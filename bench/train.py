@@ -32,7 +32,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-    from loan_default.generate import generate_applications
+    from loan_default.data.generate import generate_applications
     from training.pipeline import run_training
 
     data = home / "applications.parquet"

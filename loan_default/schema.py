@@ -547,7 +547,7 @@ def coerce_frame(frame: pd.DataFrame, *, with_label: bool | None = None) -> pd.D
     """A copy of ``frame`` with exactly the canonical columns, in order, with canonical dtypes.
 
     Absent optional columns are added as missing. Values are converted, not checked: range and
-    category checks belong to ``loan_default.validation``. Non-canonical columns are dropped.
+    category checks belong to ``loan_default.data.validation``. Non-canonical columns are dropped.
 
     Args:
         frame: a DataFrame whose columns are canonical names.

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from loan_default.errors import LoanError
+from loan_default.reference import PROBABILITY, ReferenceProfile
 from loan_default.schema import records_to_frame
 from loan_default.store import ModelMetadata
 from loan_default.traffic import PredictionRecord
@@ -28,7 +29,6 @@ from monitoring.drift import DriftSummary, compute_drift
 from monitoring.fairness import AGE_BAND, compute_fairness
 from monitoring.performance import estimated_performance, labelled_performance
 from monitoring.quality import compute_quality
-from monitoring.reference import PROBABILITY, ReferenceProfile
 from monitoring.results import FeatureDrift, GroupFairness, Labelled, Segment, WindowResult
 from monitoring.settings import MonitoringConfig
 from monitoring.state import MonitorState

@@ -1,7 +1,7 @@
 """What both protocols call: validated applications -> predictions, explanations, feedback.
 
 The REST routes validate JSON bytes themselves (fast, with field paths) and call the
-``*_valid`` methods; the gRPC server (``loan_default.grpc.server``) calls the dict methods of
+``*_valid`` methods; the gRPC server (``runners.grpc.server``) calls the dict methods of
 its ``ScoringBackend`` protocol, which validate with the same request model. Both get the same
 bodies, the same traffic log records and the same errors.
 """

@@ -23,9 +23,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from loan_default.data.prepare import PreparedDataset, prepare_dataset
 from loan_default.errors import InputError
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset, prepare_dataset
 from loan_default.schema import LABEL
 from loan_default.store import new_version
 from training.calibration import choose_method, cross_fitted, fit_calibrator

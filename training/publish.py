@@ -14,8 +14,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset
+from loan_default.reference import build_reference
 from loan_default.security.guard import record_control
 from loan_default.security.rbac import actor
 from loan_default.store import (
@@ -25,7 +26,6 @@ from loan_default.store import (
     save_model,
     sha256_hex,
 )
-from monitoring.reference import build_reference
 from training import registry, reports, tracking
 from training.candidates import DEFAULT_PARAMS, feature_importance
 from training.config import TrainingConfig, TrainingSettings

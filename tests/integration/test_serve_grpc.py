@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from loan_default.generate import generate_applications
+from loan_default.data.generate import generate_applications
 from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
 from loan_default.store import ModelMetadata, new_version, save_model
 from tests.integration.serving import bentoml_serve, free_port
-from tests.loan_default.grpc_backend import to_requests, train_tiny_model
+from tests.runners.grpc.grpc_backend import to_requests, train_tiny_model
 
 pytestmark = pytest.mark.slow
 

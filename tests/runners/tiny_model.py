@@ -12,12 +12,12 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 
+from loan_default.data.generate import generate_applications
+from loan_default.data.versioning import data_hash
 from loan_default.features import FeatureEngineer
-from loan_default.generate import generate_applications
 from loan_default.model import ScoringModel
 from loan_default.schema import LABEL
 from loan_default.store import ModelMetadata, ThresholdSettings, save_model
-from loan_default.versioning import data_hash
 
 ROWS = 3_000
 SEED = 7

@@ -131,7 +131,7 @@ def test_encrypted_log_verifies_and_holds_no_clear_text(tmp_path: Path) -> None:
 
 
 def test_cli_verify_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from loan_default.cli import app
+    from loanctl.cli import app
 
     monkeypatch.setenv("LOAN_HOME", str(tmp_path))
     write_log(tmp_path, 10).close()

@@ -1,4 +1,4 @@
-"""Record encryption: round trip, key rotation, tampering, and the traffic log read transparently."""
+"""Record encryption: round trip, rotation, tampering, the traffic log read transparently."""
 
 from __future__ import annotations
 

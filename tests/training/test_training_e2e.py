@@ -13,11 +13,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
-from loan_default.cli import app
 from loan_default.errors import NotFoundError
+from loan_default.reference import ReferenceProfile
 from loan_default.schema import coerce_frame
 from loan_default.store import load_model
-from monitoring.reference import ReferenceProfile
+from loanctl.cli import app
 from training import registry
 from training.predict import predict_file
 

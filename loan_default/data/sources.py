@@ -2,7 +2,7 @@
 
 A mapping (``configs/sources/NAME.yaml``) names, for each canonical field, where its value
 comes from (``column``, ``ratio`` of two columns, or a ``constant``) and an ordered list of
-``steps`` from a small vocabulary (:mod:`loan_default.source_rules`). After the steps, each
+``steps`` from a small vocabulary (:mod:`loan_default.data.source_rules`). After the steps, each
 value is converted to its field's kind; a value that cannot be (``#VALUE!`` for a number, an
 unlisted category) is *invalid*: it becomes missing and is counted, or, for the ID, the label,
 required fields and fields declared ``invalid: quarantine``, it sends its row to the
@@ -21,18 +21,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loan_default.errors import ConfigError, InputError
-from loan_default.io import DataSettings, read_table
-from loan_default.schema import (
-    FIELDS,
-    FIELDS_BY_NAME,
-    LABEL,
-    REQUIRED_FIELDS,
-    FieldSpec,
-    Role,
-    coerce_frame,
-)
-from loan_default.source_rules import (
+from loan_default.data.io import DataSettings, read_table
+from loan_default.data.source_rules import (
     Column,
     Step,
     as_numbers,
@@ -41,6 +31,16 @@ from loan_default.source_rules import (
     key_of,
     parse_step,
     per_unique,
+)
+from loan_default.errors import ConfigError, InputError
+from loan_default.schema import (
+    FIELDS,
+    FIELDS_BY_NAME,
+    LABEL,
+    REQUIRED_FIELDS,
+    FieldSpec,
+    Role,
+    coerce_frame,
 )
 
 DEFAULT_MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "none")

@@ -156,7 +156,7 @@ _WORKING_AGE = 14 * DAYS_PER_YEAR
 def _keep_consistent(frame: pd.DataFrame, moved: set[str]) -> None:
     """Bound each moved field by the unmoved fields it must agree with, in place.
 
-    The cross-field rules of ``loan_default.validation`` (employment within adult life, an
+    The cross-field rules of ``loan_default.data.validation`` (employment within adult life, an
     instalment not above the credit, a family that counts its children) would otherwise reject
     some shifted rows; only the moved field changes, so the others stay bit-identical.
     """

@@ -29,23 +29,19 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from loan_default.api import MAX_BATCH_ROWS
 from loan_default.errors import InputError
-from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
-from loan_default.grpc.metrics import observed
-from loan_default.grpc.status import abort, mapped
+from loan_default.grpc.messages import DEFAULT_PORT, MAX_MESSAGE_BYTES, SERVICE_NAME
+from runners.grpc import convert
+from runners.grpc.metrics import observed
+from runners.grpc.status import abort, mapped
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LoanScoring"].full_name
-"""``loan_default.v1.LoanScoring``: the name health checks ask about."""
-DEFAULT_PORT = 3001
-MAX_BATCH_ROWS = 10_000
 INLINE_ROWS = 256
 """Larger batches are converted off the event loop (about 20 us a row each way)."""
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Room for a 10,000-row batch with every field set (about 5 MB) many times over."""
 
 T = TypeVar("T")
 

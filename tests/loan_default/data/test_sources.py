@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loan_default.errors import ConfigError, InputError
-from loan_default.schema import CANONICAL_COLUMNS, FIELDS, REQUIRED_FIELDS
-from loan_default.sources import (
+from loan_default.data.sources import (
     SourceMapping,
     canonical_mapping,
     import_table,
     load_mapping,
     map_frame,
 )
+from loan_default.errors import ConfigError, InputError
+from loan_default.schema import CANONICAL_COLUMNS, FIELDS, REQUIRED_FIELDS
 
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 REQUIRED = {"client_income": "inc", "credit_amount": "cred", "age_days": "age"}
 
 

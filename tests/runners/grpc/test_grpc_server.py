@@ -14,25 +14,25 @@ import numpy as np
 import pytest
 from grpc_status import rpc_status
 
+from loan_default.data.generate import generate_applications
 from loan_default.errors import ConfigError, InputError, LoanError, NotFoundError, UnavailableError
-from loan_default.generate import generate_applications
-from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
 from loan_default.grpc.client import (
     AsyncLoanScoringClient,
     LoanScoringClient,
     RejectedRequestError,
+    violations_from_call,
 )
-from loan_default.grpc.server import GrpcServer, start_server
-from loan_default.grpc.status import violations_from_call
 from loan_default.schema import (
     FIELDS_BY_NAME,
     REQUIRED_FIELDS,
     application_model,
     records_to_frame,
 )
-from tests.loan_default.grpc_backend import PAUSED, ReferenceBackend, to_requests, train_tiny_model
+from runners.grpc import convert
+from runners.grpc.server import GrpcServer, start_server
+from tests.runners.grpc.grpc_backend import PAUSED, ReferenceBackend, to_requests, train_tiny_model
 
 T = TypeVar("T")
 
@@ -367,7 +367,7 @@ def test_async_client(loop, server, backend, applications):
 def test_calls_are_counted_by_method_and_code(client, backend, applications):
     from prometheus_client import REGISTRY
 
-    from loan_default.grpc.server import SERVICE_NAME
+    from loan_default.grpc.messages import SERVICE_NAME
 
     def handled(method: str, code: str) -> float:
         labels = {"grpc_service": SERVICE_NAME, "grpc_method": method, "grpc_code": code}

@@ -1,4 +1,4 @@
-"""The synthetic applicant population behind :mod:`loan_default.generate` (features only).
+"""The synthetic applicant population behind :mod:`loan_default.data.generate` (features only).
 
 Frequencies come from the Home Credit ``application_train`` sample (``../shared/data``), money
 on the Loan Default scale (Home Credit amounts divided by 30). Every draw is vectorised; the

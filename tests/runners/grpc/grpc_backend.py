@@ -16,9 +16,9 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from pydantic import TypeAdapter, ValidationError
 
+from loan_default.data.generate import generate_applications
 from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
 from loan_default.features import FeatureEngineer
-from loan_default.generate import generate_applications
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.schema import (
     FEATURE_FIELDS,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from loan_default.io import DataSettings, write_table
-from loan_default.sources import ImportResult, canonical_mapping, import_table, load_mapping
-from loan_default.validation import ValidationConfig, ValidationReport, validate
-from loan_default.versioning import data_hash
+from loan_default.data.io import DataSettings, write_table
+from loan_default.data.sources import ImportResult, canonical_mapping, import_table, load_mapping
+from loan_default.data.validation import ValidationConfig, ValidationReport, validate
+from loan_default.data.versioning import data_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class PreparedDataset:
     report: ValidationReport
     """Validation of every input row; import failures count under the rule ``import``."""
     data_hash: str
-    """Content hash of ``frame`` (:func:`loan_default.versioning.data_hash`): the data version."""
+    """Content hash of ``frame`` (:func:`loan_default.data.versioning.data_hash`)."""
     source: str
     """Name of the source mapping (``canonical`` for files already in canonical form)."""
     path: Path

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loan_default.data.validation import Freshness, ValidationConfig, validate
 from loan_default.errors import ConfigError, DataValidationError
 from loan_default.schema import DAYS_PER_YEAR, FIELDS, LABEL
-from loan_default.validation import Freshness, ValidationConfig, validate
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 LENIENT = ValidationConfig(max_failure_share=1.0)

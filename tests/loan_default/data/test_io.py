@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from loan_default.data.io import read_table, sniff_delimiter, write_table
 from loan_default.errors import InputError
-from loan_default.io import read_table, sniff_delimiter, write_table
 
 
 @pytest.mark.parametrize("sep", [",", "\t", ";", "|"])

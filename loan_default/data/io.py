@@ -23,7 +23,7 @@ from pydantic import Field
 from loan_default.errors import InputError
 from loan_default.settings import LoanSettings
 
-_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 _DELIMITERS = (",", "\t", ";", "|")

@@ -11,9 +11,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from loan_default.data_cli import app as data_app
-from loan_default.errors import InputError
-from loan_default.generate import (
+from loan_default.data.cli import app as data_app
+from loan_default.data.generate import (
     DEFAULT_PERIOD_END,
     PRESETS,
     Shift,
@@ -22,6 +21,7 @@ from loan_default.generate import (
     generate_applications,
     simulate,
 )
+from loan_default.errors import InputError
 from loan_default.schema import (
     CANONICAL_COLUMNS,
     FIELDS,
@@ -180,7 +180,7 @@ def test_a_shift_moves_only_the_features_it_names(name: str) -> None:
     ],
 )
 def test_generated_and_shifted_data_pass_validation(shift: str | Shift) -> None:
-    from loan_default.validation import validate
+    from loan_default.data.validation import validate
 
     frame = generate_applications(3000, seed=12, shift=shift)
     result = validate(frame, now=DEFAULT_PERIOD_END)

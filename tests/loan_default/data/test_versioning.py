@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loan_default.io import read_table, write_table
+from loan_default.data.io import read_table, write_table
+from loan_default.data.versioning import HASH_VERSION, data_hash, row_digests
 from loan_default.schema import FIELDS, LABEL
-from loan_default.versioning import HASH_VERSION, data_hash, row_digests
 
 
 @pytest.fixture

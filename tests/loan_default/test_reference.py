@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from loan_default.data.generate import simulate
 from loan_default.errors import InputError, NotFoundError
-from loan_default.generate import simulate
-from monitoring.reference import (
+from loan_default.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
     CategoricalProfile,

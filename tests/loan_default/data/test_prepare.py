@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from loan_default.data.io import read_table, write_table
+from loan_default.data.prepare import prepare_dataset
+from loan_default.data.sources import import_table
+from loan_default.data.validation import ValidationConfig
+from loan_default.data.versioning import data_hash
 from loan_default.errors import DataValidationError
-from loan_default.io import read_table, write_table
-from loan_default.prepare import prepare_dataset
-from loan_default.sources import import_table
-from loan_default.validation import ValidationConfig
-from loan_default.versioning import data_hash
 
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 QUIRKS = TESTDATA / "loan_default_quirks.csv"
 LENIENT = ValidationConfig(max_failure_share=0.5)
 

@@ -1,8 +1,10 @@
-"""``loanctl``: one command-line tool for every stage of the platform.
+"""``loanctl``: one command-line tool for every stage of the platform (the wiring layer).
 
 Stages register their own sub-commands (``data``, ``train``/``predict``/``models``,
-``monitor``); anticipated failures print one ``error:`` line and exit with the error's code
-(2 for bad input) instead of a traceback.
+``monitor``, ``service``), and this root joins what no stage may import itself: the sidecar's
+triggers start the training pipeline (:func:`loanctl.retrain.pipeline_trainer`). Anticipated
+failures print one ``error:`` line and exit with the error's code (2 for bad input) instead of
+a traceback.
 """
 
 from __future__ import annotations
@@ -33,15 +35,20 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
     ] = False,
 ) -> None:
     """Loan default platform."""
+    from loanctl.retrain import pipeline_trainer
+    from monitoring.cli import MonitorWiring
+
+    ctx.obj = MonitorWiring(trainer_factory=pipeline_trainer)
 
 
 def _register() -> None:
-    from loan_default.data_cli import app as data_app
+    from loan_default.data.cli import app as data_app
 
     app.add_typer(data_app, name="data", help="Import, generate, validate and hash data sets.")
 

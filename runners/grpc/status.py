@@ -104,20 +104,6 @@ def invalid_argument(
     return rpc_status.to_status(status)
 
 
-def violations_from_call(call: Any) -> list[tuple[str, str]]:
-    """(field path, description) pairs from a failed call's ``BadRequest``, if it has one."""
-    status = rpc_status.from_call(call)
-    if status is None:
-        return []
-    out: list[tuple[str, str]] = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            out.extend((v.field, v.description) for v in bad_request.field_violations)
-    return out
-
-
 async def abort(
     context: grpc.aio.ServicerContext[Any, Any],
     error: LoanError,

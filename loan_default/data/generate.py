@@ -46,7 +46,7 @@ intercept                               -3.12             about 8% defaults
 car ownership, as in the real table). The mechanism's own probability ranks defaults with a
 ROC AUC of about 0.82; a LightGBM model trained on 20,000 rows about 0.81 (``bench/features.py``).
 
-Shifts (:mod:`loan_default.shifts`) are applied *after* the population is drawn and move only
+Shifts (:mod:`loan_default.data.shifts`) are applied *after* the population is drawn and move only
 the features they name; the labels are then drawn from the unchanged mechanism on the shifted
 features with the same random numbers (covariate shift), plus an optional logit offset
 (concept drift). Everything is vectorised numpy: 100,000 rows take about a second.
@@ -61,10 +61,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from loan_default import population as pop
+from loan_default.data import population as pop
+from loan_default.data.shifts import PRESETS, Shift, apply_shift, resolve_shift
 from loan_default.errors import InputError
 from loan_default.schema import DAYS_PER_YEAR, coerce_frame
-from loan_default.shifts import PRESETS, Shift, apply_shift, resolve_shift
 
 __all__ = [
     "CATEGORY_EFFECTS",

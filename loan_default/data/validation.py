@@ -69,7 +69,7 @@ class ValidationConfig(_Section):
     @classmethod
     def load(cls, path: str | Path | None = None) -> ValidationConfig:
         """Read a YAML config (default: the ``LOAN_VALIDATION_CONFIG`` setting's file)."""
-        from loan_default.io import DataSettings
+        from loan_default.data.io import DataSettings
 
         path = Path(path) if path is not None else DataSettings().validation_config
         try:

@@ -34,9 +34,9 @@ def generate_command(
     """Write synthetic applications in the canonical schema, with a known default mechanism."""
     import time
 
+    from loan_default.data.generate import DEFAULT_PERIOD_END, generate_applications
+    from loan_default.data.io import write_table
     from loan_default.errors import InputError
-    from loan_default.generate import DEFAULT_PERIOD_END, generate_applications
-    from loan_default.io import write_table
 
     if not out.name.endswith((".parquet", ".csv", ".csv.gz")):
         raise InputError(f"{out}: the output must end in .parquet, .csv or .csv.gz")
@@ -77,9 +77,9 @@ def import_command(
     ] = None,
 ) -> None:
     """Map a source table onto the canonical schema; unmappable rows go to a quarantine file."""
+    from loan_default.data.io import write_table
+    from loan_default.data.sources import import_table
     from loan_default.errors import InputError
-    from loan_default.io import write_table
-    from loan_default.sources import import_table
 
     result = import_table(source_file, source)
     typer.echo(result.summary())
@@ -116,10 +116,10 @@ def validate_command(
     """Check every rule; print a summary; exit 2 when too many rows fail."""
     import json
 
-    from loan_default.io import write_table
-    from loan_default.prepare import default_quarantine_path, merged_report, quarantine_frame
-    from loan_default.sources import canonical_mapping, import_table, load_mapping
-    from loan_default.validation import ValidationConfig, validate
+    from loan_default.data.io import write_table
+    from loan_default.data.prepare import default_quarantine_path, merged_report, quarantine_frame
+    from loan_default.data.sources import canonical_mapping, import_table, load_mapping
+    from loan_default.data.validation import ValidationConfig, validate
 
     mapping = load_mapping(source) if source else canonical_mapping()
     imported = import_table(data, mapping)
@@ -146,7 +146,7 @@ def hash_command(
     ] = None,
 ) -> None:
     """Print the data version: the content hash of the validated data set (as training logs)."""
-    from loan_default.prepare import prepare_dataset
+    from loan_default.data.prepare import prepare_dataset
 
     prepared = prepare_dataset(data, source=source)
     if prepared.rows_quarantined:

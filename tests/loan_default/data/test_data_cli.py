@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loan_default.cli import run
-from loan_default.io import read_table
+from loan_default.data.io import read_table
+from loanctl.cli import run
 
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 QUIRKS = TESTDATA / "loan_default_quirks.csv"
 
 

@@ -1,36 +1,40 @@
-"""Between protobuf messages and the REST API's JSON bodies (plain dicts).
+"""What both ends of the gRPC API share: the service name, message limits, and the encoding of
+the REST API's JSON shapes (plain dicts) as protobuf messages, as the client needs it.
 
-The gRPC API is a second encoding of the REST API, not a second API: the server turns each
-message into the dict the REST route would have received, calls the same backend, and turns
-the dict it returns into a message; the client does the reverse. An unset optional field of a
-``LoanApplication`` is an omitted key (a missing value), never ``None`` or zero.
+The gRPC API is a second encoding of the REST API, not a second API: the client turns each dict
+into a message and each answer back into the dict the REST route would have returned; the server
+(:mod:`runners.grpc.convert`) does the reverse. An unset optional field of a ``LoanApplication``
+is an omitted key (a missing value), never ``None`` or zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any, TypedDict
 
-import orjson
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
-from pydantic import BaseModel
 
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LoanScoring"].full_name
+"""``loan_default.v1.LoanScoring``: the name health checks ask about."""
+DEFAULT_PORT = 3001
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Room for a 10,000-row batch with every field set (about 5 MB) many times over."""
 
 _RISK_PREFIX = "RISK_CATEGORY_"
 _APPLICATION = pb.LoanApplication.DESCRIPTOR
 APPLICATION_FIELDS: tuple[str, ...] = tuple(fd.name for fd in _APPLICATION.fields)
 """The fields of ``LoanApplication``: the canonical input fields (see ``protogen``)."""
 _FIELD_TYPES = {fd.name: fd.type for fd in _APPLICATION.fields}
-_RISK = {
+RISK_NUMBERS: dict[str, int] = {
     v.name.removeprefix(_RISK_PREFIX): pb.RiskCategory.Value(v.name)
     for v in pb.RiskCategory.DESCRIPTOR.values
 }
-_RISK_NAME = {number: name for name, number in _RISK.items()}
+_RISK_NAME = {number: name for name, number in RISK_NUMBERS.items()}
 # What each protobuf type accepts, mirroring the REST model's strict types (no bool for a
 # number, no number for a bool, no float for an integer).
 _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
@@ -79,21 +83,6 @@ class FeedbackDict(TypedDict):
     recorded_at: str
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON types, as the REST API would send it: datetimes and UUIDs as strings,
-    numpy scalars as numbers, NaN as None, pydantic models dumped, paths as strings."""
-    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-    return orjson.loads(orjson.dumps(value, default=_json_default, option=option))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, PurePath):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _is_missing(value: Any) -> bool:
     """None, NaN, NaT or pandas' NA (whose comparisons are neither true nor false)."""
     if value is None:
@@ -102,18 +91,6 @@ def _is_missing(value: Any) -> bool:
         return bool(value != value)
     except TypeError:
         return True
-
-
-def _iso(value: datetime | str) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-# -- applications ---------------------------------------------------------------------------
-def application_to_dict(message: pb.LoanApplication) -> dict[str, Any]:
-    """The REST body of an application: the set fields only (unset = omitted = missing)."""
-    # HasField + getattr by name is twice as fast as ListFields() with the upb runtime.
-    has: Callable[[str], bool] = message.HasField  # type: ignore[assignment]
-    return {name: getattr(message, name) for name in APPLICATION_FIELDS if has(name)}
 
 
 def application_fields(application: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,29 +151,6 @@ def add_application(
         raise
 
 
-# -- predictions ----------------------------------------------------------------------------
-def prediction_to_proto(
-    prediction: Mapping[str, Any], constructor: Callable[..., pb.Prediction] = pb.Prediction
-) -> pb.Prediction:
-    """A ``Prediction`` from the backend's prediction dict (``constructor``: see batches)."""
-    return constructor(
-        prediction_id=str(prediction["prediction_id"]),
-        default_probability=float(prediction["default_probability"]),
-        risk_category=_RISK[prediction["risk_category"]],
-        model_name=str(prediction["model_name"]),
-        model_version=str(prediction["model_version"]),
-        timestamp=_iso(prediction["timestamp"]),
-    )
-
-
-def batch_to_proto(predictions: Sequence[Mapping[str, Any]]) -> pb.PredictBatchResponse:
-    """A ``PredictBatchResponse``, each prediction built in place (no copy)."""
-    response = pb.PredictBatchResponse()
-    for prediction in predictions:
-        prediction_to_proto(prediction, response.predictions.add)
-    return response
-
-
 def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
     """The REST body of a prediction."""
     return PredictionDict(
@@ -206,24 +160,6 @@ def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
         model_name=message.model_name,
         model_version=message.model_version,
         timestamp=message.timestamp,
-    )
-
-
-def explanation_to_proto(explanation: Mapping[str, Any]) -> pb.ExplainResponse:
-    """An ``ExplainResponse`` from the backend's explanation (a prediction plus reasons)."""
-    reasons = [
-        pb.Reason(
-            feature=str(reason["feature"]),
-            value=json_format.ParseDict(jsonable(reason["value"]), struct_pb2.Value()),
-            contribution=float(reason["contribution"]),
-            reason=str(reason["reason"]),
-        )
-        for reason in explanation["reasons"]
-    ]
-    return pb.ExplainResponse(
-        prediction=prediction_to_proto(explanation),
-        base_value=float(explanation["base_value"]),
-        reasons=reasons,
     )
 
 
@@ -242,26 +178,9 @@ def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationDict:
     return ExplanationDict(**prediction, base_value=message.base_value, reasons=reasons)
 
 
-# -- metadata and feedback ------------------------------------------------------------------
-def metadata_to_proto(metadata: Mapping[str, Any]) -> pb.MetadataResponse:
-    """A ``MetadataResponse`` carrying the backend's metadata as a JSON object."""
-    struct = json_format.ParseDict(jsonable(dict(metadata)), struct_pb2.Struct())
-    return pb.MetadataResponse(metadata=struct)
-
-
 def metadata_to_dict(message: pb.MetadataResponse) -> dict[str, Any]:
     """The REST body of the metadata (every number a float, as JSON has only one kind)."""
     return json_format.MessageToDict(message.metadata)
-
-
-def feedback_to_proto(receipt: Mapping[str, Any]) -> pb.FeedbackResponse:
-    """A ``FeedbackResponse`` from the backend's receipt."""
-    return pb.FeedbackResponse(
-        prediction_id=str(receipt["prediction_id"]),
-        observed_default=int(receipt["observed_default"]),
-        model_version=str(receipt["model_version"]),
-        recorded_at=_iso(receipt["recorded_at"]),
-    )
 
 
 def feedback_to_dict(message: pb.FeedbackResponse) -> FeedbackDict:
