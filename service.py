@@ -34,6 +34,7 @@ from loan_default.api import (
 from loan_default.schema import schema_fingerprint
 from runners import metrics
 from runners.backend import ServingBackend
+from runners.edge import BearerAuth, GrpcAuth, grpc_credentials, worker_guard
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
 from runners.http import (
@@ -60,6 +61,10 @@ app = ScoringApp(
     "category, principal adverse-action reasons; records observed outcomes for monitoring.",
 )
 _BAD = {"s400": "Malformed JSON.", "s413": "Body too large.", "s422": "Invalid fields."}
+_AUTH = {
+    "s401": "No valid bearer token (the WWW-Authenticate header says why).",
+    "s403": "The token's roles lack the permission this endpoint needs (named in `error`).",
+}
 _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailable."}
 
 
@@ -85,9 +90,13 @@ class LoanDefaultService:
 
     def __init__(self) -> None:
         self.settings = serving_settings()
-        self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+        self.guard = worker_guard()  # keys, policy, audit stream: a bad setting fails here
+        self.scorer = Scorer(load_serving_model(self.settings), self.settings, self.guard)
         self.backend = ServingBackend(
-            self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
+            self.scorer,
+            self._explain,
+            max_batch_rows=self.settings.max_batch_rows,
+            guard=self.guard,
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
         endpoints = ("predict", "predict_batch", "explain")
@@ -106,11 +115,14 @@ class LoanDefaultService:
         """Start the gRPC server in this worker's loop (every worker binds the port), then
         freeze the objects of start-up (the worker's last start-up step)."""
         if self.settings.grpc_enabled:
+            security = self.guard.settings
             self.grpc = await start_server(
                 self.backend,
-                host=self.settings.grpc_host,
+                host=self.settings.grpc_host or security.bind_host,
                 port=self.settings.grpc_port,
                 max_batch_rows=self.settings.max_batch_rows,
+                interceptors=[GrpcAuth()],
+                credentials=grpc_credentials(security),
             )
         # Everything allocated so far (libraries, model) lives as long as the worker: move it
         # out of the collector's reach, so a full collection walks request garbage only, not
@@ -122,6 +134,7 @@ class LoanDefaultService:
         if self.grpc is not None:
             await self.grpc.stop()
         self.scorer.close()
+        self.guard.close()  # signs the audit stream's last checkpoint
 
     @property
     def single_limit(self) -> int:
@@ -129,7 +142,9 @@ class LoanDefaultService:
         return self.settings.max_single_body_bytes
 
 
-# The API's routes skip BentoML's router and request context (runners.http.DirectRoutes).
+# Every request is authenticated first (runners.edge.BearerAuth, the outermost of ours); the
+# API's routes then skip BentoML's router and request context (runners.http.DirectRoutes).
+cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(BearerAuth)
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
@@ -145,7 +160,7 @@ def _svc() -> LoanDefaultService:
     "POST",
     "/v1/predict",
     summary="Score one application",
-    **documented(LoanApplication, Prediction, **_BAD, **_PAUSED),
+    **documented(LoanApplication, Prediction, **_BAD, **_AUTH, **_PAUSED),
 )
 async def predict(request: Request) -> Response:
     """Default probability and risk category of one application (logged before answering)."""
@@ -162,7 +177,7 @@ async def predict(request: Request) -> Response:
     "POST",
     "/v1/predict_batch",
     summary="Score up to 10,000 applications",
-    **documented(BatchRequest, BatchPrediction, **_BAD, **_PAUSED),
+    **documented(BatchRequest, BatchPrediction, **_BAD, **_AUTH, **_PAUSED),
 )
 async def predict_batch(request: Request) -> Response:
     """One prediction per application, in order; a bad row rejects the whole batch."""
@@ -187,7 +202,7 @@ async def predict_batch(request: Request) -> Response:
     "POST",
     "/v1/explain",
     summary="Score one application and give its principal reasons",
-    **documented(LoanApplication, Explanation, **_BAD, **_PAUSED),
+    **documented(LoanApplication, Explanation, **_BAD, **_AUTH, **_PAUSED),
 )
 async def explain(request: Request) -> Response:
     """The prediction plus up to 4 features that raised the risk most, with reasons."""
@@ -201,24 +216,24 @@ async def explain(request: Request) -> Response:
 
 
 @app.route_direct(
-    "GET", "/v1/metadata", summary="The model being served", **documented(None, ModelInfo)
+    "GET", "/v1/metadata", summary="The model being served", **documented(None, ModelInfo, **_AUTH)
 )
 async def metadata(request: Request) -> Response:
     """Name, version, training date, data hash, MLflow run, metrics, thresholds, schema."""
-    return json_response(_svc().scorer.metadata())
+    return json_response(_svc().backend.metadata())
 
 
 @app.route_direct(
     "POST",
     "/v1/feedback",
     summary="Record the observed outcome of a prediction",
-    **documented(FeedbackRequest, FeedbackReceipt, **_BAD, s404="Unknown prediction_id."),
+    **documented(FeedbackRequest, FeedbackReceipt, **_BAD, **_AUTH, s404="Unknown prediction_id."),
 )
 async def feedback(request: Request) -> Response:
     """Whether the loan of an earlier prediction defaulted (for performance monitoring)."""
     svc = _svc()
     body = parse(FeedbackRequest, await read_body(request, svc.single_limit))
-    receipt = svc.scorer.feedback(
+    receipt = await svc.backend.feedback(
         str(body.prediction_id), body.observed_default, request_id=get_request_id(request)
     )
     return json_response(receipt)

@@ -80,42 +80,47 @@ class Guard:
             return self.settings.docs_public
         return False
 
-    def decisions(
+    def decision_events(
         self,
-        principal: Principal,
+        subject: str,
         *,
         endpoint: str,
         model: str,
         applications: Sequence[Mapping[str, Any]],
         results: Sequence[Mapping[str, Any]],
         request_id: str | None = None,
-    ) -> None:
-        """Audit one entry per decision, before the answer is sent.
+    ) -> list[dict[str, Any]]:
+        """One audit entry per decision: who, which model, a digest of the inputs, the output.
+
+        The applicant id is pseudonymised; no other field of the application is kept.
+        """
+        if self.pseudonym is None:
+            return []
+        pseudonym = self.pseudonym
+        return [
+            {
+                "event": "decision",
+                "subject": subject,
+                "endpoint": endpoint,
+                "request_id": request_id,
+                "prediction_id": result["prediction_id"],
+                "model": model,
+                "applicant": pseudonym(app.get("application_id")),
+                "inputs_sha256": inputs_digest(app),
+                "default_probability": result["default_probability"],
+                "risk_category": result["risk_category"],
+            }
+            for app, result in zip(applications, results, strict=True)
+        ]
+
+    def record(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Append entries to this process's audit stream (before the answer is sent).
 
         Raises:
             OSError: the audit log could not be written (the caller must not answer).
         """
-        if self.audit is None:
-            return
-        assert self.pseudonym is not None
-        pseudonym = self.pseudonym
-        self.audit.append(
-            [
-                {
-                    "event": "decision",
-                    "subject": principal.subject,
-                    "endpoint": endpoint,
-                    "request_id": request_id,
-                    "prediction_id": result["prediction_id"],
-                    "model": model,
-                    "applicant": pseudonym(app.get("application_id")),
-                    "inputs_sha256": inputs_digest(app),
-                    "default_probability": result["default_probability"],
-                    "risk_category": result["risk_category"],
-                }
-                for app, result in zip(applications, results, strict=True)
-            ]
-        )
+        if self.audit is not None:
+            self.audit.append(events)
 
     def feedback(self, principal: Principal, receipt: Mapping[str, Any]) -> None:
         """Audit a recorded outcome."""

@@ -45,6 +45,9 @@ def bentoml_serve(
         "LOAN_GRPC_HOST": "127.0.0.1",
         "LOAN_GRPC_PORT": str(grpc_port),
         "OMP_NUM_THREADS": "1",
+        # Serving features are tested without tokens; tests/security serves with them.
+        "LOAN_AUTH_MODE": "off",
+        "LOAN_ENVIRONMENT": "development",
         **(env or {}),
     }
     bentoml_cli = Path(sys.executable).with_name("bentoml")
