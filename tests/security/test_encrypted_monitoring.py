@@ -22,6 +22,7 @@ from tests.monitoring.sidecar_world import (
 
 VERSION = "vsec-sidecar"
 START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+MOMENTS = ("generated_at", "created_at", "analysed_at", "path", "report_dir")
 
 
 def _run(home: Path, model: Any, cipher: RecordCipher | None) -> list[dict[str, Any]]:
@@ -37,8 +38,7 @@ def _run(home: Path, model: Any, cipher: RecordCipher | None) -> list[dict[str, 
 def _strip(report: Any) -> Any:
     """Everything but the moments the runs happened at and where they wrote."""
     if isinstance(report, dict):
-        return {k: _strip(v) for k, v in report.items()
-                if k not in ("generated_at", "created_at", "analysed_at", "path", "report_dir")}  # fmt: skip
+        return {k: _strip(v) for k, v in report.items() if k not in MOMENTS}
     if isinstance(report, list):
         return [_strip(v) for v in report]
     return report
