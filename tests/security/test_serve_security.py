@@ -96,7 +96,7 @@ def _grpc_call(
     with grpc.secure_channel(server.grpc_target, credentials) as channel:
         stub = pb_grpc.LoanScoringStub(channel)
         application = messages.application_from_dict(server.bodies[1])
-        method, request = {
+        calls: dict[str, tuple[Any, Any]] = {
             "predict": (stub.Predict, pb.PredictRequest(application=application)),
             "predict_batch": (
                 stub.PredictBatch,
@@ -105,12 +105,14 @@ def _grpc_call(
             "explain": (stub.Explain, pb.ExplainRequest(application=application)),
             "metadata": (stub.Metadata, pb.MetadataRequest()),
             "feedback": (stub.Feedback, pb.FeedbackRequest(prediction_id=pid, observed_default=0)),
-        }[endpoint]
+        }
+        method, request = calls[endpoint]
         metadata = (("authorization", authorization),) if authorization else ()
         try:
             method(request, metadata=metadata, timeout=60)
         except grpc.RpcError as error:
-            return error.code()  # type: ignore[no-any-return]
+            code: grpc.StatusCode = error.code()
+            return code
         return grpc.StatusCode.OK
 
 
