@@ -124,12 +124,18 @@ def replay_command(
     feedback_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of outcomes reported back.")
     ] = 1.0,
-) -> None:
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LOAN_TOKEN", show_default=False, show_envvar=True,
+                     help="Bearer token (roles with predict and feedback); e.g. from "
+                     "`loanctl auth token --role underwriter --role ml-engineer`."),
+    ] = None,
+) -> None:  # fmt: skip
     """Send generated (optionally shifted) applications and their outcomes to the service."""
     from monitoring.replay import replay
 
     result = replay(url, rows=rows, seed=seed, shift=shift, batch_size=batch_size,
-                    feedback_share=feedback_share)  # fmt: skip
+                    feedback_share=feedback_share, token=token)  # fmt: skip
     mix = ", ".join(f"{k} {v}" for k, v in sorted(result.risk_mix.items()))
     versions = ", ".join(result.model_versions)
     typer.echo(
