@@ -182,6 +182,12 @@ bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG)
 	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
 	  && .venv/bin/bentoml build --arg model_tag=$$tag
 
+.PHONY: bench-security
+bench-security: install ## /v1/predict at c=64 with auth + audit on vs off (wrk; ~2 min)
+	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends wrk; }
+	$(PY) bench/security.py
+
 .PHONY: bench-serve
 bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)
 	$(PY) bench/serve.py
