@@ -20,10 +20,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from loan_default.api import LoanApplication, summarise, validation_details
-from loan_default.errors import AuthenticationError, InputError, UnavailableError
+from loan_default.errors import (
+    AuthenticationError,
+    InputError,
+    PermissionDeniedError,
+    UnavailableError,
+)
 from loan_default.schema import FEATURE_FIELDS
 from loan_default.security.guard import ANONYMOUS, Guard
 from loan_default.security.rbac import Principal
+from runners import metrics
 from runners.batching import MicroBatcher
 from runners.edge import CURRENT
 from runners.scorer import Scorer, ScoreRequest
@@ -61,7 +67,11 @@ class ServingBackend:
             if self.guard.verifier is not None:
                 raise AuthenticationError("a bearer token is required")
             principal = ANONYMOUS
-        self.guard.authorize(principal, operation)
+        try:
+            self.guard.authorize(principal, operation)
+        except PermissionDeniedError:
+            metrics.AUTH_REFUSALS.labels("forbidden", "backend").inc()
+            raise
         return principal
 
     def __init__(

@@ -30,6 +30,7 @@ from loan_default.security.guard import Guard
 from loan_default.security.rbac import Principal
 from loan_default.security.settings import SecuritySettings
 from loan_default.security.tokens import challenge
+from runners import metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _refuse(send: Send, error: AuthenticationError | PermissionDeniedError) -> None:
+    reason = "unauthenticated" if isinstance(error, AuthenticationError) else "forbidden"
+    metrics.AUTH_REFUSALS.labels(reason, "rest").inc()
     headers = [(b"content-type", b"application/json")]
     if isinstance(error, AuthenticationError):
         headers.append((b"www-authenticate", challenge(error).encode()))
@@ -199,6 +202,7 @@ class GrpcAuth(grpc.aio.ServerInterceptor):
             try:
                 principal = guard.authenticate(header)
             except AuthenticationError as error:
+                metrics.AUTH_REFUSALS.labels("unauthenticated", "grpc").inc()
                 context.set_trailing_metadata((("www-authenticate", challenge(error)),))
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             token = CURRENT.set(principal)
