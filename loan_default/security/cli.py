@@ -177,9 +177,11 @@ def show(
         if as_json:
             typer.echo(orjson.dumps(row).decode())
             continue
-        what = row.get("risk_category") or row.get("reason") or row.get("to") or ""
+        what = row.get("risk_category") or row.get("reason") or ""
+        if row.get("event") == "feedback":
+            what = f"outcome {row.get('observed_default')}"
+        model = str(row.get("model") or "-").removeprefix("loan_default:")
         typer.echo(
-            f"{str(row.get('time', ''))[:19]} {row.get('event', ''):18} "
-            f"{str(row.get('subject', ''))[:16]:16} {str(row.get('model') or '-')[:20]:20} "
-            f"{str(what)[:18]}"
+            f"{str(row.get('time', ''))[:19]} {row.get('event', ''):17} "
+            f"{str(row.get('subject', ''))[:14]:14} {model[:22]:22} {str(what)[:4]}"
         )

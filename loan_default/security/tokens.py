@@ -128,7 +128,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
-            raise InvalidTokenError("malformed token: unreadable header") from None
+            raise InvalidTokenError("malformed token: not base64url-encoded JSON") from None
         alg = str(header.get("alg", ""))
         if alg.lower() == "none":
             raise InvalidTokenError("unsigned tokens (alg 'none') are refused")
