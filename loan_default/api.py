@@ -9,19 +9,47 @@ its responses are checked against them in the tests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loan_default.schema import application_model
+from loan_default.schema import RiskCategory, application_model
+from loan_default.security.rbac import CURRENT_PRINCIPAL, Principal
 
 LoanApplication = application_model()
 """One loan application (canonical schema)."""
 
 MAX_BATCH_ROWS = 10_000
-RiskCategoryName = Literal["LOW", "MEDIUM", "HIGH"]
+"""The most applications one batch call may carry (REST and gRPC); ``LOAN_MAX_BATCH_ROWS``
+lowers it per deployment."""
+RiskCategoryName = RiskCategory
+
+Transport = Literal["rest", "grpc"]
+Endpoint = Literal["predict", "predict_batch", "explain", "metadata", "feedback"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Where a call to the serving backend comes from: one argument of every backend method,
+    so what must apply to every call of both transports (the caller's identity, audit) is
+    added in one place.
+
+    Attributes:
+        endpoint: the API operation (the traffic log's ``endpoint`` for scoring calls).
+        transport: ``rest`` or ``grpc``.
+        request_id: the caller's correlation id (REST ``X-Request-ID``), logged with each row.
+        principal: who calls, as the transport edge authenticated it (taken from
+            ``loan_default.security.rbac.CURRENT_PRINCIPAL`` when the context is made in the
+            request's task); None if no edge ran.
+    """
+
+    endpoint: Endpoint
+    transport: Transport
+    request_id: str | None = None
+    principal: Principal | None = field(default_factory=CURRENT_PRINCIPAL.get)
 
 
 class _Body(BaseModel):
@@ -33,8 +61,9 @@ class BatchRequest(_Body):
 
     applications: list[LoanApplication] = Field(  # type: ignore[valid-type]
         ...,
-        min_length=1,
-        max_length=MAX_BATCH_ROWS,
+        # Documented here, checked once for both transports by the serving backend (with the
+        # deployment's LOAN_MAX_BATCH_ROWS).
+        json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_ROWS},
         description=f"1 to {MAX_BATCH_ROWS:,} applications; results come back in this order. "
         "An invalid application rejects the whole batch (nothing is scored), and the error "
         "names its index.",

@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -461,6 +461,10 @@ INPUT_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.role is not R
 """Everything an application carries (features, protected attributes, ID, date): the API input."""
 REQUIRED_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.required)
 CANONICAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
+
+RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
+"""The risk bands of a prediction, lowest first (thresholds: ``loan_default.model``)."""
+RISK_CATEGORIES: tuple[RiskCategory, ...] = get_args(RiskCategory)
 
 
 def field(name: str) -> FieldSpec:

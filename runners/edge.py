@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -27,15 +26,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loan_default.api import error_body
 from loan_default.errors import AuthenticationError, PermissionDeniedError
 from loan_default.security.guard import Guard
-from loan_default.security.rbac import Principal
+from loan_default.security.rbac import CURRENT_PRINCIPAL
 from loan_default.security.settings import SecuritySettings
 from loan_default.security.tokens import challenge
 from runners import metrics
 
 log = logging.getLogger(__name__)
 
-CURRENT: ContextVar[Principal | None] = ContextVar("loan_principal", default=None)
-"""The caller of the request being served (set by the edge, read by the backend)."""
+CURRENT = CURRENT_PRINCIPAL
+"""The caller of the request being served (set here, read into each ``CallContext``)."""
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 DOCS_PATHS = frozenset({"/", "/docs.json", "/schema.json", "/docs"})

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loan_default.bodies import FeedbackReceiptBody, ModelInfoBody, PredictionBody
 from loan_default.errors import NotFoundError, UnavailableError
-from loan_default.model import RISK_CATEGORIES
-from loan_default.schema import INPUT_FIELDS
+from loan_default.schema import INPUT_FIELDS, RISK_CATEGORIES
 from loan_default.security.guard import Guard
 from loan_default.store import LoadedModel
 from loan_default.traffic import TrafficWriter, utcnow
@@ -96,7 +96,7 @@ class Scorer:
         *,
         endpoint: str,
         request_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PredictionBody]:
         """Predictions (the REST body of each) for validated applications, logged first.
 
         Raises:
@@ -105,7 +105,7 @@ class Scorer:
         """
         return self.score_many([ScoreRequest(applications, endpoint, request_id)])[0]
 
-    def score_many(self, requests: Sequence[ScoreRequest]) -> list[list[dict[str, Any]]]:
+    def score_many(self, requests: Sequence[ScoreRequest]) -> list[list[PredictionBody]]:
         """:meth:`score` for several calls at once: one feature matrix, one model call, one
         traffic-log write and one index transaction for all of them (``runners.batching``)."""
         self.check_open()
@@ -121,18 +121,18 @@ class Scorer:
         name, version = self.meta.name, self.meta.version
         rows = list(zip(ids, probabilities, categories, strict=True))
         results = [
-            {
-                "prediction_id": pid,
-                "default_probability": p,
-                "risk_category": risk,
-                "model_name": name,
-                "model_version": version,
-                "timestamp": now,
-            }
+            PredictionBody(
+                prediction_id=pid,
+                default_probability=p,
+                risk_category=risk,
+                model_name=name,
+                model_version=version,
+                timestamp=now,
+            )
             for pid, p, risk in rows
         ]
         records: list[dict[str, Any]] = []
-        answers: list[list[dict[str, Any]]] = []
+        answers: list[list[PredictionBody]] = []
         start = 0
         for request in requests:
             stop = start + len(request.applications)
@@ -165,7 +165,7 @@ class Scorer:
         return answers
 
     def _audit_events(
-        self, requests: Sequence[ScoreRequest], answers: list[list[dict[str, Any]]]
+        self, requests: Sequence[ScoreRequest], answers: list[list[PredictionBody]]
     ) -> list[dict[str, Any]]:
         if self.guard is None or self.guard.audit is None:
             return []
@@ -183,7 +183,7 @@ class Scorer:
 
     def feedback(
         self, prediction_id: str, observed_default: int, *, request_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> FeedbackReceiptBody:
         """Record an observed outcome; ``NotFoundError`` if the id was never issued."""
         with self._lock:
             model_version = self._index.lookup(prediction_id)
@@ -200,14 +200,14 @@ class Scorer:
         }
         with self._lock:
             self._feedback.write([record])
-        return {
-            "prediction_id": prediction_id,
-            "observed_default": observed_default,
-            "model_version": model_version,
-            "recorded_at": now,
-        }
+        return FeedbackReceiptBody(
+            prediction_id=prediction_id,
+            observed_default=observed_default,
+            model_version=model_version,
+            recorded_at=now,
+        )
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> ModelInfoBody:
         """The /v1/metadata body."""
         meta = self.meta
         return {

@@ -117,8 +117,9 @@ def validate_command(
     import json
 
     from loan_default.data.io import write_table
+    from loan_default.data.mappings import canonical_mapping, load_mapping
     from loan_default.data.prepare import default_quarantine_path, merged_report, quarantine_frame
-    from loan_default.data.sources import canonical_mapping, import_table, load_mapping
+    from loan_default.data.sources import import_table
     from loan_default.data.validation import ValidationConfig, validate
 
     mapping = load_mapping(source) if source else canonical_mapping()

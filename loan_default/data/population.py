@@ -14,75 +14,25 @@ from typing import Any
 import numpy as np
 from scipy.special import betaincinv, expit, ndtr
 
-from loan_default.schema import DAYS_PER_YEAR, field
-
-_LOG_INCOME = np.log(4500.0)
-_OTHER_MISSING = 0.02
-_WEEKDAY_WEIGHTS = np.array([0.165, 0.175, 0.167, 0.167, 0.163, 0.110, 0.054])
-
-# Non-retired income types (retirement is drawn from age), with their effect on log income.
-_INCOME_TYPES = {
-    "service": (0.630, 0.0), "commercial": (0.285, 0.20), "govt_job": (0.077, 0.10),
-    "businessman": (0.002, 0.60), "student": (0.002, -0.50), "unemployed": (0.002, -0.40),
-    "maternity_leave": (0.002, -0.30),
-}  # fmt: skip
-_RETIRED_INCOME = -0.25
-_EDUCATION = {  # probability, effect on log income, graduate
-    "junior_secondary": (0.012, -0.15, False), "secondary": (0.715, 0.0, False),
-    "graduation_dropout": (0.033, 0.10, False), "graduation": (0.239, 0.25, True),
-    "post_grad": (0.001, 0.20, True),
-}  # fmt: skip
-_OCCUPATIONS = {  # probability, effect on log income, weight multiplier for graduates
-    "laborers": (0.250, 0.05, 0.4), "sales": (0.160, -0.05, 0.8), "core": (0.136, 0.05, 1.8),
-    "drivers": (0.093, 0.20, 0.4), "managers": (0.090, 0.35, 2.2),
-    "high_skill_tech": (0.054, 0.15, 1.5), "accountants": (0.048, 0.20, 2.2),
-    "medicine": (0.042, -0.10, 1.5), "security": (0.032, -0.10, 0.5),
-    "cooking": (0.029, -0.15, 0.4), "cleaning": (0.019, -0.25, 0.3),
-    "private_service": (0.013, -0.05, 1.0), "low_skill_laborers": (0.013, -0.20, 0.2),
-    "secretaries": (0.009, -0.10, 1.0), "waiters": (0.006, 0.00, 0.5),
-    "realty_agents": (0.004, 0.30, 1.5), "hr": (0.003, 0.05, 2.0), "it": (0.003, 0.50, 3.0),
-}  # fmt: skip
-_ORGANIZATIONS = {  # Home Credit ORGANIZATION_TYPE shares (private sector), snake_case
-    "business_entity_type_3": 0.28, "self_employed": 0.165, "other": 0.071,
-    "business_entity_type_2": 0.038, "trade_type_7": 0.027, "construction": 0.024,
-    "transport_type_4": 0.021, "business_entity_type_1": 0.020, "housing": 0.015,
-    "industry_type_3": 0.015, "trade_type_3": 0.014, "industry_type_11": 0.013,
-    "industry_type_9": 0.013, "transport_type_2": 0.012, "security": 0.011, "services": 0.010,
-    "bank": 0.010, "agriculture": 0.009, "postal": 0.009, "trade_type_2": 0.007,
-    "restaurant": 0.006, "transport_type_3": 0.006, "industry_type_1": 0.005, "hotel": 0.005,
-    "industry_type_7": 0.005, "electricity": 0.004, "trade_type_6": 0.003, "insurance": 0.003,
-    "industry_type_12": 0.003, "advertising": 0.002, "telecom": 0.002, "mobile": 0.002,
-    "legal_services": 0.002, "realtor": 0.001, "culture": 0.001, "cleaning": 0.001,
-}  # fmt: skip
-_PUBLIC_ORGANIZATIONS = {
-    "government": 0.30, "school": 0.20, "medicine": 0.15, "kindergarten": 0.10, "police": 0.06,
-    "military": 0.06, "security_ministries": 0.05, "university": 0.04, "emergency": 0.04,
-}  # fmt: skip
-# Marital status by age band (< 30, 30-55, > 55): single, married, divorced, widowed.
-_MARITAL = np.array([[0.35, 0.58, 0.06, 0.01], [0.12, 0.77, 0.08, 0.03], [0.06, 0.66, 0.08, 0.20]])
-# Housing by age band: home, family, rental, municipal, office, shared.
-_HOUSING = np.array(
-    [
-        [0.80, 0.12, 0.03, 0.035, 0.01, 0.005],
-        [0.90, 0.02, 0.015, 0.045, 0.01, 0.01],
-        [0.94, 0.005, 0.005, 0.045, 0.003, 0.002],
-    ]
+from loan_default.data.frequencies import (
+    ACCOMPANY,
+    EDUCATION,
+    HOUSING,
+    INCOME_TYPES,
+    LOG_INCOME,
+    MARITAL,
+    MISSING_RATES,
+    NEVER_MISSING,
+    OCCUPATIONS,
+    ORGANIZATIONS,
+    OTHER_MISSING,
+    PUBLIC_ORGANIZATIONS,
+    RETIRED_INCOME,
+    SCORE_MODEL,
+    TERMS_MONTHS,
+    WEEKDAY_WEIGHTS,
 )
-_ACCOMPANY = np.array([0.81, 0.13, 0.036, 0.01, 0.001, 0.013])
-_MISSING_RATES = {
-    "score_source_1": 0.56,
-    "score_source_3": 0.20,
-    "social_circle_default": 0.50,
-    "credit_bureau": 0.15,
-    "score_source_2": 0.005,
-}
-_SCORE_MODEL = {  # weight of creditworthiness, of age; marginal: top * Beta(a, b) (Home Credit fit)
-    "score_source_1": (0.35, 0.62, (2.12, 1.83), 0.94),
-    "score_source_2": (0.40, 0.10, (2.02, 1.19), 0.82),
-    "score_source_3": (0.40, 0.25, (2.21, 1.61), 0.88),
-}
-_TERMS_MONTHS = np.array([12, 18, 24, 30, 36, 48, 60])
-_NEVER_MISSING = {"client_income", "credit_amount", "age_days"}
+from loan_default.schema import DAYS_PER_YEAR, field
 
 
 def _pick(rng: np.random.Generator, probs: np.ndarray, group: np.ndarray | int) -> np.ndarray:
@@ -154,34 +104,34 @@ def _work(
     """Income type, education, occupation, employer; (working, log-income effect, graduate)."""
     n = len(age)
     retired = rng.random(n) < 0.01 + 0.96 * expit((age - 57.5 + 2.0 * female) / 1.6)
-    itype = _pick(rng, _values(_INCOME_TYPES, 0), n)
-    income_type = _labels(_INCOME_TYPES, itype)
+    itype = _pick(rng, _values(INCOME_TYPES, 0), n)
+    income_type = _labels(INCOME_TYPES, itype)
     income_type[retired] = "retired"
     working = ~retired & ~np.isin(income_type, ["unemployed", "student"])
-    edu = _pick(rng, _values(_EDUCATION, 0), n)
-    graduate = _values(_EDUCATION, 2)[edu].astype(bool)
-    weights = _values(_OCCUPATIONS, 0)
-    by_degree = np.vstack([weights, weights * _values(_OCCUPATIONS, 2)])
+    edu = _pick(rng, _values(EDUCATION, 0), n)
+    graduate = _values(EDUCATION, 2)[edu].astype(bool)
+    weights = _values(OCCUPATIONS, 0)
+    by_degree = np.vstack([weights, weights * _values(OCCUPATIONS, 2)])
     occ = _pick(rng, by_degree, graduate.astype(np.intp))
     occ_missing = ~working | (rng.random(n) < 0.15)
-    private = _labels(_ORGANIZATIONS, _pick(rng, np.array(list(_ORGANIZATIONS.values())), n))
-    public = _pick(rng, np.array(list(_PUBLIC_ORGANIZATIONS.values())), n)
+    private = _labels(ORGANIZATIONS, _pick(rng, np.array(list(ORGANIZATIONS.values())), n))
+    public = _pick(rng, np.array(list(PUBLIC_ORGANIZATIONS.values())), n)
     organization = np.where(
-        income_type == "govt_job", _labels(_PUBLIC_ORGANIZATIONS, public), private
+        income_type == "govt_job", _labels(PUBLIC_ORGANIZATIONS, public), private
     )
     organization[~working] = None
     employed_years = np.exp(np.log(4.5) + 0.025 * (age - 40.0) + 0.95 * rng.standard_normal(n))
     employed_years = np.minimum(employed_years, 0.95 * (age - 17.0))
     cols["client_income_type"] = income_type
-    cols["client_education"] = _labels(_EDUCATION, edu)
-    cols["client_occupation"] = _labels(_OCCUPATIONS, occ, occ_missing)
+    cols["client_education"] = _labels(EDUCATION, edu)
+    cols["client_occupation"] = _labels(OCCUPATIONS, occ, occ_missing)
     cols["type_organization"] = organization
     cols["employed_days"] = np.where(working, np.round(employed_years * DAYS_PER_YEAR), np.nan)
     cols["workphone_working"] = working & (rng.random(n) < 0.24)
     effect = (
-        np.where(retired, _RETIRED_INCOME, _values(_INCOME_TYPES, 1)[itype])
-        + _values(_EDUCATION, 1)[edu]
-        + np.where(occ_missing, 0.0, _values(_OCCUPATIONS, 1)[occ])
+        np.where(retired, RETIRED_INCOME, _values(INCOME_TYPES, 1)[itype])
+        + _values(EDUCATION, 1)[edu]
+        + np.where(occ_missing, 0.0, _values(OCCUPATIONS, 1)[occ])
     )
     return working, effect, graduate
 
@@ -190,7 +140,7 @@ def _household(rng: np.random.Generator, age: np.ndarray, cols: dict[str, np.nda
     """Marital status, children, family size, housing, region and its city rating."""
     n = len(age)
     band = np.digitize(age, [30.0, 55.0])
-    marital = _pick(rng, _MARITAL, band)
+    marital = _pick(rng, MARITAL, band)
     partner = marital == 1
     hump = np.exp(-(((age - 36.0) / 10.0) ** 2))
     children = np.minimum(rng.poisson(0.05 + (0.25 + 0.55 * partner) * hump), 8)
@@ -199,13 +149,13 @@ def _household(rng: np.random.Generator, age: np.ndarray, cols: dict[str, np.nda
     cols["client_marital_status"] = _labels(field("client_marital_status").categories, marital)
     cols["child_count"] = children
     cols["client_family_members"] = 1 + partner + children + (rng.random(n) < 0.02)
-    housing = _pick(rng, _HOUSING, band)
+    housing = _pick(rng, HOUSING, band)
     cols["client_housing_type"] = _labels(field("client_housing_type").categories, housing)
     cols["population_region_relative"] = region_population[region]
     cols["client_city_rating"] = region_rating[region]
     cols["house_own"] = rng.random(n) < 0.62 + 0.15 * (age > 40)
     cols["accompany_client"] = _labels(
-        field("accompany_client").categories, _pick(rng, _ACCOMPANY, n)
+        field("accompany_client").categories, _pick(rng, ACCOMPANY, n)
     )
 
 
@@ -221,7 +171,7 @@ def _money(
     n = len(age)
     rating = cols["client_city_rating"]
     log_income = (
-        _LOG_INCOME
+        LOG_INCOME
         + log_income_effect
         + 0.10 * ~female
         + np.select([rating == 1, rating == 3], [0.20, -0.10], 0.0)
@@ -229,10 +179,10 @@ def _money(
         + 0.45 * rng.standard_normal(n)
     )
     income = np.maximum(np.round(np.exp(log_income) / 75.0) * 75.0, 750.0)
-    centred_income = np.log(income) - _LOG_INCOME
+    centred_income = np.log(income) - LOG_INCOME
     z = 0.25 * centred_income + 0.15 * graduate + rng.standard_normal(n)
     age_c = (age - 43.0) / 11.0
-    for name, (wz, wa, shape, top) in _SCORE_MODEL.items():
+    for name, (wz, wa, shape, top) in SCORE_MODEL.items():
         latent = wz * z + wa * age_c + rng.standard_normal(n) * np.sqrt(1 - wz**2 - wa**2)
         grid, quantiles = _quantile_table(*shape)
         cols[name] = (top * np.clip(np.interp(latent, grid, quantiles), 1e-4, 1.0)).round(6)
@@ -244,7 +194,7 @@ def _money(
     )
     credit = np.clip(income * np.exp(log_cti), 500.0, 2e5).round(2)
     step = np.clip(np.round(3 + 1.2 * (log_cti - 1.2) + rng.normal(0, 1.2, n)), 0, 6)
-    term = _TERMS_MONTHS[step.astype(np.intp)]
+    term = TERMS_MONTHS[step.astype(np.intp)]
     monthly_rate = (0.07 + 0.16 * ndtr(-0.8 * z + 0.4 * rng.standard_normal(n))) / 12.0
     factor = monthly_rate / (1.0 - (1.0 + monthly_rate) ** -term)
     car = rng.random(n) < expit(-1.25 + 1.55 * ~female + 0.6 * centred_income)
@@ -289,7 +239,7 @@ def _dates(
     """Application instants in the window (fewer at weekends), and their weekday and hour."""
     days = int(months * 30.44)
     end = period_end.astimezone(UTC)
-    weights = _WEEKDAY_WEIGHTS[(np.arange(days) + end.weekday() - days) % 7]
+    weights = WEEKDAY_WEIGHTS[(np.arange(days) + end.weekday() - days) % 7]
     day = _pick(rng, weights, n)
     hour = np.clip(np.round(rng.normal(12.0, 3.3, n)), 0, 23)
     seconds = (day - days) * 86400 + hour * 3600 + rng.integers(0, 3600, n)
@@ -301,14 +251,14 @@ def _dates(
 
 
 def _mask(rng: np.random.Generator, cols: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """Missing values: the named rates, :data:`_OTHER_MISSING` elsewhere, none where required."""
+    """Missing values: the named rates, :data:`OTHER_MISSING` elsewhere, none where required."""
     out: dict[str, np.ndarray] = {}
     for name, values in cols.items():
-        if name == "application_date" or name in _NEVER_MISSING:
+        if name == "application_date" or name in NEVER_MISSING:
             out[name] = values
             continue
         spec = field(name)
-        missing = rng.random(n) < _MISSING_RATES.get(name, _OTHER_MISSING)
+        missing = rng.random(n) < MISSING_RATES.get(name, OTHER_MISSING)
         if spec.is_numeric:
             column = values.astype(np.float64)
             column[missing] = np.nan

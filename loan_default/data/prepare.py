@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from loan_default.data.io import DataSettings, write_table
-from loan_default.data.sources import ImportResult, canonical_mapping, import_table, load_mapping
+from loan_default.data.mappings import canonical_mapping, load_mapping
+from loan_default.data.sources import ImportResult, import_table
 from loan_default.data.validation import ValidationConfig, ValidationReport, validate
 from loan_default.data.versioning import data_hash
 

@@ -22,66 +22,20 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loan_default.errors import ConfigError, DataValidationError
+from loan_default.data.validation_config import (
+    Consistency,
+    Duplicates,
+    Freshness,
+    ValidationConfig,
+)
+from loan_default.errors import DataValidationError
 from loan_default.schema import DAYS_PER_YEAR, FIELDS, ID, LABEL, TIMESTAMP, Kind, coerce_frame
 
 _OPEN_CATEGORY = re.compile(r"^[a-z0-9_]+$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Consistency(_Section):
-    min_working_age_years: float | None = Field(
-        14.0, ge=0, description="employed_days <= age_days - this many years (null: off)."
-    )
-    annuity_at_most_credit: bool = Field(True, description="loan_annuity <= credit_amount.")
-    family_covers_children: bool = Field(True, description="family members >= children + 1.")
-
-
-class Duplicates(_Section):
-    application_id: bool = Field(True, description="One application_id, differing content.")
-    exact_rows: bool = Field(True, description="Exact copies of an earlier row.")
-
-
-class Freshness(_Section):
-    max_age_days: float | None = Field(730, gt=0, description="Newest application's max age.")
-    stale: Literal["warn", "error"] = Field("warn", description="What a stale data set does.")
-    future_tolerance_minutes: float = Field(60, ge=0, description="Allowed clock skew.")
-
-
-class ValidationConfig(_Section):
-    """Thresholds of the validation rules (``configs/validation.yaml``)."""
-
-    max_failure_share: float = Field(0.2, ge=0, le=1, description="Max share of failing rows.")
-    consistency: Consistency = Consistency()
-    duplicates: Duplicates = Duplicates()
-    freshness: Freshness = Freshness()
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> ValidationConfig:
-        """Read a YAML config (default: the ``LOAN_VALIDATION_CONFIG`` setting's file)."""
-        from loan_default.data.io import DataSettings
-
-        path = Path(path) if path is not None else DataSettings().validation_config
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            return cls.model_validate(content)
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read validation config ({exc})") from exc
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{path}: invalid validation config: {problems}") from exc
 
 
 @dataclass(slots=True)

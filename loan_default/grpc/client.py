@@ -26,6 +26,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from loan_default.bodies import ExplanationBody, FeedbackReceiptBody, PredictionBody
 from loan_default.errors import InputError, NotFoundError, UnavailableError
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
@@ -85,19 +86,17 @@ class LoanScoringClient:
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     # -- calls -------------------------------------------------------------------------------
-    def predict(self, application: Mapping[str, Any]) -> messages.PredictionDict:
+    def predict(self, application: Mapping[str, Any]) -> PredictionBody:
         """Score one application (a dict of canonical fields; None/NaN = missing)."""
         response = self._call(self._stub.Predict, _predict_request(application))
         return messages.prediction_to_dict(response.prediction)
 
-    def predict_batch(
-        self, applications: Iterable[Mapping[str, Any]]
-    ) -> list[messages.PredictionDict]:
+    def predict_batch(self, applications: Iterable[Mapping[str, Any]]) -> list[PredictionBody]:
         """Score many applications in one call; predictions come back in the same order."""
         response = self._call(self._stub.PredictBatch, _batch_request(applications))
         return [messages.prediction_to_dict(p) for p in response.predictions]
 
-    def explain(self, application: Mapping[str, Any]) -> messages.ExplanationDict:
+    def explain(self, application: Mapping[str, Any]) -> ExplanationBody:
         """Score one application and return its principal reasons."""
         request = pb.ExplainRequest(application=messages.application_from_dict(application))
         return messages.explanation_to_dict(self._call(self._stub.Explain, request))
@@ -106,7 +105,7 @@ class LoanScoringClient:
         """The served model's metadata (the REST ``/metadata`` body)."""
         return messages.metadata_to_dict(self._call(self._stub.Metadata, pb.MetadataRequest()))
 
-    def feedback(self, prediction_id: str, observed_default: int) -> messages.FeedbackDict:
+    def feedback(self, prediction_id: str, observed_default: int) -> FeedbackReceiptBody:
         """Record that the loan of ``prediction_id`` defaulted (1) or not (0)."""
         request = pb.FeedbackRequest(prediction_id=prediction_id, observed_default=observed_default)
         return messages.feedback_to_dict(self._call(self._stub.Feedback, request))
@@ -169,19 +168,19 @@ class AsyncLoanScoringClient:
             self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.LoanScoringStub(self._channel)
 
-    async def predict(self, application: Mapping[str, Any]) -> messages.PredictionDict:
+    async def predict(self, application: Mapping[str, Any]) -> PredictionBody:
         """Score one application."""
         response = await self._call(self._stub.Predict, _predict_request(application))
         return messages.prediction_to_dict(response.prediction)
 
     async def predict_batch(
         self, applications: Iterable[Mapping[str, Any]]
-    ) -> list[messages.PredictionDict]:
+    ) -> list[PredictionBody]:
         """Score many applications in one call, in order."""
         response = await self._call(self._stub.PredictBatch, _batch_request(applications))
         return [messages.prediction_to_dict(p) for p in response.predictions]
 
-    async def explain(self, application: Mapping[str, Any]) -> messages.ExplanationDict:
+    async def explain(self, application: Mapping[str, Any]) -> ExplanationBody:
         """Score one application and return its principal reasons."""
         request = pb.ExplainRequest(application=messages.application_from_dict(application))
         return messages.explanation_to_dict(await self._call(self._stub.Explain, request))
@@ -191,7 +190,7 @@ class AsyncLoanScoringClient:
         response = await self._call(self._stub.Metadata, pb.MetadataRequest())
         return messages.metadata_to_dict(response)
 
-    async def feedback(self, prediction_id: str, observed_default: int) -> messages.FeedbackDict:
+    async def feedback(self, prediction_id: str, observed_default: int) -> FeedbackReceiptBody:
         """Record the observed outcome of an earlier prediction."""
         request = pb.FeedbackRequest(prediction_id=prediction_id, observed_default=observed_default)
         return messages.feedback_to_dict(await self._call(self._stub.Feedback, request))

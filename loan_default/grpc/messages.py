@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
+from loan_default.bodies import ExplanationBody, FeedbackReceiptBody, PredictionBody, ReasonBody
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
+from loan_default.schema import RiskCategory
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LoanScoring"].full_name
 """``loan_default.v1.LoanScoring``: the name health checks ask about."""
@@ -34,7 +36,7 @@ RISK_NUMBERS: dict[str, int] = {
     v.name.removeprefix(_RISK_PREFIX): pb.RiskCategory.Value(v.name)
     for v in pb.RiskCategory.DESCRIPTOR.values
 }
-_RISK_NAME = {number: name for name, number in RISK_NUMBERS.items()}
+_RISK_NAME = {number: cast(RiskCategory, name) for name, number in RISK_NUMBERS.items()}
 # What each protobuf type accepts, mirroring the REST model's strict types (no bool for a
 # number, no number for a bool, no float for an integer).
 _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
@@ -49,38 +51,6 @@ _EXACT: frozenset[tuple[str, type]] = frozenset(
     for tp in ((float, int) if t == FieldDescriptor.TYPE_DOUBLE else _ACCEPTS[t][0])
 )
 """(field, exact type) pairs taken as they are (``type(True) is bool``: no bool slips in)."""
-
-
-class PredictionDict(TypedDict):
-    """A prediction, as the REST API returns it."""
-
-    prediction_id: str
-    default_probability: float
-    risk_category: str
-    model_name: str
-    model_version: str
-    timestamp: str
-
-
-class ReasonDict(TypedDict):
-    feature: str
-    value: Any
-    contribution: float
-    reason: str
-
-
-class ExplanationDict(PredictionDict):
-    """A prediction with its principal reasons."""
-
-    base_value: float
-    reasons: list[ReasonDict]
-
-
-class FeedbackDict(TypedDict):
-    prediction_id: str
-    observed_default: int
-    model_version: str
-    recorded_at: str
 
 
 def _is_missing(value: Any) -> bool:
@@ -151,9 +121,9 @@ def add_application(
         raise
 
 
-def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
+def prediction_to_dict(message: pb.Prediction) -> PredictionBody:
     """The REST body of a prediction."""
-    return PredictionDict(
+    return PredictionBody(
         prediction_id=message.prediction_id,
         default_probability=message.default_probability,
         risk_category=_RISK_NAME[message.risk_category],
@@ -163,19 +133,19 @@ def prediction_to_dict(message: pb.Prediction) -> PredictionDict:
     )
 
 
-def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationDict:
+def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationBody:
     """The REST body of an explanation."""
     prediction = prediction_to_dict(message.prediction)
     reasons = [
-        ReasonDict(
+        ReasonBody(
             feature=reason.feature,
-            value=json_format.MessageToDict(reason.value),
+            value=cast(Any, json_format.MessageToDict(reason.value)),  # a Value: scalar or None
             contribution=reason.contribution,
             reason=reason.reason,
         )
         for reason in message.reasons
     ]
-    return ExplanationDict(**prediction, base_value=message.base_value, reasons=reasons)
+    return ExplanationBody(**prediction, base_value=message.base_value, reasons=reasons)
 
 
 def metadata_to_dict(message: pb.MetadataResponse) -> dict[str, Any]:
@@ -183,9 +153,9 @@ def metadata_to_dict(message: pb.MetadataResponse) -> dict[str, Any]:
     return json_format.MessageToDict(message.metadata)
 
 
-def feedback_to_dict(message: pb.FeedbackResponse) -> FeedbackDict:
+def feedback_to_dict(message: pb.FeedbackResponse) -> FeedbackReceiptBody:
     """The REST body of a feedback receipt."""
-    return FeedbackDict(
+    return FeedbackReceiptBody(
         prediction_id=message.prediction_id,
         observed_default=message.observed_default,
         model_version=message.model_version,

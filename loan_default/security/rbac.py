@@ -147,6 +147,10 @@ class Policy:
             )
 
 
+CURRENT_PRINCIPAL: ContextVar[Principal | None] = ContextVar("loan_principal", default=None)
+"""The caller of the request being served: set by the transport edge (``runners.edge``) in the
+request's own task, read into each :class:`~loan_default.api.CallContext`."""
+
 _ACTOR: ContextVar[Principal | None] = ContextVar("loan_default_actor", default=None)
 
 

@@ -1,9 +1,10 @@
 """The gRPC endpoint of the scoring service: a ``grpc.aio`` server over a scoring backend.
 
 BentoML 1.4 services have no gRPC (``serve-grpc`` takes only legacy services), so each service
-worker starts this server in its own event loop, next to its HTTP server, and hands it itself
-as the :class:`ScoringBackend`. The server only translates: messages to the REST JSON dicts,
-the backend's dicts back to messages, and the backend's errors to status codes:
+worker starts this server in its own event loop, next to its HTTP server, over the worker's
+:class:`runners.backend.ServingBackend` (the one the REST routes call). The server only
+translates: messages to the REST JSON dicts, the backend's dicts back to messages, and the
+backend's errors to status codes:
 
 * :class:`~loan_default.errors.InputError` -> ``INVALID_ARGUMENT``, with the message and a
   ``google.rpc.BadRequest`` of field violations in the trailing metadata
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -29,7 +30,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
-from loan_default.api import MAX_BATCH_ROWS
+from loan_default.api import CallContext, Endpoint
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
@@ -47,50 +48,59 @@ T = TypeVar("T")
 
 
 class ScoringBackend(Protocol):
-    """What the server calls: the scoring service (engineer E's ``service.py``).
+    """What the server calls: :class:`runners.backend.ServingBackend`, the backend of the REST
+    routes too (the same methods, with ``transport="grpc"`` in the context).
 
-    Dicts have the shapes of the REST JSON bodies. ``predict`` and ``explain`` validate the
-    applications with the REST request model and raise ``InputError`` (chained ``from`` the
-    pydantic ``ValidationError``, whose locations become the field violations).
+    Applications are the REST JSON dicts of the messages, validated by the backend with the
+    REST request model; it raises ``RequestRejectedError`` whose ``details`` become the field
+    violations.
     """
 
-    async def predict(
-        self, applications: list[dict[str, Any]], *, endpoint: str
-    ) -> list[dict[str, Any]]:
-        """Predictions, one per application in order; ``endpoint`` is the traffic log label."""
+    def check_batch_size(self, rows: int) -> None:
+        """Refuse a call of this many applications (checked before converting a batch)."""
         ...
 
-    async def explain(self, application: dict[str, Any]) -> dict[str, Any]:
+    async def predict(
+        self, applications: Sequence[Mapping[str, Any]], ctx: CallContext
+    ) -> Sequence[Mapping[str, Any]]:
+        """Predictions, one per application in order."""
+        ...
+
+    async def explain(self, application: Mapping[str, Any], ctx: CallContext) -> Mapping[str, Any]:
         """A prediction plus ``base_value`` and ``reasons`` (feature, value, contribution)."""
         ...
 
-    def metadata(self) -> dict[str, Any]:
-        """The REST ``/metadata`` body."""
+    async def metadata(self, ctx: CallContext) -> Mapping[str, Any]:
+        """The REST ``/v1/metadata`` body."""
         ...
 
-    async def feedback(self, prediction_id: str, observed_default: int) -> dict[str, Any]:
+    async def feedback(self, request: Mapping[str, Any], ctx: CallContext) -> Mapping[str, Any]:
         """Record an outcome: ``{prediction_id, observed_default, model_version, recorded_at}``."""
         ...
+
+
+def _context(endpoint: Endpoint) -> CallContext:
+    return CallContext(endpoint=endpoint, transport="grpc")
 
 
 class LoanScoringServicer(pb_grpc.LoanScoringServicer):
     """The ``LoanScoring`` service over a :class:`ScoringBackend`.
 
     Args:
-        backend: the scoring service.
-        max_batch_rows: the most applications one ``PredictBatch`` may carry.
+        backend: the serving backend (it holds the batch limit).
     """
 
-    def __init__(self, backend: ScoringBackend, *, max_batch_rows: int = MAX_BATCH_ROWS) -> None:
+    def __init__(self, backend: ScoringBackend) -> None:
         self.backend = backend
-        self.max_batch_rows = max_batch_rows
 
     @observed(SERVICE_NAME)
     async def Predict(  # noqa: N802 (named by the proto)
         self, request: pb.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictResponse:
         application = convert.application_to_dict(request.application)
-        predictions = await mapped(context, self.backend.predict([application], endpoint="predict"))
+        predictions = await mapped(
+            context, self.backend.predict([application], _context("predict"))
+        )
         return pb.PredictResponse(prediction=convert.prediction_to_proto(predictions[0]))
 
     @observed(SERVICE_NAME)
@@ -98,15 +108,13 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self, request: pb.PredictBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PredictBatchResponse:
         n = len(request.applications)
-        if not 1 <= n <= self.max_batch_rows:
-            rule = f"from 1 to {self.max_batch_rows} applications per call, got {n}"
-            await abort(context, InputError(f"applications: {rule}"), [("applications", rule)])
+        await mapped(context, _call_sync(lambda: self.backend.check_batch_size(n)), root="")
         applications = await _off_loop(
             n, lambda: [convert.application_to_dict(a) for a in request.applications]
         )
         predictions = await mapped(
             context,
-            self.backend.predict(applications, endpoint="predict_batch"),
+            self.backend.predict(applications, _context("predict_batch")),
             root="applications",
         )
         return await _off_loop(n, lambda: convert.batch_to_proto(predictions))
@@ -116,14 +124,14 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExplainResponse:
         application = convert.application_to_dict(request.application)
-        explanation = await mapped(context, self.backend.explain(application))
+        explanation = await mapped(context, self.backend.explain(application, _context("explain")))
         return convert.explanation_to_proto(explanation)
 
     @observed(SERVICE_NAME)
     async def Metadata(  # noqa: N802 (named by the proto)
         self, request: pb.MetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.MetadataResponse:
-        metadata = await mapped(context, _call_sync(self.backend.metadata), root="")
+        metadata = await mapped(context, self.backend.metadata(_context("metadata")), root="")
         return convert.metadata_to_proto(metadata)
 
     @observed(SERVICE_NAME)
@@ -137,7 +145,13 @@ class LoanScoringServicer(pb_grpc.LoanScoringServicer):
             )
         receipt = await mapped(
             context,
-            self.backend.feedback(request.prediction_id, request.observed_default),
+            self.backend.feedback(
+                {
+                    "prediction_id": request.prediction_id,
+                    "observed_default": request.observed_default,
+                },
+                _context("feedback"),
+            ),
             root="",
         )
         return convert.feedback_to_proto(receipt)
@@ -175,6 +189,9 @@ class GrpcServer:
         logger.info("gRPC LoanScoring on %s stopped", self.target)
 
 
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
 def _host_for_address(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -184,10 +201,10 @@ async def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
-    max_batch_rows: int = MAX_BATCH_ROWS,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
+    serving: bool = True,
 ) -> GrpcServer:
     """Start the ``LoanScoring`` service and the standard health service in this event loop.
 
@@ -198,10 +215,11 @@ async def start_server(
         backend: the scoring service the RPCs call.
         host: interface to bind: ``127.0.0.1`` (local only) or ``0.0.0.0`` (all).
         port: TCP port; every worker binds the same one (``SO_REUSEPORT``). 0 picks a free one.
-        max_batch_rows: the most applications one ``PredictBatch`` may carry.
         max_message_bytes: largest request or response message.
         interceptors: e.g. an authentication interceptor.
         credentials: TLS credentials; plaintext when None (behind a TLS-terminating proxy).
+        serving: what the health service reports (the worker's readiness): ``SERVING`` or
+            ``NOT_SERVING``.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -216,9 +234,7 @@ async def start_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    pb_grpc.add_LoanScoringServicer_to_server(
-        LoanScoringServicer(backend, max_batch_rows=max_batch_rows), server
-    )
+    pb_grpc.add_LoanScoringServicer_to_server(LoanScoringServicer(backend), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     address = f"{_host_for_address(host)}:{port}"
@@ -232,8 +248,9 @@ async def start_server(
     if bound == 0:
         raise ConfigError(f"cannot bind the gRPC server to {address}")
     await server.start()
+    status = health_pb2.HealthCheckResponse.SERVING if serving else _NOT_SERVING
     for name in ("", SERVICE_NAME):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health.set(name, status)
     started = GrpcServer(server=server, health=health, host=host, port=bound)
     logger.info("gRPC LoanScoring listening on %s", started.target)
     return started

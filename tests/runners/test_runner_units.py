@@ -15,9 +15,9 @@ from loan_default.errors import ConfigError, UnavailableError
 from loan_default.features import DERIVED
 from loan_default.model import RiskThresholds
 from loan_default.schema import FEATURE_FIELDS
-from runners.http import ConnectionRecycler, DirectRoutes
 from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.reasons import ReasonBook, principal_reasons
+from runners.routing import ConnectionRecycler, DirectRoutes
 from runners.settings import ServingSettings
 
 MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in DERIVED]
@@ -80,9 +80,7 @@ def test_prediction_ids_are_unique_time_ordered_version_7_uuids() -> None:
     assert parsed[-1].int >> 80 >= parsed[0].int >> 80
 
 
-def test_pause_gate_rereads_after_its_ttl(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pause_gate_rereads_after_its_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runners import ledger
 
     now = [1000.0]

@@ -10,13 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loan_default.data.sources import (
-    SourceMapping,
-    canonical_mapping,
-    import_table,
-    load_mapping,
-    map_frame,
-)
+from loan_default.data.mappings import SourceMapping, canonical_mapping, load_mapping
+from loan_default.data.sources import import_table, map_frame
 from loan_default.errors import ConfigError, InputError
 from loan_default.schema import CANONICAL_COLUMNS, FIELDS, REQUIRED_FIELDS
 

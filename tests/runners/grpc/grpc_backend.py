@@ -1,35 +1,32 @@
-"""A real ScoringBackend for the gRPC tests: a tiny trained LightGBM ScoringModel.
+"""The serving backend for the gRPC tests: the real ``ServingBackend`` over a tiny model.
 
-It validates applications with ``loan_default.schema.application_model()`` (the REST request
-model) and raises the platform's errors the way the serving backend does, so the tests check
-the server's translation against genuine scores, validation errors and lookups.
+The server is tested over the same backend the service runs (a ``Scorer`` writing a real
+traffic log and prediction index, an in-process ``ExplainerCore``), so the tests check the
+translation against genuine scores, validation errors, lookups and the pause.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
-from pydantic import TypeAdapter, ValidationError
 
+from loan_default.api import CallContext
 from loan_default.data.generate import generate_applications
-from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
+from loan_default.errors import LoanError
 from loan_default.features import FeatureEngineer
-from loan_default.model import RiskThresholds, ScoringModel
-from loan_default.schema import (
-    FEATURE_FIELDS,
-    Kind,
-    application_model,
-    frame_to_records,
-    schema_fingerprint,
-)
-
-MODEL_NAME = "loan_default"
-MODEL_VERSION = "7"
+from loan_default.model import ScoringModel
+from loan_default.schema import frame_to_records
+from loan_default.store import load_model
+from runners.backend import Application, ServingBackend
+from runners.explainer import ExplainerCore
+from runners.loading import load_serving_model
+from runners.reasons import ReasonBook
+from runners.scorer import Scorer
+from runners.settings import ServingSettings
+from tests.runners.tiny_model import dev_guard
 
 
 def train_tiny_model(rows: int = 3_000, *, seed: int = 0) -> ScoringModel:
@@ -48,108 +45,43 @@ def to_requests(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame_to_records(frame)
 
 
-class ReferenceBackend:
-    """The ``ScoringBackend`` protocol over a :class:`ScoringModel`.
+class FaultInjectingBackend(ServingBackend):
+    """:class:`ServingBackend` that raises ``fail_with`` (when set) from every method, to check
+    how the server maps errors no real input provokes (a generic ``LoanError``)."""
 
-    Attributes:
-        received: the application dicts of the last predict/explain call, as the server built
-            them (to check the proto -> dict conversion).
-        fail_with: when set, every call raises it (to check the error mapping).
-    """
-
-    def __init__(self, model: ScoringModel, thresholds: RiskThresholds | None = None) -> None:
-        self.model = model
-        self.thresholds = thresholds or RiskThresholds()
-        self.predictions: dict[str, dict[str, Any]] = {}
-        self.received: list[dict[str, Any]] = []
-        self.fail_with: LoanError | None = None
-        list_of: Any = list  # a runtime-built model cannot be a static type argument
-        self._validator: TypeAdapter[list[Any]] = TypeAdapter(list_of[application_model()])
+    fail_with: LoanError | None = None
 
     def _check(self) -> None:
         if self.fail_with is not None:
             raise self.fail_with
 
-    def _validate(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        try:
-            valid = self._validator.validate_python(applications)
-        except ValidationError as exc:
-            names = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
-            raise InputError(f"invalid input: {', '.join(names)}") from exc
-        return [v.model_dump() for v in valid]
-
-    async def predict(
-        self, applications: list[dict[str, Any]], *, endpoint: str
-    ) -> list[dict[str, Any]]:
+    async def predict(self, applications: Any, ctx: CallContext) -> Any:
         self._check()
-        self.received = applications
-        records = self._validate(applications)
-        probabilities = self.model.predict_proba_records(records)
-        now = datetime.now(UTC)
-        out = []
-        for p in probabilities:
-            prediction = {
-                "prediction_id": uuid.uuid4(),
-                "default_probability": float(p),
-                "risk_category": self.thresholds.category(float(p)),
-                "model_name": MODEL_NAME,
-                "model_version": MODEL_VERSION,
-                "timestamp": now,
-            }
-            self.predictions[str(prediction["prediction_id"])] = prediction
-            out.append(prediction)
-        return out
+        return await super().predict(applications, ctx)
 
-    async def explain(self, application: dict[str, Any]) -> dict[str, Any]:
+    async def explain(self, application: Application, ctx: CallContext) -> Any:
         self._check()
-        (prediction,) = await self.predict([application], endpoint="explain")
-        (record,) = self._validate([application])
-        X = self.model.features.transform_records([record])
-        contributions = self.model.contributions_matrix(X)[0]
-        names = self.model.feature_names
-        order = np.argsort(-contributions[:-1])
-        categorical = {f.name for f in FEATURE_FIELDS if f.kind is Kind.CATEGORY}
-        reasons = [
-            {
-                "feature": names[j],
-                "value": record.get(names[j]) if names[j] in categorical else X[0, j],
-                "contribution": float(contributions[j]),
-                "reason": f"{names[j]} raised the estimated risk",
-            }
-            for j in order[:4]
-            if contributions[j] > 0
-        ]
-        return prediction | {"base_value": float(contributions[-1]), "reasons": reasons}
+        return await super().explain(application, ctx)
 
-    def metadata(self) -> dict[str, Any]:
+    async def metadata(self, ctx: CallContext) -> Any:
         self._check()
-        return {
-            "model_name": MODEL_NAME,
-            "model_version": MODEL_VERSION,
-            "algorithm": self.model.algorithm,
-            "training_date": datetime(2026, 11, 1, tzinfo=UTC),
-            "data_rows": 3000,
-            "training_metrics": {"auc": 0.75, "brier": 0.07},
-            "thresholds": {"medium": self.thresholds.medium, "high": self.thresholds.high},
-            "schema_fingerprint": schema_fingerprint(),
-            "features": self.model.feature_names,
-            "mlflow_run_id": None,
-        }
+        return await super().metadata(ctx)
 
-    async def feedback(self, prediction_id: str, observed_default: int) -> dict[str, Any]:
+    async def feedback(self, request: Any, ctx: CallContext) -> Any:
         self._check()
-        if observed_default not in (0, 1):
-            error = InputError(f"observed_default: must be 0 or 1, got {observed_default}")
-            error.details = [{"loc": ["observed_default"], "msg": "must be 0 or 1"}]  # type: ignore[attr-defined]
-            raise error
-        if prediction_id not in self.predictions:
-            raise NotFoundError(f"prediction_id {prediction_id!r} is not a known prediction")
-        return {
-            "prediction_id": prediction_id,
-            "observed_default": observed_default,
-            "model_version": self.predictions[prediction_id]["model_version"],
-            "recorded_at": datetime.now(UTC),
-        }
+        return await super().feedback(request, ctx)
 
 
-PAUSED = UnavailableError("scoring is paused by an operator: model review")
+def serving_backend(home: Path, tag: str, *, max_batch_rows: int = 10_000) -> FaultInjectingBackend:
+    """The service's backend for the model ``tag``, writing under ``home``."""
+    settings = ServingSettings(
+        model_tag=tag, home=home, pause_check_seconds=0, max_batch_rows=max_batch_rows
+    )
+    scorer = Scorer(load_serving_model(settings), settings)
+    explainer = ExplainerCore(load_model(tag), ReasonBook.load(settings.reasons_path))
+
+    async def explain(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return explainer.explain(applications)
+
+    guard = dev_guard(home)  # authentication off; tests/security covers it over gRPC
+    return FaultInjectingBackend(scorer, explain, max_batch_rows=max_batch_rows, guard=guard)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from grpc_status import rpc_status
 
+from loan_default.api import CallContext
 from loan_default.data.generate import generate_applications
 from loan_default.errors import ConfigError, InputError, LoanError, NotFoundError, UnavailableError
 from loan_default.grpc import loan_scoring_pb2 as pb
@@ -30,9 +31,13 @@ from loan_default.schema import (
     application_model,
     records_to_frame,
 )
+from loan_default.traffic import Checkpoint, read_new
 from runners.grpc import convert
 from runners.grpc.server import GrpcServer, start_server
-from tests.runners.grpc.grpc_backend import PAUSED, ReferenceBackend, to_requests, train_tiny_model
+from tests.runners.grpc.grpc_backend import FaultInjectingBackend, serving_backend, to_requests
+from tests.runners.tiny_model import build
+
+PAUSED = UnavailableError("scoring is paused by an operator: model review")
 
 T = TypeVar("T")
 
@@ -62,17 +67,22 @@ def loop() -> Iterator[Loop]:
 
 
 @pytest.fixture(scope="module")
-def backend() -> ReferenceBackend:
-    return ReferenceBackend(train_tiny_model())
+def tag() -> str:
+    return build(version="vgrpc-test")[0]
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory, tag: str) -> FaultInjectingBackend:
+    return serving_backend(tmp_path_factory.mktemp("home"), tag)
 
 
 @pytest.fixture(autouse=True)
-def _healthy_backend(backend: ReferenceBackend) -> None:
+def _healthy_backend(backend: FaultInjectingBackend) -> None:
     backend.fail_with = None
 
 
 @pytest.fixture(scope="module")
-def server(loop: Loop, backend: ReferenceBackend) -> Iterator[GrpcServer]:
+def server(loop: Loop, backend: FaultInjectingBackend) -> Iterator[GrpcServer]:
     started = loop.run(start_server(backend, host="127.0.0.1", port=0))
     yield started
     loop.run(started.stop(grace=1))
@@ -96,10 +106,16 @@ def applications() -> list[dict[str, Any]]:
     return to_requests(generate_applications(50, seed=11))
 
 
-def _direct(backend: ReferenceBackend, application: dict[str, Any]) -> float:
+def _direct(backend: FaultInjectingBackend, application: dict[str, Any]) -> float:
     """What the model itself says, without gRPC."""
     record = application_model().model_validate(application).model_dump()
-    return float(backend.model.predict_proba_records([record])[0])
+    return float(backend.scorer.model.predict_proba_records([record])[0])
+
+
+def _logged(backend: FaultInjectingBackend) -> dict[str, dict[str, Any]]:
+    """The traffic log's prediction records by prediction id."""
+    records, _ = read_new(backend.scorer.settings.traffic_path, "predictions", Checkpoint())
+    return {r["prediction_id"]: r for r in records}
 
 
 # -- the RPCs ------------------------------------------------------------------------------
@@ -107,12 +123,12 @@ def test_predict_returns_the_models_probability(client, backend, applications):
     for application in applications[:5]:
         prediction = client.predict(application)
         assert prediction["default_probability"] == _direct(backend, application)
-        assert prediction["risk_category"] == backend.thresholds.category(
+        assert prediction["risk_category"] == backend.scorer.thresholds.category(
             prediction["default_probability"]
         )
         assert prediction["model_name"] == "loan_default"
-        assert prediction["model_version"] == "7"
-        assert prediction["prediction_id"] in backend.predictions
+        assert prediction["model_version"] == "vgrpc-test"
+        assert _logged(backend)[prediction["prediction_id"]]["endpoint"] == "predict"
         assert prediction["timestamp"].startswith("20")
 
 
@@ -122,15 +138,16 @@ def test_unset_optional_fields_are_omitted_not_zero(stub, backend):
         client_income=5000.0, credit_amount=20000.0, age_days=12000.0,
         child_count=0, car_owned=False, own_house_age=0.0,
     )  # fmt: skip
+    sent = {
+        "client_income": 5000.0, "credit_amount": 20000.0, "age_days": 12000.0,
+        "child_count": 0, "car_owned": False, "own_house_age": 0.0,
+    }  # fmt: skip
+    assert convert.application_to_dict(application) == sent
+    assert {spec.name for spec in REQUIRED_FIELDS} <= set(sent)
     response = stub.Predict(pb.PredictRequest(application=application))
-    assert backend.received == [
-        {
-            "client_income": 5000.0, "credit_amount": 20000.0, "age_days": 12000.0,
-            "child_count": 0, "car_owned": False, "own_house_age": 0.0,
-        }
-    ]  # fmt: skip
-    assert {spec.name for spec in REQUIRED_FIELDS} <= set(backend.received[0])
     assert 0.0 < response.prediction.default_probability < 1.0
+    logged = _logged(backend)[response.prediction.prediction_id]["application"]
+    assert {k: v for k, v in logged.items() if v is not None} == sent  # the rest missing
 
 
 def test_missing_values_score_like_the_rest_api(client, backend):
@@ -144,7 +161,7 @@ def test_predict_batch_of_10000_rows_keeps_order_and_values(client, backend):
     requests = to_requests(frame)
     predictions = client.predict_batch(requests)
     assert len(predictions) == 10_000
-    expected = backend.model.predict_proba(records_to_frame(requests))
+    expected = backend.scorer.model.predict_proba(records_to_frame(requests))
     got = np.array([p["default_probability"] for p in predictions])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert len({p["prediction_id"] for p in predictions}) == 10_000
@@ -158,16 +175,17 @@ def test_explain_gives_reasons_for_the_same_score(client, backend, applications)
     assert 1 <= len(reasons) <= 4
     contributions = [r["contribution"] for r in reasons]
     assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
-    names = backend.model.feature_names
+    names = backend.scorer.model.feature_names
     assert all(r["feature"] in names and r["reason"] for r in reasons)
     assert all(r["value"] is None or isinstance(r["value"], float | str) for r in reasons)
     assert isinstance(explanation["base_value"], float)
 
 
-def test_metadata_is_the_backends_json(client, backend):
+def test_metadata_is_the_backends_json(loop, client, backend):
     metadata = client.metadata()
-    expected = convert.jsonable(backend.metadata())
-    assert metadata["training_date"] == "2026-11-01T00:00:00+00:00"
+    ctx = CallContext("metadata", "grpc")
+    expected = convert.jsonable(loop.run(backend.metadata(ctx)))
+    assert metadata["training_date"] == backend.scorer.meta.created_at.isoformat()
     assert metadata["data_rows"] == 3000.0  # a JSON object: every number is a double
     assert metadata["mlflow_run_id"] is None
     assert metadata == expected
@@ -178,9 +196,9 @@ def test_feedback_round_trip_and_unknown_prediction(client, applications):
     receipt = client.feedback(prediction["prediction_id"], 1)
     assert receipt["prediction_id"] == prediction["prediction_id"]
     assert receipt["observed_default"] == 1
-    assert receipt["model_version"] == "7"
+    assert receipt["model_version"] == "vgrpc-test"
     assert receipt["recorded_at"]
-    with pytest.raises(NotFoundError, match="not a known prediction"):
+    with pytest.raises(NotFoundError, match="was never issued here"):
         client.feedback("00000000-0000-0000-0000-000000000000", 0)
 
 
@@ -190,8 +208,11 @@ def test_feedback_without_outcome_or_with_a_bad_one_is_invalid(client, stub):
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert violations_from_call(raised.value)[0][0] == "observed_default"
     with pytest.raises(RejectedRequestError) as rejected:
-        client.feedback("abc", 2)
+        client.feedback("00000000-0000-0000-0000-000000000000", 2)
     assert rejected.value.fields == ["observed_default"]
+    with pytest.raises(RejectedRequestError) as rejected:
+        client.feedback("abc", 1)
+    assert rejected.value.fields == ["prediction_id"]
 
 
 def test_health_reports_serving(client):
@@ -266,11 +287,12 @@ def test_batch_violations_name_the_row(client, applications):
     assert raised.value.fields == ["applications[3].age_days", "applications[5].client_occupation"]
 
 
-def test_batch_size_limits(loop, backend, client, applications):
+def test_batch_size_limits(loop, tmp_path, tag, client, applications):
     with pytest.raises(RejectedRequestError) as empty:
         client.predict_batch([])
     assert empty.value.fields == ["applications"]
-    small = loop.run(start_server(backend, host="127.0.0.1", port=0, max_batch_rows=5))
+    limited_backend = serving_backend(tmp_path, tag, max_batch_rows=5)
+    small = loop.run(start_server(limited_backend, host="127.0.0.1", port=0))
     try:
         with LoanScoringClient(small.target) as limited:
             assert len(limited.predict_batch(applications[:5])) == 5
@@ -352,14 +374,14 @@ def test_async_client(loop, server, backend, applications):
                 _direct(backend, a) for a in applications[:3]
             ]
             assert (await client.explain(applications[0]))["reasons"]
-            assert (await client.metadata())["model_version"] == "7"
+            assert (await client.metadata())["model_version"] == "vgrpc-test"
             receipt = await client.feedback(prediction["prediction_id"], 1)
             assert receipt["observed_default"] == 1
             with pytest.raises(RejectedRequestError) as rejected:
                 await client.predict(applications[0] | {"age_days": 1.0})
             assert rejected.value.fields == ["application.age_days"]
             with pytest.raises(NotFoundError):
-                await client.feedback("unknown", 0)
+                await client.feedback("00000000-0000-0000-0000-000000000000", 0)
 
     loop.run(session())
 
