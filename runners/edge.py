@@ -8,9 +8,10 @@
 * gRPC: :class:`GrpcAuth`, a server interceptor doing the same with the ``authorization``
   metadata (UNAUTHENTICATED); the health and reflection services stay open.
 
-The edge only says *who* calls: it puts the :class:`Principal` in :data:`CURRENT` (a context
-variable of the request's task), and the serving backend decides *what* it may do and audits
-it, once for both transports (``runners.backend``).
+The edge only says *who* calls: it puts the ``Principal`` in :data:`CURRENT` (a context
+variable of the request's own task), every ``CallContext`` made in that task carries it
+(``ctx.principal``), and the serving backend decides *what* it may do and audits it, once for
+both transports (``runners.backend``).
 """
 
 from __future__ import annotations
