@@ -159,6 +159,7 @@ class AuditLog:
         self._seq, self._head, self._size = 0, GENESIS, 0
         self._checkpointed_seq = 0
         self._checkpoint_at = time.monotonic()
+        self._checkpoint_fd = -1
         self._load_head()
 
     def _load_head(self) -> None:
@@ -221,10 +222,12 @@ class AuditLog:
         body = {"stream": self.stream, "size": self._seq, "head": self._head,
                 "time": utcnow().isoformat()}  # fmt: skip
         line = orjson.dumps(self.signer.sign(body), option=_SORTED) + b"\n"
-        with self.checkpoint_path.open("ab") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        if self._checkpoint_fd < 0:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            self._checkpoint_fd = os.open(self.checkpoint_path, flags, 0o640)
+        os.write(self._checkpoint_fd, line)
+        if self.fsync:  # as the log itself: a disk flush can take 100s of ms on a busy disk
+            os.fsync(self._checkpoint_fd)
         self._checkpointed_seq = self._seq
         self._checkpoint_at = time.monotonic()
 
@@ -247,3 +250,6 @@ class AuditLog:
             finally:
                 os.close(self._fd)
                 self._fd = -1
+                if self._checkpoint_fd >= 0:
+                    os.close(self._checkpoint_fd)
+                    self._checkpoint_fd = -1
