@@ -110,15 +110,21 @@ def _cipher_at(path: str, mtime: float) -> RecordCipher:
     return RecordCipher.load(Path(path))
 
 
+@lru_cache(maxsize=8)
+def _ring_path(environment_value: str | None) -> Path | None:
+    """The configured ring (settings read once per value of the variable, not per record)."""
+    from loan_default.security.settings import SecuritySettings
+
+    return SecuritySettings().data_key_file
+
+
 def configured_cipher() -> RecordCipher | None:
     """The cipher of ``LOAN_DATA_KEY_FILE`` (re-read when the file changes), else None.
 
     Readers call this when they meet an encrypted record, so the sidecar, the replay and the
     CLI read encrypted logs without any change of their own.
     """
-    from loan_default.security.settings import SecuritySettings
-
-    path = SecuritySettings().data_key_file
+    path = _ring_path(os.environ.get("LOAN_DATA_KEY_FILE"))
     if path is None:
         return None
     try:
