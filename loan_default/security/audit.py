@@ -197,9 +197,9 @@ class AuditLog:
         lines = []
         for event in events:
             seq += 1
-            entry = {"seq": seq, "time": now, "prev": head, **event}
-            head = entry["hash"] = entry_hash(entry)
-            line = orjson.dumps(entry, option=_SORTED)
+            body = orjson.dumps({"seq": seq, "time": now, "prev": head, **event}, option=_SORTED)
+            head = hashlib.sha256(head.encode() + b"\n" + body).hexdigest()  # = entry_hash
+            line = body[:-1] + b',"hash":"' + head.encode() + b'"}'
             lines.append(self.cipher.encrypt(line) if self.cipher is not None else line)
         payload = b"\n".join(lines) + b"\n"
         try:

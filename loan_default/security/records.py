@@ -161,7 +161,7 @@ class Pseudonymiser:
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ConfigError("pseudonymisation key: at least 16 bytes are needed")
-        self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # copied per call: no key setup
 
     @classmethod
     def load_or_create(cls, path: Path) -> Pseudonymiser:
@@ -172,5 +172,6 @@ class Pseudonymiser:
     def __call__(self, identifier: str | None) -> str | None:
         if identifier is None:
             return None
-        digest = hmac.new(self._key, identifier.encode(), hashlib.sha256).hexdigest()
-        return "p-" + digest[:32]
+        mac = self._mac.copy()
+        mac.update(identifier.encode())
+        return "p-" + mac.hexdigest()[:32]
