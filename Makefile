@@ -56,7 +56,11 @@ test: install promtool postgresql ## Install everything (packages, promtool) and
 DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
 .PHONY: demo
-demo: install ## Generate data, train, register, promote, serve; then show drift being caught
+# The demo serves with authentication on (development keys under $(VAR)/security), encrypts the
+# traffic and audit records, and its replay sends minted tokens.
+demo: export LOAN_DATA_KEY_FILE ?= $(abspath $(VAR))/security/data-keys.json
+demo: export LOAN_DOCS_PUBLIC ?= true
+demo: install dev-keys ## Generate data, train, register, promote, serve (auth on); then show drift being caught
 	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
 	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
 	$(LOANCTL) models promote challenger
@@ -98,12 +102,16 @@ DEMO_ROWS ?= 3000
 DEMO_SHIFT ?= income_drop
 DEMO_METRICS := $(VAR)/monitoring/demo-metrics.prom
 .PHONY: demo-monitor
+# The replay's token (LOAN_TOKEN, else one minted from the development key) travels in the
+# environment, never on a command line.
+REPLAY = LOAN_TOKEN="$${LOAN_TOKEN:-$$($(LOANCTL) auth token --role underwriter --role ml-engineer \
+  --subject demo-replay --ttl 3600)}" $(LOANCTL) monitor replay --url http://$(HOST):$(PORT)
 demo-monitor: install ## (service running) Replay normal then drifted traffic; the sidecar catches it
-	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 101 \
-	  --feedback-share 0.3
+	@echo "replaying $(DEMO_ROWS) applications with a minted underwriter + ml-engineer token"
+	@$(REPLAY) --rows $(DEMO_ROWS) --seed 101 --feedback-share 0.3
 	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
-	$(LOANCTL) monitor replay --url http://$(HOST):$(PORT) --rows $(DEMO_ROWS) --seed 102 \
-	  --feedback-share 0.3 --shift $(DEMO_SHIFT)
+	@echo "replaying $(DEMO_ROWS) applications whose incomes fell ($(DEMO_SHIFT))"
+	@$(REPLAY) --rows $(DEMO_ROWS) --seed 102 --feedback-share 0.3 --shift $(DEMO_SHIFT)
 	$(LOANCTL) monitor run --once --metrics-file $(DEMO_METRICS)
 	@echo "--- sidecar metrics after the drifted window ($(DEMO_METRICS)):"
 	@grep -E '^loan_(drift_score|drifted_features|score_psi|model_auc|model_estimated_auc)\{' \
@@ -173,10 +181,20 @@ bench-features: install ## Feature engineering and generator speed vs a pandas b
 # Serving. The model: LOAN_MODEL_TAG if set, else the MLflow alias `champion` (at start-up).
 GRPC_PORT ?= 3001
 .PHONY: serve
-SERVE_CMD = LOAN_GRPC_HOST=$(HOST) LOAN_GRPC_PORT=$(GRPC_PORT) OMP_NUM_THREADS=1 \
-  .venv/bin/bentoml serve service:LoanDefaultService --host $(HOST) --port $(PORT)
-serve: install ## Serve the champion (or LOAN_MODEL_TAG) on $(HOST):$(PORT), gRPC on $(GRPC_PORT)
+# One bind address for both transports (LOAN_BIND_HOST = --host); TLS on both when
+# LOAN_TLS_CERT_FILE/LOAN_TLS_KEY_FILE are set (mTLS with LOAN_TLS_CLIENT_CA_FILE).
+TLS_FLAGS = $(if $(LOAN_TLS_CERT_FILE),--ssl-certfile $(LOAN_TLS_CERT_FILE) \
+  --ssl-keyfile $(LOAN_TLS_KEY_FILE)) $(if $(LOAN_TLS_CLIENT_CA_FILE),--ssl-ca-certs \
+  $(LOAN_TLS_CLIENT_CA_FILE) --ssl-cert-reqs 2)
+SERVE_CMD = LOAN_BIND_HOST=$(HOST) LOAN_GRPC_PORT=$(GRPC_PORT) OMP_NUM_THREADS=1 \
+  .venv/bin/bentoml serve service:LoanDefaultService --host $(HOST) --port $(PORT) $(TLS_FLAGS)
+serve: install dev-keys ## Serve the champion (or LOAN_MODEL_TAG) on $(HOST):$(PORT), gRPC on $(GRPC_PORT), tokens required
 	$(SERVE_CMD)
+
+.PHONY: dev-keys
+dev-keys: install ## Development keys under $(VAR)/security (kept if present): tokens, audit, data
+	@$(LOANCTL) auth dev-keys > /dev/null
+	@echo "development keys: $(VAR)/security; a token: $(LOANCTL) auth token --role analyst"
 
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
@@ -191,6 +209,10 @@ load-tools: ## Install wrk and h2load (Debian packages) when they are missing
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
 	    --no-install-recommends wrk nghttp2-client; \
 	fi
+
+.PHONY: bench-security
+bench-security: install load-tools ## /v1/predict at c=64 with auth + audit on vs off (wrk; ~2 min)
+	$(PY) bench/security.py
 
 BENCH_SERVE_ARGS ?=
 .PHONY: bench-serve

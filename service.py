@@ -34,6 +34,7 @@ from loan_default.api import (
 )
 from runners import apidocs, metrics, readiness
 from runners.backend import ServingBackend
+from runners.edge import BearerAuth, GrpcAuth, grpc_credentials, worker_guard
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
 from runners.http import json_response, parse, read_body
@@ -57,6 +58,10 @@ _BAD = {
     "s413": "Body too large.",
     "s415": "The body is not `application/json`.",
     "s422": "Invalid fields.",
+}
+_AUTH = {
+    "s401": "No valid bearer token (the WWW-Authenticate header says why).",
+    "s403": "The token's roles lack the permission this endpoint needs (named in `error`).",
 }
 _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailable."}
 
@@ -84,10 +89,14 @@ class LoanDefaultService:
     def __init__(self) -> None:
         with startup_guard():  # no model, bad settings: one line, the server stops
             self.settings = serving_settings()
-            self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+            self.guard = worker_guard()  # keys, policy, audit stream: a bad setting fails here
+            self.scorer = Scorer(load_serving_model(self.settings), self.settings, self.guard)
         self.readiness = readiness.check(self.scorer.loaded)  # once: probes read the result
         self.backend = ServingBackend(
-            self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
+            self.scorer,
+            self._explain,
+            max_batch_rows=self.settings.max_batch_rows,
+            guard=self.guard,
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
         self.watcher = ModelWatcher(
@@ -112,10 +121,13 @@ class LoanDefaultService:
         worker's last start-up step)."""
         self.watcher.start()
         if self.settings.grpc_enabled:
+            security = self.guard.settings
             self.grpc = await start_server(
                 self.backend,
-                host=self.settings.grpc_host,
+                host=self.settings.grpc_host or security.bind_host,
                 port=self.settings.grpc_port,
+                interceptors=[GrpcAuth()],
+                credentials=grpc_credentials(security),
                 serving=self.readiness.ready,
             )
         # Everything allocated so far (libraries, model) lives as long as the worker: move it
@@ -129,6 +141,7 @@ class LoanDefaultService:
         if self.grpc is not None:
             await self.grpc.stop()
         self.scorer.close()
+        self.guard.close()  # signs the audit stream's last checkpoint
 
     @property
     def single_limit(self) -> int:
@@ -136,7 +149,9 @@ class LoanDefaultService:
         return self.settings.max_single_body_bytes
 
 
-# The API's routes skip BentoML's router and request context (runners.routing.DirectRoutes).
+# Every request is authenticated first (runners.edge.BearerAuth, the outermost of ours); the
+# API's routes then skip BentoML's router and request context (runners.routing.DirectRoutes).
+cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(BearerAuth)
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
@@ -152,7 +167,7 @@ def _svc() -> LoanDefaultService:
     "POST",
     "/v1/predict",
     summary="Score one application",
-    **documented(LoanApplication, Prediction, **_BAD, **_PAUSED),
+    **documented(LoanApplication, Prediction, **_BAD, **_AUTH, **_PAUSED),
 )
 async def predict(request: Request) -> Response:
     """Default probability and risk category of one application (logged before answering)."""
@@ -170,7 +185,7 @@ async def predict(request: Request) -> Response:
     "POST",
     "/v1/predict_batch",
     summary="Score up to 10,000 applications",
-    **documented(BatchRequest, BatchPrediction, **_BAD, **_PAUSED),
+    **documented(BatchRequest, BatchPrediction, **_BAD, **_AUTH, **_PAUSED),
 )
 async def predict_batch(request: Request) -> Response:
     """One prediction per application, in order; a bad row rejects the whole batch."""
@@ -189,7 +204,7 @@ async def predict_batch(request: Request) -> Response:
     "POST",
     "/v1/explain",
     summary="Score one application and give its principal reasons",
-    **documented(LoanApplication, Explanation, **_BAD, **_PAUSED),
+    **documented(LoanApplication, Explanation, **_BAD, **_AUTH, **_PAUSED),
 )
 async def explain(request: Request) -> Response:
     """The prediction plus up to 4 features that raised the risk most, with reasons."""
@@ -203,7 +218,7 @@ async def explain(request: Request) -> Response:
 
 
 @app.route_direct(
-    "GET", "/v1/metadata", summary="The model being served", **documented(None, ModelInfo)
+    "GET", "/v1/metadata", summary="The model being served", **documented(None, ModelInfo, **_AUTH)
 )
 async def metadata(request: Request) -> Response:
     """Name, version, training date, data hash, MLflow run, metrics, thresholds, schema."""
@@ -215,7 +230,7 @@ async def metadata(request: Request) -> Response:
     "POST",
     "/v1/feedback",
     summary="Record the observed outcome of a prediction",
-    **documented(FeedbackRequest, FeedbackReceipt, **_BAD, s404="Unknown prediction_id."),
+    **documented(FeedbackRequest, FeedbackReceipt, **_BAD, **_AUTH, s404="Unknown prediction_id."),
 )
 async def feedback(request: Request) -> Response:
     """Whether the loan of an earlier prediction defaulted (for performance monitoring)."""

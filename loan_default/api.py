@@ -9,7 +9,7 @@ its responses are checked against them in the tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loan_default.schema import RiskCategory, application_model
+from loan_default.security.rbac import CURRENT_PRINCIPAL, Principal
 from loan_default.training_metrics import TrainingMetrics
 
 LoanApplication = application_model()
@@ -41,11 +42,15 @@ class CallContext:
         endpoint: the API operation (the traffic log's ``endpoint`` for scoring calls).
         transport: ``rest`` or ``grpc``.
         request_id: the caller's correlation id (REST ``X-Request-ID``), logged with each row.
+        principal: who calls, as the transport edge authenticated it (taken from
+            ``loan_default.security.rbac.CURRENT_PRINCIPAL`` when the context is made in the
+            request's task); None if no edge ran.
     """
 
     endpoint: Endpoint
     transport: Transport
     request_id: str | None = None
+    principal: Principal | None = field(default_factory=CURRENT_PRINCIPAL.get)
 
 
 class _Body(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,6 +49,7 @@ def pause(home: str | Path, reason: str, *, by: str = "operator") -> PauseState:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(state.model_dump_json())
     tmp.replace(path)
+    _audit("scoring.paused", home, by, reason=reason)
     return state
 
 
@@ -57,7 +59,15 @@ def resume(home: str | Path) -> bool:
         pause_path(home).unlink()
     except FileNotFoundError:
         return False
+    _audit("scoring.resumed", home, "operator")
     return True
+
+
+def _audit(event: str, home: str | Path, by: str, **details: Any) -> None:
+    from loan_default.security.guard import record_control
+    from loan_default.security.rbac import actor
+
+    record_control(event, actor(by), home=Path(home), **details)
 
 
 def status(home: str | Path) -> PauseState | None:

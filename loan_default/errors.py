@@ -70,3 +70,39 @@ class PauseFileError(UnavailableError):
     """The pause file exists but cannot be read: scoring refuses. HTTP 503 / exit 2."""
 
     exit_code = 2
+
+
+class AuthenticationError(LoanError):
+    """No credentials, or credentials that do not prove who the caller is. HTTP 401.
+
+    The message says what is wrong with the token (expired, wrong audience, ...) and never
+    contains the token itself.
+    """
+
+    status_code = 401
+    exit_code = 2
+
+
+class PermissionDeniedError(LoanError):
+    """An authenticated caller lacks the permission an operation needs. HTTP 403.
+
+    Attributes:
+        permission: the missing permission, e.g. ``predict`` or ``audit:read``.
+    """
+
+    status_code = 403
+    exit_code = 2
+
+    def __init__(self, message: str, *, permission: str) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
+class IntegrityError(LoanError):
+    """A stored artifact does not match the digest recorded when it was registered.
+
+    The model is refused before anything is unpickled (a tampered pickle can run code).
+    """
+
+    status_code = 503
+    exit_code = 1

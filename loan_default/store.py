@@ -7,6 +7,7 @@ a :class:`ModelMetadata`: everything the service and the monitoring need to know
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import bentoml
 from pydantic import BaseModel, Field
 
+from loan_default.errors import IntegrityError
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.schema import INPUT_FIELDS, schema_fingerprint
 from loan_default.training_metrics import TrainingMetrics
@@ -59,6 +61,11 @@ class ModelMetadata(BaseModel):
     mlflow_run_id: str | None = None
     mlflow_model_name: str | None = None
     mlflow_model_version: str | None = None
+    artifact_sha256: str | None = Field(
+        None,
+        description="SHA-256 of the pickled model file, recorded at registration and checked "
+        "before the file is unpickled (a tampered pickle can run any code).",
+    )
 
     @property
     def tag(self) -> str:
@@ -90,13 +97,22 @@ def save_model(
     *,
     labels: dict[str, str] | None = None,
     write_extra: Callable[[Path], None] | None = None,
+    payload: bytes | None = None,
 ) -> bentoml.Model:
     """Save to the Bento model store under ``loan_default:<metadata.version>``.
 
+    The pickle's SHA-256 goes into the metadata (``artifact_sha256``): :func:`load_model`
+    checks it before unpickling.
+
     Args:
         write_extra: called with the model's folder to write more files (drift reference).
+        payload: ``pickle.dumps(model)`` already made (the bytes also logged to MLflow), so
+            both stores hold the same bytes under the same digest.
     """
     tag = bentoml.Tag(metadata.name, metadata.version)
+    if payload is None:
+        payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    metadata = metadata.model_copy(update={"artifact_sha256": sha256_hex(payload)})
     with bentoml.models.create(
         tag,
         labels=labels or {},
@@ -104,19 +120,39 @@ def save_model(
         module=__name__,
     ) as bento_model:
         folder = Path(bento_model.path)
-        with (folder / MODEL_FILE).open("wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        (folder / MODEL_FILE).write_bytes(payload)
         if write_extra is not None:
             write_extra(folder)
     return bento_model
 
 
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def load_model(tag: str) -> LoadedModel:
-    """Load ``loan_default:<version>`` (or any full tag) from the Bento model store."""
+    """Load ``loan_default:<version>`` (or any full tag) from the Bento model store.
+
+    Raises:
+        IntegrityError: the model file's SHA-256 is not the one recorded at registration (or
+            none was recorded): nothing is unpickled.
+    """
     bento_model = bentoml.models.get(tag)
     folder = Path(bento_model.path)
-    with (folder / MODEL_FILE).open("rb") as fh:
-        model = pickle.load(fh)
+    metadata = ModelMetadata.model_validate(dict(bento_model.info.metadata))
+    payload = (folder / MODEL_FILE).read_bytes()
+    if metadata.artifact_sha256 is None:
+        raise IntegrityError(
+            f"model {bento_model.tag} has no recorded artifact digest (registered before "
+            "integrity checks): retrain it, or re-register it with `loanctl train`"
+        )
+    if (actual := sha256_hex(payload)) != metadata.artifact_sha256:
+        raise IntegrityError(
+            f"model {bento_model.tag}: {folder / MODEL_FILE} has SHA-256 {actual[:16]}..., "
+            f"registered as {metadata.artifact_sha256[:16]}...: the file was altered after "
+            "registration; refusing to load it"
+        )
+    model = pickle.loads(payload)
     if not isinstance(model, ScoringModel):
         raise TypeError(f"{folder / MODEL_FILE} does not hold a ScoringModel")
-    return LoadedModel(model, ModelMetadata.model_validate(dict(bento_model.info.metadata)), folder)
+    return LoadedModel(model, metadata, folder)

@@ -19,6 +19,10 @@ where the write began), and the caller gets :class:`~loan_default.errors.Recordi
 next write starts with a newline, so the partial line ends there and cannot swallow the next
 record; a writer opening a file whose last line is partial does the same. Readers report every
 line they cannot read (:class:`BadLine`: file, offset, reason) and carry on after it.
+
+With a data key (``LOAN_DATA_KEY_FILE``) each line is an AES-256-GCM record
+(:mod:`loan_default.security.records`); :func:`parse_line` decrypts it, so every reader
+works unchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from loan_default.errors import RecordingError
+from loan_default.errors import InputError, RecordingError
+from loan_default.security.records import RecordCipher, decode_line
 
 Kind = Literal["predictions", "feedback"]
 log = logging.getLogger(__name__)
@@ -97,10 +102,18 @@ class TrafficWriter:
     Not thread-safe across processes by design: every process writes its own file.
     """
 
-    def __init__(self, root: str | Path, kind: Kind, *, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        kind: Kind,
+        *,
+        fsync: bool = False,
+        cipher: RecordCipher | None = None,
+    ) -> None:
         self.root = Path(root)
         self.kind = kind
         self.fsync = fsync
+        self.cipher = cipher
         self._fd: int | None = None
         self._day: str | None = None
         self._name = f"{socket.gethostname()}-{os.getpid()}.jsonl"
@@ -130,6 +143,9 @@ class TrafficWriter:
         )
         if not payload:
             return 0
+        if self.cipher is not None:
+            encrypt = self.cipher.encrypt
+            payload = b"".join(encrypt(line) + b"\n" for line in payload.split(b"\n")[:-1])
         try:
             fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
         except OSError as exc:
@@ -223,9 +239,11 @@ def _report(bad: BadLine, on_bad: OnBad | None) -> None:
 def parse_line(line: bytes, model: type[BaseModel] | None) -> tuple[Any, str | None]:
     """(record, None) for a readable line, else (None, the reason): never raises."""
     try:
-        data = orjson.loads(line)
+        data = decode_line(line)  # decrypts an encrypted record
     except orjson.JSONDecodeError as exc:
         return None, f"not JSON: {exc}"
+    except InputError as exc:
+        return None, f"unreadable encrypted record: {exc}"
     if model is None:
         return (data, None) if isinstance(data, dict) else (None, "not a JSON object")
     try:

@@ -58,6 +58,11 @@ def _register() -> None:
     app.add_typer(monitor_app, name="monitor", help="Monitoring sidecar and traffic replay.")
     app.add_typer(service_app, name="service", help="Pause, resume or check scoring.")
 
+    from loan_default.security.cli import audit_app, auth_app
+
+    app.add_typer(auth_app, name="auth", help="Development keys and bearer tokens.")
+    app.add_typer(audit_app, name="audit", help="Verify and read the audit trail.")
+
     from training.cli import register as register_training
 
     register_training(app)  # train, predict, models

@@ -125,12 +125,18 @@ def replay_command(
     feedback_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of outcomes reported back.")
     ] = 1.0,
-) -> None:
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LOAN_TOKEN", show_default=False, show_envvar=True,
+                     help="Bearer token (roles with predict and feedback); e.g. from "
+                     "`loanctl auth token --role underwriter --role ml-engineer`."),
+    ] = None,
+) -> None:  # fmt: skip
     """Send generated (optionally shifted) applications and their outcomes to the service."""
     from monitoring.replay import replay
 
     result = replay(url, rows=rows, seed=seed, shift=shift, batch_size=batch_size,
-                    feedback_share=feedback_share)  # fmt: skip
+                    feedback_share=feedback_share, token=token)  # fmt: skip
     mix = ", ".join(f"{k} {v}" for k, v in sorted(result.risk_mix.items()))
     versions = ", ".join(result.model_versions)
     typer.echo(
@@ -145,8 +151,10 @@ def pause(
 ) -> None:
     """Stop scoring: the service answers 503 with the reason until resumed."""
     from loan_default import control
+    from loan_default.security.cli import cli_principal
     from loan_default.settings import LoanSettings
 
+    cli_principal("cli.service.pause")
     state = control.pause(LoanSettings().home, reason, by="operator")
     typer.echo(f"scoring paused since {state.since:%Y-%m-%d %H:%M:%S} UTC: {state.reason}")
 
@@ -155,8 +163,10 @@ def pause(
 def resume() -> None:
     """Clear the pause (after a data-quality breach has been dealt with)."""
     from loan_default import control
+    from loan_default.security.cli import cli_principal
     from loan_default.settings import LoanSettings
 
+    cli_principal("cli.service.resume")
     was = control.resume(LoanSettings().home)
     typer.echo("scoring resumed" if was else "scoring was not paused")
 

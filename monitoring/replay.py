@@ -56,6 +56,7 @@ def replay(
     batch_size: int = 500,
     feedback_share: float = 1.0,
     timeout: float = 60.0,
+    token: str | None = None,
 ) -> ReplayResult:
     """Score ``rows`` generated applications and report a share of their outcomes.
 
@@ -66,6 +67,8 @@ def replay(
         shift: a population shift preset (``loan_default.data.shifts.PRESETS``), or None.
         batch_size: applications per ``/v1/predict_batch`` call.
         feedback_share: share of predictions whose generated outcome is reported.
+        token: bearer token sent with every call (roles granting ``predict`` and, when
+            outcomes are reported, ``feedback``).
 
     Raises:
         InputError: bad arguments (an unknown shift names the presets).
@@ -81,7 +84,8 @@ def replay(
     report = np.random.default_rng([seed, 0xFEED]).random(rows) < feedback_share
     result = ReplayResult()
     started = time.perf_counter()
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
         for lo in range(0, rows, batch_size):
             batch = applications[lo : lo + batch_size]
             answer = _post(client, "/v1/predict_batch", {"applications": batch})

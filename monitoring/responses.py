@@ -25,6 +25,8 @@ import orjson
 
 from loan_default import control
 from loan_default.errors import PauseFileError
+from loan_default.security.guard import record_control
+from loan_default.security.rbac import Principal
 from loan_default.traffic import utcnow
 from monitoring.settings import RetrainConfig
 
@@ -89,6 +91,7 @@ class Retrainer:
             self.log.write("retrain_skipped", reason=reason, why="a training is already running")
             return False
         self.log.write("retrain_started", reason=reason)
+        record_control("retraining.triggered", Principal.system("monitoring"), reason=reason)
         self._running = self._pool.submit(self._run, self.trainer, reason)
         if wait:
             self._running.result()

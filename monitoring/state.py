@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from loan_default.security.records import configured_cipher, decode_line
 from loan_default.traffic import Checkpoint, FeedbackRecord, Kind, PredictionRecord
 
 _SCHEMA = """
@@ -108,7 +109,14 @@ class MonitorState:
         attributes: Sequence[str],
     ) -> None:
         """Keep a window's predictions for the outcomes that will arrive later, with the
-        application fields the fairness screen groups by (``attributes``)."""
+        application fields the fairness screen groups by (``attributes``), encrypted when a
+        data key is configured (``LOAN_DATA_KEY_FILE``: they are personal data)."""
+        cipher = configured_cipher()
+
+        def sealed(values: dict[str, Any]) -> str:
+            text = orjson.dumps(values)
+            return (cipher.encrypt(text) if cipher is not None else text).decode()
+
         rows = [
             (
                 r.prediction_id,
@@ -117,7 +125,7 @@ class MonitorState:
                 r.model_version,
                 r.default_probability,
                 r.risk_category,
-                orjson.dumps({a: r.application.get(a) for a in attributes}).decode(),
+                sealed({a: r.application.get(a) for a in attributes}),
             )
             for r in records
         ]
@@ -155,7 +163,7 @@ class MonitorState:
                WHERE p.model_version = ? ORDER BY f.seq DESC LIMIT ?""",
             (model_version, limit),
         ).fetchall()
-        attributes = [orjson.loads(r[3]) for r in rows]
+        attributes = [decode_line(r[3].encode()) for r in rows]
         frame = pd.DataFrame(
             {
                 "observed_default": np.array([r[0] for r in rows], dtype=np.int64),

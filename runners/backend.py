@@ -5,6 +5,12 @@ a :class:`~loan_default.api.CallContext` (endpoint, transport, request id), so l
 logging and errors are the same whichever way a call arrives. The REST routes validate JSON
 bytes themselves (fast, with field paths) and pass validated models; the gRPC server passes
 the REST-shaped dicts of its messages, which are validated here with the same request model.
+
+Authorization and audit happen here too, once for both transports: each method first checks
+that the caller (``ctx.principal``, authenticated by the transport edge, ``runners.edge``)
+holds the operation's permission (``configs/rbac.yaml``; 403 / PERMISSION_DENIED naming it),
+before the input is even validated; every decision is audited with the caller's subject in
+the same step as the traffic log (``runners.scorer``), and every outcome after it is recorded.
 """
 
 from __future__ import annotations
@@ -28,8 +34,16 @@ from loan_default.bodies import (
     ModelInfoBody,
     PredictionBody,
 )
-from loan_default.errors import RequestRejectedError, UnavailableError
+from loan_default.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    RequestRejectedError,
+    UnavailableError,
+)
 from loan_default.schema import FEATURE_FIELDS
+from loan_default.security.guard import ANONYMOUS, Guard
+from loan_default.security.rbac import Principal
+from runners import metrics
 from runners.batching import MicroBatcher
 from runners.scorer import Scorer, ScoreRequest
 
@@ -55,10 +69,14 @@ class ServingBackend:
         scorer: the in-process scorer.
         explain: the explainer call.
         max_batch_rows: the most applications one call may carry (``LOAN_MAX_BATCH_ROWS``).
+        guard: authorization and audit (``runners.edge.worker_guard``).
     """
 
-    def __init__(self, scorer: Scorer, explain: ExplainFn, *, max_batch_rows: int) -> None:
+    def __init__(
+        self, scorer: Scorer, explain: ExplainFn, *, max_batch_rows: int, guard: Guard
+    ) -> None:
         self.scorer = scorer
+        self.guard = guard
         self._explain = explain
         self.max_batch_rows = max_batch_rows
         self._batcher = MicroBatcher(scorer.score_many, max_rows=INLINE_ROWS)
@@ -81,13 +99,16 @@ class ServingBackend:
                 one (422, naming the row and the fields).
             UnavailableError: scoring is paused.
         """
+        who = self.authorize(ctx).subject
         self.check_batch_size(len(applications))
         records = _records(applications, batch=ctx.endpoint == "predict_batch")
         if len(records) <= INLINE_ROWS:
-            return await self._batcher.score(ScoreRequest(records, ctx.endpoint, ctx.request_id))
+            request = ScoreRequest(records, ctx.endpoint, ctx.request_id, who)
+            return await self._batcher.score(request)
         answers: list[PredictionBody] = []
         for start in range(0, len(records), SLICE_ROWS):
-            piece = ScoreRequest(records[start : start + SLICE_ROWS], ctx.endpoint, ctx.request_id)
+            rows = records[start : start + SLICE_ROWS]
+            piece = ScoreRequest(rows, ctx.endpoint, ctx.request_id, who)
             answers.extend(self.scorer.score_many([piece])[0])
             await asyncio.sleep(0)  # let the loop serve other calls between slices
         return answers
@@ -103,6 +124,7 @@ class ServingBackend:
 
     async def explain(self, application: Application, ctx: CallContext) -> ExplanationBody:
         """A prediction plus its principal reasons, computed by the explainer worker."""
+        who = self.authorize(ctx).subject
         self.scorer.check_open()
         (record,) = _records([application], batch=False)
         (explanation,) = await self._explain([{k: record[k] for k in _FEATURES}])
@@ -112,7 +134,7 @@ class ServingBackend:
                 f"the explainer serves model {explanation['model_version']} and the scorer "
                 f"{version} (a model change is rolling out); retry shortly"
             )
-        request = ScoreRequest([record], ctx.endpoint, ctx.request_id)
+        request = ScoreRequest([record], ctx.endpoint, ctx.request_id, who)
         (prediction,) = await self._batcher.score(request)
         answer = ExplanationBody(
             **prediction, base_value=explanation["base_value"], reasons=explanation["reasons"]
@@ -124,6 +146,7 @@ class ServingBackend:
 
     async def metadata(self, ctx: CallContext) -> ModelInfoBody:
         """What is served: lineage, training metrics, thresholds, the input schema."""
+        self.authorize(ctx)
         return self.scorer.metadata()
 
     async def feedback(
@@ -135,15 +158,37 @@ class ServingBackend:
             RequestRejectedError: not a prediction id, or an outcome other than 0 or 1 (422).
             NotFoundError: the prediction was never issued here.
         """
+        principal = self.authorize(ctx)
         if not isinstance(request, FeedbackRequest):
             try:
                 request = FeedbackRequest.model_validate(request)
             except ValidationError as exc:
                 details = validation_details(exc)
                 raise RequestRejectedError(summarise(details), details=details) from exc
-        return self.scorer.feedback(
+        receipt = self.scorer.feedback(
             str(request.prediction_id), request.observed_default, request_id=ctx.request_id
         )
+        self.guard.feedback(principal, receipt)
+        return receipt
+
+    def authorize(self, ctx: CallContext) -> Principal:
+        """The caller of ``ctx``, if it may perform ``ctx.endpoint``.
+
+        Raises:
+            AuthenticationError: no caller was authenticated (no edge ran) while tokens are on.
+            PermissionDeniedError: the caller's roles lack the operation's permission.
+        """
+        principal = ctx.principal
+        if principal is None:
+            if self.guard.verifier is not None:
+                raise AuthenticationError("a bearer token is required")
+            principal = ANONYMOUS
+        try:
+            self.guard.authorize(principal, ctx.endpoint)
+        except PermissionDeniedError:
+            metrics.AUTH_REFUSALS.labels("forbidden", "backend").inc()
+            raise
+        return principal
 
 
 def _records(applications: Sequence[Application], *, batch: bool) -> list[dict[str, Any]]:

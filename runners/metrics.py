@@ -39,6 +39,12 @@ REQUESTS = Counter(
     "API calls answered, by endpoint and HTTP status (REST; gRPC has grpc_server_*).",
     ["endpoint", "status"],
 )
+AUTH_REFUSALS = Counter(
+    "loan_auth_refusals_total",
+    "Calls refused: unauthenticated (401, gRPC UNAUTHENTICATED) at the REST or gRPC edge, or "
+    "forbidden (403, PERMISSION_DENIED) by the backend or the REST edge (/metrics, docs).",
+    ["reason", "at"],
+)
 ERRORS = Counter(
     "loan_prediction_errors_total",
     "Requests refused or failed, by kind (invalid_input, too_large, not_found, paused, "

@@ -34,6 +34,7 @@ from loan_default.bodies import (
 )
 from loan_default.errors import NotFoundError, UnavailableError
 from loan_default.schema import INPUT_FIELDS, RISK_CATEGORIES
+from loan_default.security.guard import Guard
 from loan_default.store import LoadedModel
 from loan_default.traffic import TrafficWriter, utcnow
 from runners import metrics
@@ -41,7 +42,7 @@ from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.settings import ServingSettings
 
 
-def _writer_name() -> str:
+def writer_name() -> str:
     """``<host>-w<worker index>``: stable across a worker's restarts, unique among workers."""
     import socket
 
@@ -58,6 +59,8 @@ class ScoreRequest:
     applications: Sequence[Mapping[str, Any]]
     endpoint: str
     request_id: str | None = None
+    subject: str | None = None
+    """Who asked (the token's ``sub``), for the audit trail."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,18 @@ class Scorer:
         settings: serving settings (thresholds override, traffic location, pause check).
     """
 
-    def __init__(self, loaded: LoadedModel, settings: ServingSettings) -> None:
+    def __init__(
+        self, loaded: LoadedModel, settings: ServingSettings, guard: Guard | None = None
+    ) -> None:
+        self.guard = guard
+        cipher = guard.cipher if guard is not None else None
         self.settings = settings
         self.active = ActiveModel.of(loaded, settings)
         traffic = settings.traffic_path
-        self._predictions = TrafficWriter(traffic, "predictions", fsync=settings.traffic_fsync)
-        self._feedback = TrafficWriter(traffic, "feedback", fsync=settings.traffic_fsync)
-        self._index = PredictionIndex(settings.prediction_index_path, _writer_name())
+        fsync = settings.traffic_fsync
+        self._predictions = TrafficWriter(traffic, "predictions", fsync=fsync, cipher=cipher)
+        self._feedback = TrafficWriter(traffic, "feedback", fsync=fsync, cipher=cipher)
+        self._index = PredictionIndex(settings.prediction_index_path, writer_name())
         self._pause = PauseGate(settings.home, ttl=settings.pause_check_seconds)
         self._lock = threading.Lock()  # the service scores on its event loop; other callers may not
 
@@ -194,13 +202,34 @@ class Scorer:
             records.extend(lines)
             answers.append(results[start:stop])
             start = stop
+        audit = self._audit_events(requests, answers)
         with self._lock:
             self._predictions.write(records)
             self._index.add(ids, model_version=version)
+            if audit:
+                assert self.guard is not None
+                self.guard.record(audit)
         for risk, n in Counter(categories).items():
             active.counters[risk].inc(n)
         metrics.observe_many(metrics.PROBABILITY, probabilities)
         return answers
+
+    def _audit_events(
+        self, requests: Sequence[ScoreRequest], answers: list[list[PredictionBody]]
+    ) -> list[dict[str, Any]]:
+        if self.guard is None or self.guard.audit is None:
+            return []
+        events: list[dict[str, Any]] = []
+        tag = self.meta.tag
+        for request, results in zip(requests, answers, strict=True):
+            events.extend(
+                self.guard.decision_events(
+                    request.subject or "unknown", endpoint=request.endpoint, model=tag,
+                    applications=request.applications, results=results,
+                    request_id=request.request_id,
+                )
+            )  # fmt: skip
+        return events
 
     def feedback(
         self, prediction_id: str, observed_default: int, *, request_id: str | None = None

@@ -81,7 +81,11 @@ class ServingSettings(LoanSettings):
     )
     grpc_enabled: bool = Field(True, description="Start the gRPC server inside each API worker.")
     grpc_port: int = Field(3001, ge=1, le=65535, description="Port of the embedded gRPC server.")
-    grpc_host: str = Field("127.0.0.1", description="Interface the gRPC server binds.")
+    grpc_host: str | None = Field(
+        None,
+        description="Interface the gRPC server binds (default: LOAN_BIND_HOST, the one REST "
+        "is told with --host, so both transports listen on the same interface).",
+    )
 
     reasons_path: Path = Field(
         _REASONS, description="YAML of plain-language adverse-action reasons per model feature."

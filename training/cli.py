@@ -41,9 +41,12 @@ def train(
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
     from loan_default.console import print_table
+    from loan_default.security.cli import cli_principal
     from training.config import TrainingConfig
     from training.pipeline import run_training
     from training.reports import COMPARISON_HEAD, comparison_cells
+
+    cli_principal("cli.train")
     from training.selection import RULE
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
@@ -153,8 +156,10 @@ def promote(
     version: Annotated[str, typer.Argument(help="MLflow version number or Bento tag.")],
 ) -> None:
     """Move the champion alias to VERSION (the replaced champion becomes previous-champion)."""
+    from loan_default.security.cli import cli_principal
     from training.registry import promote as do_promote
 
+    cli_principal("cli.models.promote")
     typer.echo(f"champion is now {do_promote(version)}")
     typer.echo(_REACH)
 
@@ -162,8 +167,10 @@ def promote(
 @models_app.command("rollback")
 def rollback() -> None:
     """Give the champion alias back to the previous champion."""
+    from loan_default.security.cli import cli_principal
     from training.registry import rollback as do_rollback
 
+    cli_principal("cli.models.rollback")
     typer.echo(f"champion is now {do_rollback()}")
     typer.echo(_REACH)
 

@@ -19,7 +19,15 @@ from loan_default.model import ScoringModel
 from loan_default.reference import build_reference
 from loan_default.schema import LABEL
 from loan_default.scorecard import WoEScorecard
-from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
+from loan_default.security.guard import record_control
+from loan_default.security.rbac import actor
+from loan_default.store import (
+    BENTO_MODEL_NAME,
+    ModelMetadata,
+    ThresholdSettings,
+    save_model,
+    sha256_hex,
+)
 from loan_default.training_metrics import TrainingMetrics
 from training import registry, reports, scorecard_report, tracking
 from training.blending import weights
@@ -228,9 +236,11 @@ def publish(
             )  # fmt: skip
         for path in sorted(run_dir.glob("*.*")):
             mlflow.log_artifact(str(path))
+        payload = pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL)
+        mlflow.set_tag("artifact_sha256", sha256_hex(payload))  # the same bytes in both stores
         with tempfile.TemporaryDirectory() as tmp:
             pickle_path = Path(tmp) / "scoring_model.pkl"
-            pickle_path.write_bytes(pickle.dumps(champion.model, protocol=pickle.HIGHEST_PROTOCOL))
+            pickle_path.write_bytes(payload)
             model_info = tracking.log_scoring_model(pickle_path)
         mlflow.log_metrics(metrics.flat(), model_id=model_info.model_id)  # shown with the version
         parent_id = str(parent.info.run_id)
@@ -255,7 +265,13 @@ def publish(
         metadata,
         labels={"algorithm": metadata.algorithm, "source": prepared.source},
         write_extra=reference.save,
+        payload=payload,
     )
+    record_control(
+        "model.registered", actor("training"), model=bento_tag, mlflow_version=mlflow_version,
+        artifact_sha256=sha256_hex(payload), data_hash=prepared.data_hash,
+        reason=reason or "manual", home=settings.home,
+    )  # fmt: skip
     timings["register"] = round(time.perf_counter() - start, 2)
     progress.say(
         f"registered {bento_tag} as MLflow {registry.MODEL_NAME} v{mlflow_version} "

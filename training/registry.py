@@ -30,6 +30,8 @@ from loan_default.aliases import (
 from loan_default.aliases import by_alias as _by_alias
 from loan_default.aliases import resolve_alias as resolve_alias  # re-exported
 from loan_default.errors import NotFoundError
+from loan_default.security.guard import record_control
+from loan_default.security.rbac import actor
 from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
 from loan_default.training_metrics import TrainingMetrics
@@ -126,6 +128,12 @@ def promote(ref: str, settings: LoanSettings | None = None) -> str:
     if current is not None and current.version != mv.version:
         c.set_registered_model_alias(MODEL_NAME, PREVIOUS, current.version)
     c.set_registered_model_alias(MODEL_NAME, CHAMPION, mv.version)
+    record_control(
+        "model.promoted", actor("training"), model=str(mv.tags.get(BENTO_TAG)),
+        mlflow_version=str(mv.version),
+        replaced=None if current is None else str(current.tags.get(BENTO_TAG)),
+        home=settings.home if settings is not None else None,
+    )  # fmt: skip
     return str(mv.tags.get(BENTO_TAG))
 
 
@@ -139,6 +147,12 @@ def rollback(settings: LoanSettings | None = None) -> str:
     c.set_registered_model_alias(MODEL_NAME, CHAMPION, previous.version)
     if current is not None and current.version != previous.version:
         c.set_registered_model_alias(MODEL_NAME, PREVIOUS, current.version)
+    record_control(
+        "model.rolled_back", actor("training"), model=str(previous.tags.get(BENTO_TAG)),
+        mlflow_version=str(previous.version),
+        replaced=None if current is None else str(current.tags.get(BENTO_TAG)),
+        home=settings.home if settings is not None else None,
+    )  # fmt: skip
     return str(previous.tags.get(BENTO_TAG))
 
 

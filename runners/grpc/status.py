@@ -2,7 +2,8 @@
 
 :func:`mapped` awaits a backend call and ends the RPC with the status its ``LoanError`` maps
 to: ``InputError`` -> INVALID_ARGUMENT, ``NotFoundError`` -> NOT_FOUND, ``UnavailableError``
--> UNAVAILABLE, any other ``LoanError`` -> INTERNAL (logged).
+-> UNAVAILABLE, ``AuthenticationError`` -> UNAUTHENTICATED, ``PermissionDeniedError`` ->
+PERMISSION_DENIED, any other ``LoanError`` -> INTERNAL (logged).
 
 The server puts a ``google.rpc.Status`` holding a ``google.rpc.BadRequest`` in the trailing
 metadata (``grpc-status-details-bin``), the rich error model every gRPC language decodes
@@ -23,7 +24,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from pydantic import ValidationError
 
-from loan_default.errors import InputError, LoanError, NotFoundError, UnavailableError
+from loan_default.errors import (
+    AuthenticationError,
+    InputError,
+    LoanError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
 from loan_default.schema import FIELDS_BY_NAME
 
 logger = logging.getLogger(__name__)
@@ -116,7 +124,11 @@ async def abort(
         status = invalid_argument(error, violations, root=root)
         await context.abort(status.code, status.details, status.trailing_metadata)
     code = (
-        grpc.StatusCode.NOT_FOUND
+        grpc.StatusCode.UNAUTHENTICATED
+        if isinstance(error, AuthenticationError)
+        else grpc.StatusCode.PERMISSION_DENIED
+        if isinstance(error, PermissionDeniedError)
+        else grpc.StatusCode.NOT_FOUND
         if isinstance(error, NotFoundError)
         else grpc.StatusCode.UNAVAILABLE
         if isinstance(error, UnavailableError)
@@ -132,6 +144,7 @@ async def mapped(
     try:
         return await call
     except LoanError as error:
-        if not isinstance(error, InputError | NotFoundError | UnavailableError):
+        expected = InputError | NotFoundError | UnavailableError | PermissionDeniedError
+        if not isinstance(error, expected | AuthenticationError):
             logger.error("backend failed: %s", error, exc_info=error)
         await abort(context, error, root=root)

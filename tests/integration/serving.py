@@ -34,21 +34,32 @@ def bentoml_serve(
     grpc_port: int,
     log: Path,
     env: Mapping[str, str] | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``bentoml serve service:LoanDefaultService`` on 127.0.0.1, yielded once /readyz is 200.
 
     The server runs in its own process group, so stopping it stops its workers too; its output
-    goes to ``log``, whose tail is shown if it dies or never becomes ready.
+    goes to ``log``, whose tail is shown if it dies or never becomes ready. With ``tls``
+    (certificate, key) both transports serve TLS only.
     """
     environment = os.environ | {
         "LOAN_MODEL_TAG": model_tag,
         "LOAN_GRPC_HOST": "127.0.0.1",
         "LOAN_GRPC_PORT": str(grpc_port),
         "OMP_NUM_THREADS": "1",
+        # Serving features are tested without tokens; tests/security serves with them.
+        "LOAN_AUTH_MODE": "off",
+        "LOAN_ENVIRONMENT": "development",
         **(env or {}),
     }
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     command = [str(bentoml_cli), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+    scheme, verify = "http", True
+    if tls is not None:
+        cert, key = tls
+        command += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        environment |= {"LOAN_TLS_CERT_FILE": str(cert), "LOAN_TLS_KEY_FILE": str(key)}
+        scheme, verify = "https", False  # readiness only: the tests check the certificate
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--port", str(http_port)],
@@ -59,7 +70,7 @@ def bentoml_serve(
             start_new_session=True,
         )
     try:
-        _wait_until_ready(process, f"http://127.0.0.1:{http_port}", log)
+        _wait_until_ready(process, f"{scheme}://127.0.0.1:{http_port}", log, verify=verify)
         yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -70,13 +81,15 @@ def bentoml_serve(
             process.wait()
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, *, verify: bool = True
+) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         if process.poll() is not None:
             pytest.fail(f"bentoml serve exited ({process.returncode}):\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass

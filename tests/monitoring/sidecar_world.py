@@ -18,6 +18,7 @@ from loan_default.features import FeatureEngineer
 from loan_default.model import ScoringModel
 from loan_default.reference import build_reference
 from loan_default.schema import LABEL, frame_to_records
+from loan_default.security.records import RecordCipher
 from loan_default.store import ModelMetadata, save_model
 from loan_default.traffic import FeedbackRecord, PredictionRecord, TrafficWriter
 from monitoring.settings import MonitoringConfig, MonitorSettings
@@ -72,6 +73,7 @@ def write_traffic(
     seed: int,
     shift: Shift | str | None = None,
     start: datetime | None = None,
+    cipher: RecordCipher | None = None,
 ) -> list[str]:
     """Score generated applications and log them, with every outcome; returns the ids."""
     frame = generate_applications(rows, seed=seed, shift=shift)
@@ -96,10 +98,10 @@ def write_traffic(
             )
         )
         outcomes.append(FeedbackRecord(prediction_id=pid, observed_default=int(y), timestamp=at))
-    writer = TrafficWriter(traffic, "predictions")
+    writer = TrafficWriter(traffic, "predictions", cipher=cipher)
     writer.write(predictions)
     writer.close()
-    feedback = TrafficWriter(traffic, "feedback")
+    feedback = TrafficWriter(traffic, "feedback", cipher=cipher)
     feedback.write(outcomes)
     feedback.close()
     return [r.prediction_id for r in predictions]

@@ -16,7 +16,7 @@ from runners.batching import MicroBatcher
 from runners.loading import load_serving_model
 from runners.scorer import Scorer, ScoreRequest
 from runners.settings import ServingSettings
-from tests.runners.tiny_model import build, payloads
+from tests.runners.tiny_model import build, dev_guard, payloads
 
 
 class _Recorder:
@@ -146,7 +146,8 @@ def test_a_large_call_is_scored_in_slices_in_order(
     monkeypatch.setattr(backend_module, "SLICE_ROWS", 120)
     apps = payloads(frame.iloc[:300])
     valid = [LoanApplication.model_validate(app) for app in apps]
-    backend = ServingBackend(model_scorer, _no_explainer, max_batch_rows=10_000)
+    guard = dev_guard(model_scorer.settings.home)
+    backend = ServingBackend(model_scorer, _no_explainer, max_batch_rows=10_000, guard=guard)
     calls: list[int] = []
     score_many = model_scorer.score_many
 

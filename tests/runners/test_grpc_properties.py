@@ -32,7 +32,7 @@ from runners.loading import load_serving_model
 from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
-from tests.runners.tiny_model import build, payloads
+from tests.runners.tiny_model import build, dev_guard, payloads
 
 T = TypeVar("T")
 DOCUMENTED = {
@@ -78,13 +78,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, bodies: Any) -> Iterator[Gr
     settings_ = ServingSettings(
         model_tag=tag, home=tmp_path_factory.mktemp("home"), pause_check_seconds=0
     )
-    scorer = Scorer(load_serving_model(settings_), settings_)
+    guard = dev_guard(settings_.home)
+    scorer = Scorer(load_serving_model(settings_), settings_, guard)
     explainer = ExplainerCore(load_model(tag), ReasonBook.load(settings_.reasons_path))
 
     async def explain(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return explainer.explain(applications)
 
-    backend = ServingBackend(scorer, explain, max_batch_rows=20)
+    backend = ServingBackend(scorer, explain, max_batch_rows=20, guard=guard)
     loop = Loop()
     started = loop.run(start_server(backend, host="127.0.0.1", port=0))
     yield started

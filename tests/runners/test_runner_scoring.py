@@ -20,7 +20,7 @@ from runners.loading import load_serving_model
 from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
-from tests.runners.tiny_model import build, payloads
+from tests.runners.tiny_model import build, dev_guard, payloads
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,9 @@ def _backend(setup: tuple[Scorer, ExplainerCore, Any]) -> ServingBackend:
     async def explain(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return explainer.explain(apps)
 
-    return ServingBackend(scorer, explain, max_batch_rows=100)
+    return ServingBackend(
+        scorer, explain, max_batch_rows=100, guard=dev_guard(scorer.settings.home)
+    )
 
 
 def test_backend_protocol_matches_rest_shapes(setup: tuple[Scorer, ExplainerCore, Any]) -> None:

@@ -80,12 +80,17 @@ def test_prediction_ids_are_unique_time_ordered_version_7_uuids() -> None:
     assert parsed[-1].int >> 80 >= parsed[0].int >> 80
 
 
-def test_pause_gate_rereads_after_its_ttl(tmp_path: Path) -> None:
-    gate = PauseGate(tmp_path, ttl=0.05)
+def test_pause_gate_rereads_after_its_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runners import ledger
+
+    now = [1000.0]
+    monkeypatch.setattr(ledger.time, "monotonic", lambda: now[0])
+    gate = PauseGate(tmp_path, ttl=1.0)
     assert gate.current() is None
-    control.pause(tmp_path, "drift", by="monitoring")
+    control.pause(tmp_path, "drift", by="monitoring")  # also audited: not instantaneous
+    now[0] += 0.5
     assert gate.current() is None  # cached
-    time.sleep(0.06)
+    now[0] += 0.6
     state = gate.current()
     assert state is not None and state.reason == "drift"
     control.resume(tmp_path)

@@ -78,3 +78,12 @@ def payloads(frame: pd.DataFrame) -> list[dict[str, Any]]:
     from loan_default.schema import frame_to_records
 
     return frame_to_records(frame)
+
+
+def dev_guard(home: Any) -> Any:
+    """A development :class:`Guard` (authentication off, audit on) for backends in tests."""
+    from loan_default.security.guard import Guard
+    from loan_default.security.settings import SecuritySettings
+
+    settings = SecuritySettings(home=home, auth_mode="off", environment="development")
+    return Guard(settings, stream="test")

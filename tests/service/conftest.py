@@ -55,6 +55,8 @@ def served(session_home: Path) -> Iterator[Served]:
         "LOAN_GRPC_ENABLED": "false",
         "LOAN_PAUSE_CHECK_SECONDS": "0",
         "LOAN_MAX_BATCH_ROWS": str(MAX_BATCH_ROWS),
+        "LOAN_AUTH_MODE": "off",  # serving features; tests/security serves with tokens
+        "LOAN_ENVIRONMENT": "development",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -26,6 +26,7 @@ from runners.loading import load_serving_model
 from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
+from tests.runners.tiny_model import dev_guard
 
 
 def train_tiny_model(rows: int = 3_000, *, seed: int = 0) -> ScoringModel:
@@ -82,4 +83,5 @@ def serving_backend(home: Path, tag: str, *, max_batch_rows: int = 10_000) -> Fa
     async def explain(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return explainer.explain(applications)
 
-    return FaultInjectingBackend(scorer, explain, max_batch_rows=max_batch_rows)
+    guard = dev_guard(home)  # authentication off; tests/security covers it over gRPC
+    return FaultInjectingBackend(scorer, explain, max_batch_rows=max_batch_rows, guard=guard)
