@@ -52,16 +52,56 @@ def train(
     )
 
 
+CLUSTER_HELP = "Dask cluster: 'local' or a scheduler address (default: LOAN_CLUSTER, else none)."
+
+
 def predict(
-    data: Annotated[Path, typer.Option("--data", help="Applications to score.")],
-    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Applications: a Parquet file or folder, or a CSV.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Parquet input: folder of output parts; CSV: .csv/.parquet."),
+    ],
     source: Annotated[str | None, typer.Option("--source", help="Source mapping.")] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="MLflow version, alias or Bento tag (default: champion)."),
     ] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=1, help="Rows per partition at most (Parquet).")
+    ] = 100_000,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
-    """Score a whole file with a registered model; invalid rows go to a quarantine file."""
+    """Score applications with a registered model; invalid rows go to a quarantine file.
+
+    A Parquet file or folder is scored partition by partition, streamed in this process or
+    on a Dask cluster (--cluster); a CSV file is read whole.
+    """
+    from loan_default.cluster import resolve
+    from loan_default.errors import InputError
+    from loan_default.partitions import is_parquet
+
+    settings = resolve(cluster)
+    if is_parquet(data):
+        from training.portfolio import predict_dataset
+
+        done = predict_dataset(data, out=out, source=source, model=model, cluster=settings,
+                               batch_rows=batch_rows, quiet=quiet)  # fmt: skip
+        typer.echo(
+            f"scored {done.scored:,} of {done.rows_in:,} rows in {done.partitions} partitions "
+            f"({done.where}, {done.rows_per_second:,.0f} rows/s) with {done.bento_tag} -> "
+            f"{done.out}"
+        )
+        if done.quarantined:
+            typer.echo(
+                f"{done.quarantined:,} rows failed validation and were not scored: "
+                f"{done.out / 'quarantine'}"
+            )
+        return
+    if settings.cluster is not None:
+        raise InputError(f"{data}: --cluster scores Parquet data sets; convert the file first")
     from training.predict import predict_file
 
     result = predict_file(data, out=out, source=source, model=model)
