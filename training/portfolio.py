@@ -71,7 +71,9 @@ def _prepare_out(out: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _run_streamed(items: list[Fragment], job: ScoringJob, progress: Progress) -> list[PartitionResult]:
+def _run_streamed(
+    items: list[Fragment], job: ScoringJob, progress: Progress
+) -> list[PartitionResult]:
     starts = first_rows(items)
     results = []
     with progress.task("scoring (streamed)", len(items)) as advance:
@@ -103,7 +105,6 @@ def _run_cluster(
                 results.append(future.result())
                 advance()
     return sorted(results, key=lambda r: r.index)
-
 
 
 def predict_dataset(

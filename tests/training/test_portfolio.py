@@ -58,8 +58,10 @@ def cluster() -> Iterator[ClusterSettings]:
 
 
 def read_parts(out: Path, folder: str = "") -> pd.DataFrame:
-    parts = sorted((out / folder).glob("part-*.parquet")) if folder else sorted(
-        out.glob("part-*.parquet")
+    parts = (
+        sorted((out / folder).glob("part-*.parquet"))
+        if folder
+        else sorted(out.glob("part-*.parquet"))
     )
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
