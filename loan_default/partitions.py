@@ -116,7 +116,9 @@ def read_fragment(fragment: Fragment, columns: Sequence[str] | None = None) -> p
         )
         batch = next(islice(batches, fragment.slice, None), None)
     except (OSError, pa.ArrowException) as exc:
-        raise InputError(f"{fragment.path}: cannot read row group {fragment.row_group} ({exc})")
+        raise InputError(
+            f"{fragment.path}: cannot read row group {fragment.row_group} ({exc})"
+        ) from exc
     if batch is None:
         raise InputError(
             f"{fragment.path}: row group {fragment.row_group} has fewer rows than its footer "

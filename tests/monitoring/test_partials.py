@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -76,8 +77,8 @@ def test_merged_partitions_equal_the_whole_window(reference, shift):
             reference=reference,
             drift=config,
             fairness=FAIRNESS,
-        )  # fmt: skip
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        )
+        for a, b in itertools.pairwise(bounds)
     ]
     merged = functools.reduce(merge, parts)
     assert_same(
