@@ -84,9 +84,14 @@ def test_cli_analyses_a_stored_window(reference, window, tmp_path):
     folder, _ = window
     frame = tiny_model.training_frame(600)
     model = tiny_model.train(frame, trees=5)
-    metadata = ModelMetadata(version="vtest-window", algorithm="LGBMClassifier",
-                             created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(),
-                             feature_names=model.feature_names, data_hash="x", data_rows=600)  # fmt: skip
+    metadata = ModelMetadata(
+        version="vtest-window",
+        algorithm="LGBMClassifier",
+        created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+        feature_names=model.feature_names,
+        data_hash="fixture",
+        data_rows=600,
+    )
     save_model(model, metadata, write_extra=reference.save)
     out = tmp_path / "window.json"
     result = CliRunner().invoke(
