@@ -17,6 +17,9 @@ models_app = typer.Typer(
 )
 
 
+CLUSTER_HELP = "Dask cluster: 'local' or a scheduler address (default: LOAN_CLUSTER, else none)."
+
+
 def train(
     data: Annotated[Path, typer.Option("--data", help="Training data file (CSV/TSV/Parquet).")],
     source: Annotated[
@@ -30,15 +33,39 @@ def train(
         str | None, typer.Option("--reason", help="Why this run happens (recorded in MLflow).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (CI).")] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help=CLUSTER_HELP + " Needs a Parquet data set."),
+    ] = None,
+    sample_rows: Annotated[
+        int,
+        typer.Option(
+            "--sample-rows", min=1000, help="--cluster: rows of the in-memory sample (see docs)."
+        ),
+    ] = 200_000,
 ) -> None:
-    """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
+    """Validate the data, compare the candidates by CV, calibrate and register a challenger.
+
+    With --cluster, LightGBM trains on all rows with lightgbm.dask; the other candidates on a
+    sample (docs/scale.md).
+    """
+    from loan_default.cluster import resolve
     from training.config import TrainingConfig
     from training.pipeline import run_training
     from training.reports import markdown
     from training.selection import RULE
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
-    result = run_training(data, source=source, config=cfg, reason=reason, quiet=quiet)
+    settings = resolve(cluster)
+    if settings.cluster is not None:
+        from training.scale_pipeline import run_training_on_cluster
+
+        result = run_training_on_cluster(
+            data, cluster=settings, source=source, config=cfg, reason=reason, quiet=quiet,
+            sample_rows=sample_rows,
+        )  # fmt: skip
+    else:
+        result = run_training(data, source=source, config=cfg, reason=reason, quiet=quiet)
     typer.echo(markdown(result.table, RULE))
     holdout = result.metrics.get("holdout_roc_auc")
     typer.echo(
@@ -50,9 +77,6 @@ def train(
         f"registered {result.bento_tag} = MLflow loan_default v{result.mlflow_version} "
         f"(alias challenger); report in {result.run_dir}"
     )
-
-
-CLUSTER_HELP = "Dask cluster: 'local' or a scheduler address (default: LOAN_CLUSTER, else none)."
 
 
 def predict(
