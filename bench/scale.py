@@ -131,7 +131,7 @@ def train(data: Path, rows: int, trees: int | None) -> dict[str, float]:
     from distributed import Client, LocalCluster
 
     from loan_default.features import FeatureEngineer
-    from loan_default.partitions import fragments, read_fragment
+    from loan_default.partitions import Fragment, fragments, read_fragment
     from loan_default.portfolio import first_rows
     from loan_default.schema import LABEL, coerce_frame
     from training import distributed as dist
@@ -141,7 +141,7 @@ def train(data: Path, rows: int, trees: int | None) -> dict[str, float]:
     cand = TrainingConfig.load().candidate("lightgbm")
     if trees is not None:
         cand = cand.model_copy(update={"params": {**cand.params, "n_estimators": trees}})
-    items = []
+    items: list[Fragment] = []
     for item in fragments(data):
         if sum(i.rows for i in items) >= rows:
             break

@@ -148,19 +148,21 @@ def partial_window(
     out.cells[PROBABILITY] = ks_cells(reference.sorted_values(PROBABILITY), scored)
     for spec in MONITORED_FIELDS:
         if spec.name in frame.columns:
-            values = frame[spec.name]
-            counts = [int(values.isna().sum()), int(invalid_mask(spec, values).sum())]
+            column = frame[spec.name]
+            counts = [int(column.isna().sum()), int(invalid_mask(spec, column).sum())]
         else:
             counts = [len(frame), 0]
         out.quality[spec.name] = np.array(counts, dtype=np.int64)
     adverse = np.isin(categories, fairness.adverse_categories)
-    labels = None if y is None else np.asarray(y, dtype="float64").ravel()
-    if labels is not None and (len(labels) != len(frame) or not np.isin(labels, (0, 1)).all()):
+    outcomes = None if y is None else np.asarray(y, dtype="float64").ravel()
+    if outcomes is not None and (
+        len(outcomes) != len(frame) or not np.isin(outcomes, (0, 1)).all()
+    ):
         raise InputError("y must hold a 0/1 outcome for every row of the frame")
     for attribute in fairness.attributes:
         groups = _groups(frame, attribute, fairness)
         table = pd.DataFrame({"g": groups.to_numpy(), "adverse": adverse})
-        table["defaults"] = 0.0 if labels is None else labels
+        table["defaults"] = 0.0 if outcomes is None else outcomes
         table["tp"] = table["adverse"] & (table["defaults"] == 1)
         table["fp"] = table["adverse"] & (table["defaults"] == 0)
         sums = table.groupby("g", sort=True).agg(
@@ -177,7 +179,9 @@ def merge(a: WindowPartial, b: WindowPartial) -> WindowPartial:
     """The counts of two partitions together (neither input is changed)."""
 
     def add(x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: x[k] + y[k] if k in x and k in y else x.get(k, y.get(k)) for k in {*x, *y}}
+        return {
+            k: x[k] + y[k] if k in x and k in y else (x[k] if k in x else y[k]) for k in {*x, *y}
+        }
 
     groups: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for name in {*a.groups, *b.groups}:

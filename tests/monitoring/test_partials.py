@@ -52,7 +52,7 @@ def test_ks_from_cells_is_exact(discrete):
     if discrete:
         ref, cur = np.round(ref * 2), np.round(cur * 2)
     ref_sorted = np.sort(ref)
-    cells = sum(ks_cells(ref_sorted, part) for part in np.array_split(cur, 3))
+    cells = np.sum([ks_cells(ref_sorted, part) for part in np.array_split(cur, 3)], axis=0)
     d, p = ks_from_cells(ref_sorted, cells)
     assert (d, p) == pytest.approx(ks_two_sample(ref_sorted, cur), rel=1e-12)
     assert d == pytest.approx(stats.ks_2samp(ref, cur).statistic, rel=1e-12)
