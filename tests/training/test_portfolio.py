@@ -118,3 +118,26 @@ def test_too_many_bad_rows_fail_after_writing_the_quarantine(
     with pytest.raises(DataValidationError, match="above the maximum"):
         predict_dataset(tmp_path / "bad.parquet", out=tmp_path / "out", model=model, quiet=True)
     assert len(read_parts(tmp_path / "out", "quarantine")) == 101
+
+
+def test_cli_scores_a_parquet_folder_and_refuses_a_csv_on_a_cluster(
+    portfolio: tuple[Path, pd.DataFrame], model: LoadedModel, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from loan_default.cli import app
+
+    folder, frame = portfolio
+    out = tmp_path / "scores"
+    run = CliRunner().invoke(
+        app, ["predict", "--data", str(folder), "--out", str(out), "--model", model.tag, "--quiet"]
+    )
+    assert run.exit_code == 0, run.output
+    assert "scored 2,397 of 2,400 rows in 6 partitions (streamed" in run.output
+    assert "3 rows failed validation" in run.output
+    frame.head(100).to_csv(tmp_path / "small.csv", index=False)
+    refused = CliRunner().invoke(
+        app, ["predict", "--data", str(tmp_path / "small.csv"), "--out", str(tmp_path / "x.csv"),
+              "--cluster", "local"],
+    )  # fmt: skip
+    assert refused.exit_code != 0
