@@ -58,8 +58,7 @@ def run(
 ) -> None:
     """Watch the traffic log: drift, performance, fairness and quality per window.
 
-    With --data, analyse a stored window of any size partition by partition (streamed, or on
-    a Dask cluster with --cluster) and exit.
+    --data: a stored window of any size, partition by partition (--cluster: on Dask), then exit.
     """
     if data is not None:
         _run_dataset(data, model=model, cluster=cluster, config=config, out=out)

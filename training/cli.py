@@ -21,7 +21,9 @@ CLUSTER_HELP = "Dask cluster: 'local' or a scheduler address (default: LOAN_CLUS
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Training data file (CSV/TSV/Parquet).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Training data (CSV/TSV/Parquet; --cluster: Parquet).")
+    ],
     source: Annotated[
         str | None, typer.Option("--source", help="Source mapping of the file, e.g. home_credit.")
     ] = None,
@@ -46,8 +48,7 @@ def train(
 ) -> None:
     """Validate the data, compare the candidates by CV, calibrate and register a challenger.
 
-    With --cluster, LightGBM trains on all rows with lightgbm.dask; the other candidates on a
-    sample (docs/scale.md).
+    --cluster: LightGBM on all rows with lightgbm.dask, the others on a sample (docs/scale.md).
     """
     from loan_default.cluster import resolve
     from training.config import TrainingConfig
@@ -100,8 +101,7 @@ def predict(
 ) -> None:
     """Score applications with a registered model; invalid rows go to a quarantine file.
 
-    A Parquet file or folder is scored partition by partition, streamed in this process or
-    on a Dask cluster (--cluster); a CSV file is read whole.
+    Parquet file or folder: partition by partition, streamed or on Dask (--cluster). CSV: whole.
     """
     from loan_default.cluster import resolve
     from loan_default.errors import InputError
