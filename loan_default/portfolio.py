@@ -7,8 +7,8 @@ same ``FeatureEngineer`` and estimator as the service). It runs in this process 
 on a Dask worker, and writes its own output part, so no scored row passes through the client:
 
 * ``OUT/part-NNNNN.parquet``: the partition's valid rows in input order, canonical columns
-  (the application ID kept), ``input_row`` (the row's position in the whole data set),
-  ``default_probability`` and ``risk_category``;
+  (the application ID kept in every part), ``input_row`` (the row's position in the whole
+  data set), ``default_probability`` and ``risk_category``;
 * ``OUT/quarantine/part-NNNNN.parquet``: its rejected rows as read, with ``input_row``,
   ``stage`` (``import`` or ``validation``) and ``reasons`` (only when there are some).
 
@@ -29,7 +29,6 @@ from loan_default.io import write_table
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.partitions import Fragment, read_fragment
 from loan_default.prepare import quarantine_frame
-from loan_default.schema import ID
 from loan_default.sources import SourceMapping, map_frame
 from loan_default.validation import ValidationConfig, validate
 
@@ -87,8 +86,6 @@ def score_frame(
         **{PROBABILITY: probabilities, CATEGORY: job.thresholds.categories(probabilities)}
     )
     scored.insert(0, INPUT_ROW, valid.index.to_numpy(dtype="int64") + first_row)
-    if ID in scored.columns and scored[ID].isna().all():
-        scored = scored.drop(columns=[ID])
     return scored.reset_index(drop=True), rejected, by_rule
 
 

@@ -136,6 +136,12 @@ def test_cli_scores_a_parquet_folder_and_refuses_a_csv_on_a_cluster(
     assert "scored 2,397 of 2,400 rows in 6 partitions (streamed" in run.output
     assert "3 rows failed validation" in run.output
     frame.head(100).to_csv(tmp_path / "small.csv", index=False)
+    csv = CliRunner().invoke(
+        app, ["predict", "--data", str(tmp_path / "small.csv"), "--out", str(tmp_path / "s.csv"),
+              "--model", model.tag],
+    )  # fmt: skip
+    assert csv.exit_code == 0, csv.output  # the single-file path still works
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 99  # row 5 is one of the bad rows
     refused = CliRunner().invoke(
         app, ["predict", "--data", str(tmp_path / "small.csv"), "--out", str(tmp_path / "x.csv"),
               "--cluster", "local"],
