@@ -203,9 +203,9 @@ def main() -> None:
     os.environ.update(env)
     tag = fixture_model()
     print(f"model {tag}; work folder {work}")
+    datasets = {rows: generate(work / f"data-{rows}", rows) for rows in args.rows}
     print(f"\n{'rows':>11} {'scoring':<17}{'rows/s':>10}{'ratio':>8}{'wall s':>9}{'peak MB':>10}")
-    for rows in args.rows:
-        data = generate(work / f"data-{rows}", rows)
+    for rows, data in datasets.items():
         base = None
         for mode in args.modes:
             r = score(data, work / f"out-{rows}-{mode}", tag, mode == "cluster", env)
