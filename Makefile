@@ -174,6 +174,11 @@ mlflow-server: install postgresql ## Team MLflow: PostgreSQL + artifact root in 
 bench-train: install ## Time `loanctl train` stage by stage on 100,000 generated rows (< 10 min)
 	$(PY) bench/train.py --quiet
 
+SCALE_ROWS ?= 2000000 10000000
+.PHONY: bench-scale
+bench-scale: install ## Portfolio scoring streamed vs LocalCluster (rows/s, peak RSS), LightGBM fit vs lightgbm.dask (long)
+	$(PY) bench/scale.py --rows $(SCALE_ROWS) --train-rows 1000000
+
 .PHONY: bench-features
 bench-features: install ## Feature engineering and generator speed vs a pandas baseline (~20 s of CPU)
 	$(PY) bench/features.py

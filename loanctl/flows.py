@@ -5,7 +5,7 @@ Each task calls the platform's own stage, nothing is re-implemented here:
 * ``ingest``: :func:`loan_default.data.sources.import_table` (what ``loanctl data import`` runs)
   maps the day's file from its source layout into the canonical schema; the canonical copy goes
   to ``<home>/data/ingested/`` (rows that cannot be mapped to their quarantine file beside it);
-* ``validate``: :func:`loan_default.prepare.prepare_dataset` (rules, quarantine, data hash);
+* ``validate``: :func:`loan_default.data.prepare.prepare_dataset` (rules, quarantine, data hash);
   a data set that fails stops the flow before training;
 * ``train``: :func:`training.pipeline.run_training` on the validated set; it registers a
   ``challenger``, never promotes.

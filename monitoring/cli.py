@@ -53,8 +53,36 @@ def run(
     metrics_file: Annotated[
         Path | None, typer.Option(help="With --once: write the metrics here (text format).")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Analyse this scored Parquet data set (file or folder, e.g. the output of "
+            "`loanctl predict`) as one window of any size, instead of the traffic log."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="With --data: Bento tag of the scoring model (default: the manifest's)."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="With --data: Dask cluster, 'local' or a scheduler address."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With --data: write the results here (JSON).")
+    ] = None,
 ) -> None:
-    """Watch the traffic log: drift, performance, fairness and quality per window."""
+    """Watch the traffic log: drift, performance, fairness and quality per window.
+
+    --data: a stored window of any size, partition by partition (--cluster: on Dask), then exit.
+    """
+    if data is not None:
+        _run_dataset(data, model=model, cluster=cluster, config=config, out=out)
+        return
+    if cluster is not None or model is not None:
+        from loan_default.errors import InputError
+
+        raise InputError("--cluster and --model analyse a stored window: pass --data PATH")
     from monitoring.metrics import SidecarMetrics
     from monitoring.settings import MonitoringConfig, MonitorSettings
     from monitoring.sidecar import Sidecar
@@ -111,6 +139,45 @@ def run(
         sidecar.run_forever(stop)
     finally:
         sidecar.close()
+
+
+def _run_dataset(
+    data: Path, *, model: str | None, cluster: str | None, config: Path | None, out: Path | None
+) -> None:
+    from loan_default.cluster import resolve
+    from loan_default.errors import InputError, NotFoundError
+    from monitoring.analysis import ModelCatalog
+    from monitoring.dataset import analyse_dataset, manifest_model
+    from monitoring.settings import MonitoringConfig, MonitorSettings
+
+    settings = resolve(cluster)
+    cfg = MonitoringConfig.load(config or MonitorSettings().monitor_config)
+    tag = model or manifest_model(data)
+    if tag is None:
+        raise InputError(f"{data}: no manifest.json names the scoring model: pass --model TAG")
+    context = ModelCatalog().get(tag)
+    if isinstance(context, str):
+        raise NotFoundError(context)
+    result = analyse_dataset(
+        data, model=tag, reference=context.reference, config=cfg, cluster=settings
+    )
+    drift, quality, fairness = result.drift, result.quality, result.fairness
+    typer.echo(
+        f"{result.rows:,} rows in {result.partitions} partitions ({result.where}, "
+        f"{result.seconds:.1f} s) against {tag}"
+    )
+    typer.echo(
+        f"drift score {drift.drift_score:.2f}, score PSI {drift.score_psi:.3f} "
+        f"({drift.score_band}), drifted: {', '.join(drift.drifted_features) or 'none'}"
+    )
+    typer.echo(f"quality: {'; '.join(quality.problems) or 'no breach'}")
+    flagged = [f"{a.attribute}: {', '.join(a.flagged_groups)}" for a in fairness.attributes
+               if a.flagged]  # fmt: skip
+    typer.echo(f"fairness: {'; '.join(flagged) or 'nothing flagged'}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(result.model_dump_json(indent=1))
+        typer.echo(f"results: {out}")
 
 
 @app.command("replay")

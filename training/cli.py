@@ -17,8 +17,13 @@ models_app = typer.Typer(
 )
 
 
+CLUSTER_HELP = "Dask cluster: 'local' or a scheduler address (default: LOAN_CLUSTER, else none)."
+
+
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Training data file (CSV/TSV/Parquet).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Training data (CSV/TSV/Parquet; --cluster: Parquet).")
+    ],
     source: Annotated[
         str | None, typer.Option("--source", help="Source mapping of the file, e.g. home_credit.")
     ] = None,
@@ -38,8 +43,22 @@ def train(
             "the run folder's library.log).",
         ),
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help=CLUSTER_HELP + " Needs a Parquet data set."),
+    ] = None,
+    sample_rows: Annotated[
+        int,
+        typer.Option(
+            "--sample-rows", min=1000, help="--cluster: rows of the in-memory sample (see docs)."
+        ),
+    ] = 200_000,
 ) -> None:
-    """Validate the data, compare the candidates by CV, calibrate and register a challenger."""
+    """Validate the data, compare the candidates by CV, calibrate and register a challenger.
+
+    --cluster: LightGBM on all rows with lightgbm.dask, the others on a sample (docs/scale.md).
+    """
+    from loan_default.cluster import resolve
     from loan_default.console import print_table
     from loan_default.security.cli import cli_principal
     from training.config import TrainingConfig
@@ -50,9 +69,18 @@ def train(
     from training.selection import RULE
 
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
-    result = run_training(
-        data, source=source, config=cfg, reason=reason, quiet=quiet, verbose=verbose
-    )
+    settings = resolve(cluster)
+    if settings.cluster is not None:
+        from training.scale_pipeline import run_training_on_cluster
+
+        result = run_training_on_cluster(
+            data, cluster=settings, source=source, config=cfg, reason=reason, quiet=quiet,
+            sample_rows=sample_rows,
+        )  # fmt: skip
+    else:
+        result = run_training(
+            data, source=source, config=cfg, reason=reason, quiet=quiet, verbose=verbose
+        )
     print_table(
         COMPARISON_HEAD,
         comparison_cells(result.table, bold="[bold]"),
@@ -76,13 +104,15 @@ def train(
 
 
 def predict(
-    data: Annotated[Path, typer.Option("--data", help="Applications to score.")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Applications: a Parquet file or folder, or a CSV.")
+    ],
     out: Annotated[
         Path,
         typer.Option(
             "--out",
-            help="Output file; its ending picks the format: .parquet, .csv, "
-            ".csv.gz, .tsv (anything else is refused).",
+            help="Parquet input: a folder of output parts. Otherwise a file whose ending picks "
+            "the format: .parquet, .csv, .csv.gz, .tsv (anything else is refused).",
         ),
     ],
     source: Annotated[str | None, typer.Option("--source", help="Source mapping.")] = None,
@@ -90,8 +120,39 @@ def predict(
         str | None,
         typer.Option("--model", help="MLflow version, alias or Bento tag (default: champion)."),
     ] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=1, help="Rows per partition at most (Parquet).")
+    ] = 100_000,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
-    """Score a whole file with a registered model; invalid rows go to a quarantine file."""
+    """Score applications with a registered model; invalid rows go to a quarantine file.
+
+    Parquet file or folder: partition by partition, streamed or on Dask (--cluster). CSV: whole.
+    """
+    from loan_default.cluster import resolve
+    from loan_default.errors import InputError
+    from loan_default.partitions import is_parquet
+
+    settings = resolve(cluster)
+    if is_parquet(data):
+        from training.portfolio import predict_dataset
+
+        done = predict_dataset(data, out=out, source=source, model=model, cluster=settings,
+                               batch_rows=batch_rows, quiet=quiet)  # fmt: skip
+        typer.echo(
+            f"scored {done.scored:,} of {done.rows_in:,} rows in {done.partitions} partitions "
+            f"({done.where}, {done.rows_per_second:,.0f} rows/s) with {done.bento_tag} -> "
+            f"{done.out}"
+        )
+        if done.quarantined:
+            typer.echo(
+                f"{done.quarantined:,} rows failed validation and were not scored: "
+                f"{done.out / 'quarantine'}"
+            )
+        return
+    if settings.cluster is not None:
+        raise InputError(f"{data}: --cluster scores Parquet data sets; convert the file first")
     from training.predict import predict_file
 
     result = predict_file(data, out=out, source=source, model=model)

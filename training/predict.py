@@ -1,6 +1,12 @@
-"""``loanctl predict``: score a whole file offline with a registered model.
+"""``loanctl predict``: score a file or a whole portfolio offline with a registered model.
 
-The output holds the valid input rows, in their input order, as canonical columns (the
+A Parquet data set (one file or a folder of parts) is scored partition by partition
+(:func:`predict_dataset`, see ``loan_default.portfolio``): streamed in this process with one
+partition in memory at a time, or on a Dask cluster (``--cluster``), into a folder of Parquet
+parts in input order. A CSV/TSV file takes the single-file path (:func:`predict_file`), read
+whole.
+
+The single-file output holds the valid input rows, in their input order, as canonical columns (the
 application ID included when the input has one) with ``default_probability`` and
 ``risk_category`` added. Rows that fail import or validation are not dropped silently: they are
 written to a quarantine file next to the output and counted in the result.
@@ -16,7 +22,7 @@ import bentoml
 from loan_default.data.io import OUTPUT_FORMATS, output_format, write_table
 from loan_default.data.prepare import prepare_dataset
 from loan_default.errors import NotFoundError
-from loan_default.store import BENTO_MODEL_NAME, load_model
+from loan_default.store import BENTO_MODEL_NAME, LoadedModel, load_model
 from training import registry
 
 PROBABILITY = "default_probability"
@@ -52,6 +58,15 @@ def resolve_model(ref: str | None) -> str:
     )
 
 
+def load_registered(ref: str | None) -> LoadedModel:
+    """The model to score with (see :func:`resolve_model`), loaded from the Bento store."""
+    tag = resolve_model(ref)
+    try:
+        return load_model(tag)
+    except bentoml.exceptions.NotFound:
+        raise NotFoundError(f"model {tag!r} is not in the Bento model store") from None
+
+
 def quarantine_path_for(out: Path) -> Path:
     """``scores.csv`` -> ``scores.quarantine.csv`` (same format as the output)."""
     name = out.name
@@ -75,11 +90,8 @@ def predict_file(
     """
     out = Path(out)
     output_format(out)  # an unknown ending fails before any work
-    tag = resolve_model(model)
-    try:
-        loaded = load_model(tag)
-    except bentoml.exceptions.NotFound:
-        raise NotFoundError(f"model {tag!r} is not in the Bento model store") from None
+    loaded = load_registered(model)
+    tag = loaded.tag
     quarantine = quarantine_path_for(out)
     prepared = prepare_dataset(data, source=source, quarantine_path=quarantine)
     frame = prepared.frame

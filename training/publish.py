@@ -161,7 +161,7 @@ def _metadata(
         params=champion.params(),
         seed=config.seed,
         data_hash=prepared.data_hash,
-        data_rows=len(prepared.frame),
+        data_rows=prepared.rows_in - prepared.rows_quarantined,  # all valid rows, not a sample
         data_source=prepared.source,
         git_commit=commit,
         mlflow_run_id=run_id,
@@ -211,8 +211,9 @@ def publish(
              "reason": reason or "manual", "run_folder": str(run_dir)}
         )  # fmt: skip
         mlflow.log_params(
-            {"data_rows": len(prepared.frame), "train_rows": len(y), "folds": config.folds,
-             "fitted_on": champion.fitted_on, "fitted_rows": champion.fitted_rows,
+            {"data_rows": prepared.rows_in - prepared.rows_quarantined, "train_rows": len(y),
+             "folds": config.folds, "fitted_on": champion.fitted_on,
+             "fitted_rows": champion.fitted_rows,
              "test_size": config.test_size, "champion_rule": RULE[:250],
              "decision_threshold": round(champion.threshold, 6),
              **{f"champion.{k}": v for k, v in champion.params().items()}}
