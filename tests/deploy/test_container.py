@@ -157,9 +157,7 @@ def test_probes_rest_and_grpc_answer(container: str, bodies: list[dict]) -> None
         client.wait_ready(timeout=30)
         assert client.health() == "SERVING"
         grpc_answer = client.predict(bodies[0])
-    assert grpc_answer["default_probability"] == pytest.approx(
-        answer.json()["default_probability"]
-    )
+    assert grpc_answer["default_probability"] == pytest.approx(answer.json()["default_probability"])
 
 
 def test_sigterm_under_load_loses_no_answered_decision(
