@@ -188,7 +188,7 @@ container: install container-engine ## Build the image ($(IMAGE)) from the Bento
 	@mkdir -p $(VAR) $(CONTAINER_WORK); start=$$SECONDS; \
 	  deploy/container/base-image.sh $(CONTAINER_BASE) $(CONTAINER_WORK) $(CONTAINER_PACKAGES) \
 	  && echo "  base image: $$((SECONDS - start)) s" && step=$$SECONDS \
-	  && UV=$(UV) deploy/container/wheels.sh $(CONTAINER_WORK) \
+	  && UV=$(UV) PYTHON=$(PY) deploy/container/wheels.sh $(CONTAINER_WORK) \
 	  && echo "  wheels: $$((SECONDS - step)) s" && step=$$SECONDS \
 	  && $(MAKE) --no-print-directory bento && echo "  bento: $$((SECONDS - step)) s" \
 	  && $(PY) deploy/container/image.py --bento "$$(cat $(VAR)/last-bento.txt)" \
