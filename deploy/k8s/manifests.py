@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +138,9 @@ def check() -> list[str]:
         objects = render(overlay)
         for obj in objects:
             validate(obj)
-        kinds = sorted({obj["kind"] for obj in objects})
-        lines.append(f"{overlay.name}: {len(objects)} objects valid ({', '.join(kinds)})")
+        kinds = ", ".join(sorted({obj["kind"] for obj in objects}))
+        lines.append(f"{overlay.name}: {len(objects)} objects rendered and valid")
+        lines += textwrap.wrap(kinds, 78, initial_indent="  ", subsequent_indent="  ")
     return lines
 
 
