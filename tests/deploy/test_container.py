@@ -27,7 +27,8 @@ from loan_default.traffic import log_files
 from tests.integration.serving import ROOT, free_port
 from tests.runners.tiny_model import payloads
 
-pytestmark = [pytest.mark.slow, pytest.mark.container]
+# The build alone takes longer than the suite's 600 s per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(5400)]
 
 MODEL_VERSION = "vcontainer"
 IMAGE = f"loan-default:test-{uuid.uuid4().hex[:8]}"
