@@ -46,6 +46,16 @@ HEALTHCHECK = (
     "HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \\\n"
     '    CMD curl -fsS "http://127.0.0.1:${BENTOML_PORT:-3000}/readyz" || exit 1'
 )
+# The Bento's step that makes its folder, extended with BentoML's home folders (BentoML creates
+# them at start-up, which a read-only root filesystem refuses) and the model store pointed at
+# the Bento's models (so `loanctl monitor` in the same image finds them).
+_MKDIR_BENTO = "RUN mkdir $BENTO_PATH"
+HOME_FOLDERS = (
+    " \\\n    && mkdir -p /home/bentoml/bentos /home/bentoml/envs /home/bentoml/tmp"
+    " \\\n    && ln -s $BENTO_PATH/models /home/bentoml/models"
+    " \\\n    && chown -h bentoml:bentoml /home/bentoml/bentos /home/bentoml/envs"
+    " /home/bentoml/tmp /home/bentoml/models"
+)
 # The Bento's RUN steps that need a package index: distro build tools, uv, the venv, the install.
 _INDEX_STEPS = ("apt-get update", "pip install uv", "uv venv", "pip install -r")
 
@@ -93,10 +103,14 @@ def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> s
             found[marker] += 1
         if step.startswith("ENTRYPOINT"):
             kept.append(HEALTHCHECK)
+        if step.startswith(_MKDIR_BENTO):
+            step += HOME_FOLDERS
         if not matches:
             kept.append(step)
     if any(count != 1 for count in found.values()):
         raise ContainerfileError(f"expected one RUN step of each of {found}; BentoML changed?")
+    if not any(step.startswith(_MKDIR_BENTO) for step in steps):
+        raise ContainerfileError(f"no step {_MKDIR_BENTO!r} in the Bento's Dockerfile")
     body = "\n\n".join([*merge_env(kept), VENV_COPY])
     return WHEELS_STAGE.format(base=base_image, url=wheels_url) + body + "\n"
 

@@ -40,6 +40,9 @@ def test_env_runs_merge_unless_a_value_refers_to_the_same_run() -> None:
 def test_a_dockerfile_of_another_shape_is_refused() -> None:
     with pytest.raises(ContainerfileError, match="FROM"):
         multi_stage("FROM debian\nRUN true\n", base_image=BASE, wheels_url="http://x")
+    with pytest.raises(ContainerfileError, match="RUN mkdir"):
+        steps = "RUN apt-get update\nRUN pip install uv\nRUN uv venv\nRUN uv pip install -r r"
+        multi_stage(f"FROM {BASE}\n{steps}\n", base_image=BASE, wheels_url="http://x")
     with pytest.raises(ContainerfileError, match="uv venv"):
         multi_stage(f"FROM {BASE}\nRUN apt-get update\n", base_image=BASE, wheels_url="http://x")
 
@@ -79,5 +82,6 @@ def test_bento_v2_build_and_its_multi_stage_dockerfile(tmp_path: Path) -> None:
     assert "--no-index" in dockerfile and "requirements.lock" in dockerfile
     assert dockerfile.rstrip().endswith(VENV_COPY)
     assert "USER bentoml" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert "ln -s $BENTO_PATH/models /home/bentoml/models" in dockerfile  # read-only root fs
     requirements = (context / "env" / "python" / "requirements.txt").read_text()
     assert "lightgbm" in requirements
