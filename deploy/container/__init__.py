@@ -1,0 +1,1 @@
+"""Deployment tooling: container image build, Kubernetes manifests (docs/deployment.md)."""
