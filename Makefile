@@ -34,10 +34,11 @@ $(UV):
 install: .venv/.synced ## Create .venv with the pinned dependencies (uv.lock)
 
 .PHONY: lint
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and the import contracts (import-linter, pyproject.toml)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 
 .PHONY: format
 format: install ## Apply ruff's formatting and import order
@@ -48,6 +49,7 @@ format: install ## Apply ruff's formatting and import order
 test: install promtool ## Install everything (packages, promtool) and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 	.venv/bin/pytest
 
 # -- The demo: everything from a fresh clone to a served champion whose drift is caught ----------

@@ -5,9 +5,9 @@ Serve it with ``bentoml serve`` (``make serve``). Each API worker loads the mode
 arrive together (``runners.batching``), and writes every answer to the traffic log before
 sending it; per-row explanations run in the ``loan_explainer`` worker (``runners.explainer``).
 The routes are a FastAPI app mounted on the service, reading raw bodies and validating them
-strictly, and reached ahead of BentoML's router (``runners.http.DirectRoutes``); docs/serving.md
-explains each choice with its benchmark. BentoML provides /livez, /readyz (``__is_ready__``) and
-the OpenAPI page at /; /metrics is served here.
+strictly, and reached ahead of BentoML's router (``runners.routing.DirectRoutes``); docs/serving.md
+explains each choice with its benchmark. BentoML provides /livez, /readyz (``__is_ready__``: the
+start-up canary, ``runners.readiness``) and the OpenAPI page at /; /metrics is served here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from loan_default.api import (
     BatchPrediction,
     BatchRequest,
+    CallContext,
     Explanation,
     FeedbackReceipt,
     FeedbackRequest,
@@ -31,23 +32,15 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
-from loan_default.grpc.server import GrpcServer, start_server
-from loan_default.schema import schema_fingerprint
-from runners import metrics
+from runners import metrics, readiness
 from runners.backend import ServingBackend
 from runners.explainer import Explainer, explain_remotely
-from runners.http import (
-    ConnectionRecycler,
-    DirectRoutes,
-    RequestRejectedError,
-    ScoringApp,
-    documented,
-    json_response,
-    parse,
-    read_body,
-)
+from runners.grpc.server import GrpcServer, start_server
+from runners.http import json_response, parse, read_body
 from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
+from runners.openapi import documented
+from runners.routing import ConnectionRecycler, DirectRoutes, ScoringApp
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
 
@@ -92,6 +85,7 @@ class LoanDefaultService:
     def __init__(self) -> None:
         self.settings = serving_settings()
         self.scorer = Scorer(load_serving_model(self.settings), self.settings)
+        self.readiness = readiness.check(self.scorer.loaded)  # once: probes read the result
         self.backend = ServingBackend(
             self.scorer, self._explain, max_batch_rows=self.settings.max_batch_rows
         )
@@ -105,7 +99,8 @@ class LoanDefaultService:
         return await explain_remotely(self.explainer, applications)
 
     def __is_ready__(self) -> bool:
-        return self.scorer.meta.schema_fingerprint == schema_fingerprint()
+        """``/readyz``: the model loaded and answered the start-up canary (cached)."""
+        return self.readiness.ready
 
     @bentoml.on_startup
     async def start_grpc(self) -> None:
@@ -116,7 +111,7 @@ class LoanDefaultService:
                 self.backend,
                 host=self.settings.grpc_host,
                 port=self.settings.grpc_port,
-                max_batch_rows=self.settings.max_batch_rows,
+                serving=self.readiness.ready,
             )
         # Everything allocated so far (libraries, model) lives as long as the worker: move it
         # out of the collector's reach, so a full collection walks request garbage only, not
@@ -135,7 +130,7 @@ class LoanDefaultService:
         return self.settings.max_single_body_bytes
 
 
-# The API's routes skip BentoML's router and request context (runners.http.DirectRoutes).
+# The API's routes skip BentoML's router and request context (runners.routing.DirectRoutes).
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
@@ -159,7 +154,8 @@ async def predict(request: Request) -> Response:
     svc = _svc()
     application = parse(LoanApplication, await read_body(request, svc.single_limit))
     rid = get_request_id(request)
-    (result,) = await svc.backend.predict_valid([application], endpoint="predict", request_id=rid)
+    ctx = CallContext("predict", "rest", rid)
+    (result,) = await svc.backend.predict([application], ctx)
     svc.latency["predict"].observe(time.perf_counter() - start)
     return json_response(result, headers={"X-Request-ID": rid, **svc.recycler.headers(1)})
 
@@ -175,15 +171,9 @@ async def predict_batch(request: Request) -> Response:
     start = time.perf_counter()
     svc = _svc()
     batch = parse(BatchRequest, await read_body(request, svc.settings.max_body_bytes))
-    if len(batch.applications) > (limit := svc.settings.max_batch_rows):
-        raise RequestRejectedError(
-            f"applications: at most {limit} per call, got {len(batch.applications)}",
-            details=[{"loc": ["applications"], "msg": f"at most {limit}", "type": "too_long"}],
-        )
     rid = get_request_id(request)
-    results = await svc.backend.predict_valid(
-        batch.applications, endpoint="predict_batch", request_id=rid
-    )
+    ctx = CallContext("predict_batch", "rest", rid)
+    results = await svc.backend.predict(batch.applications, ctx)
     svc.latency["predict_batch"].observe(time.perf_counter() - start)
     headers = {"X-Request-ID": rid, **svc.recycler.headers(len(results))}
     return json_response({"predictions": results}, headers=headers)
@@ -201,7 +191,7 @@ async def explain(request: Request) -> Response:
     svc = _svc()
     application = parse(LoanApplication, await read_body(request, svc.single_limit))
     rid = get_request_id(request)
-    result = await svc.backend.explain_valid(application, request_id=rid)
+    result = await svc.backend.explain(application, CallContext("explain", "rest", rid))
     svc.latency["explain"].observe(time.perf_counter() - start)
     return json_response(result, headers={"X-Request-ID": rid, **svc.recycler.headers(1)})
 
@@ -211,7 +201,8 @@ async def explain(request: Request) -> Response:
 )
 async def metadata(request: Request) -> Response:
     """Name, version, training date, data hash, MLflow run, metrics, thresholds, schema."""
-    return json_response(_svc().scorer.metadata())
+    ctx = CallContext("metadata", "rest", get_request_id(request))
+    return json_response(await _svc().backend.metadata(ctx))
 
 
 @app.route_direct(
@@ -224,10 +215,8 @@ async def feedback(request: Request) -> Response:
     """Whether the loan of an earlier prediction defaulted (for performance monitoring)."""
     svc = _svc()
     body = parse(FeedbackRequest, await read_body(request, svc.single_limit))
-    receipt = svc.scorer.feedback(
-        str(body.prediction_id), body.observed_default, request_id=get_request_id(request)
-    )
-    return json_response(receipt)
+    ctx = CallContext("feedback", "rest", get_request_id(request))
+    return json_response(await svc.backend.feedback(body, ctx))
 
 
 @app.get("/metrics", include_in_schema=False)

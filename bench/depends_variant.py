@@ -15,8 +15,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from loan_default.api import LoanApplication
-from runners.http import ScoringApp, json_response, parse, read_body
+from runners.http import json_response, parse, read_body
 from runners.loading import load_serving_model
+from runners.routing import ScoringApp
 from runners.settings import serving_settings
 
 

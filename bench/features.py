@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loan_default.data.generate import generate_applications, simulate
 from loan_default.features import FeatureEngineer
-from loan_default.generate import generate_applications, simulate
 
 
 def _per_call(fn: Callable[[], Any], seconds: float) -> float:

@@ -69,7 +69,7 @@ def served(model_tag: str, env: dict[str, str]) -> Iterator[None]:
 def _train(env: dict[str, str]) -> str:
     os.environ.update(env)
     from loan_default.store import ModelMetadata, new_version, save_model
-    from tests.loan_default.grpc_backend import train_tiny_model
+    from tests.runners.grpc.grpc_backend import train_tiny_model
 
     model = train_tiny_model(5_000)
     metadata = ModelMetadata(
@@ -115,12 +115,12 @@ def run(seconds: float) -> None:
     import httpx
     import orjson
 
-    from loan_default.generate import generate_applications
-    from loan_default.grpc import convert
+    from loan_default.data.generate import generate_applications
     from loan_default.grpc import loan_scoring_pb2 as pb
     from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
     from loan_default.grpc.client import LoanScoringClient
-    from tests.loan_default.grpc_backend import to_requests
+    from loan_default.grpc.messages import application_from_dict
+    from tests.runners.grpc.grpc_backend import to_requests
 
     singles = to_requests(generate_applications(500, seed=1))
     batch = to_requests(generate_applications(1_000, seed=2))
@@ -147,7 +147,7 @@ def run(seconds: float) -> None:
                 1e3 / statistics.mean(over))  # fmt: skip
 
     bodies = [orjson.dumps(a) for a in singles]
-    messages = [pb.PredictRequest(application=convert.application_from_dict(a)) for a in singles]
+    messages = [pb.PredictRequest(application=application_from_dict(a)) for a in singles]
 
     async def concurrent() -> tuple[int, int]:
         headers = {"content-type": "application/json"}

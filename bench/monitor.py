@@ -1,7 +1,7 @@
 """How long one monitoring window takes: our statistics against Evidently's DataDriftPreset.
 
 Same data, same run: a 100,000-row reference and a 10,000-row window from
-``loan_default.generate`` (the window shifted with the ``income_drop`` preset), all monitored
+``loan_default.data.generate`` (the window shifted with the ``income_drop`` preset), all monitored
 fields plus the score. Ours is ``monitoring.drift.compute_drift`` (median of ``--repeats``
 runs after a warm-up); Evidently's is ``Report([DataDriftPreset()]).run`` on the full reference,
 in a forked child so it can be stopped at the time budget (the whole script stays under
@@ -23,13 +23,13 @@ from typing import Any
 
 import pandas as pd
 
-from loan_default.generate import simulate
+from loan_default.data.generate import simulate
 from loan_default.model import RiskThresholds
+from loan_default.reference import MONITORED_FIELDS, PROBABILITY, build_reference
 from monitoring.drift import compute_drift
 from monitoring.fairness import compute_fairness
 from monitoring.performance import estimated_performance
 from monitoring.quality import compute_quality
-from monitoring.reference import MONITORED_FIELDS, PROBABILITY, build_reference
 
 SHIFT = "income_drop"
 

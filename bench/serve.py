@@ -43,8 +43,8 @@ def train_bench_model(rows: int, seed: int) -> str:
     """A realistic LightGBM model saved to the Bento store; returns its tag."""
     import lightgbm as lgb
 
+    from loan_default.data.generate import generate_applications
     from loan_default.features import FeatureEngineer
-    from loan_default.generate import generate_applications
     from loan_default.model import ScoringModel
     from loan_default.schema import LABEL
     from tests.runners.tiny_model import save
@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
     os.environ["LOAN_HOME"] = str(home)
-    from loan_default.generate import generate_applications
+    from loan_default.data.generate import generate_applications
     from loan_default.store import load_model
     from tests.runners.tiny_model import payloads
 

@@ -32,7 +32,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-    from loan_default.generate import generate_applications
+    from loan_default.data.generate import generate_applications
     from training.pipeline import run_training
 
     data = home / "applications.parquet"
@@ -48,7 +48,7 @@ def main() -> None:
     print(f"{'total':<12}{total:>10.1f}   {total / args.budget:.2f} x budget ({args.budget:.0f} s)")
     columns = ["candidate", "roc_auc_mean", "roc_auc_std", "brier_calibrated", "seconds"]
     print(result.table[columns].to_string(index=False))
-    holdout = result.metrics.get("holdout_roc_auc", float("nan"))
+    holdout = result.metrics.holdout.get("roc_auc", float("nan"))
     print(f"champion {result.champion}: hold-out ROC AUC {holdout:.4f}")
 
 

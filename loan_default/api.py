@@ -9,19 +9,43 @@ its responses are checked against them in the tests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loan_default.schema import application_model
+from loan_default.schema import RiskCategory, application_model
+from loan_default.training_metrics import TrainingMetrics
 
 LoanApplication = application_model()
 """One loan application (canonical schema)."""
 
 MAX_BATCH_ROWS = 10_000
-RiskCategoryName = Literal["LOW", "MEDIUM", "HIGH"]
+"""The most applications one batch call may carry (REST and gRPC); ``LOAN_MAX_BATCH_ROWS``
+lowers it per deployment."""
+RiskCategoryName = RiskCategory
+
+Transport = Literal["rest", "grpc"]
+Endpoint = Literal["predict", "predict_batch", "explain", "metadata", "feedback"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Where a call to the serving backend comes from: one argument of every backend method,
+    so what must apply to every call of both transports (the caller's identity, audit) is
+    added in one place.
+
+    Attributes:
+        endpoint: the API operation (the traffic log's ``endpoint`` for scoring calls).
+        transport: ``rest`` or ``grpc``.
+        request_id: the caller's correlation id (REST ``X-Request-ID``), logged with each row.
+    """
+
+    endpoint: Endpoint
+    transport: Transport
+    request_id: str | None = None
 
 
 class _Body(BaseModel):
@@ -33,8 +57,9 @@ class BatchRequest(_Body):
 
     applications: list[LoanApplication] = Field(  # type: ignore[valid-type]
         ...,
-        min_length=1,
-        max_length=MAX_BATCH_ROWS,
+        # Documented here, checked once for both transports by the serving backend (with the
+        # deployment's LOAN_MAX_BATCH_ROWS).
+        json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_ROWS},
         description=f"1 to {MAX_BATCH_ROWS:,} applications; results come back in this order. "
         "An invalid application rejects the whole batch (nothing is scored), and the error "
         "names its index.",
@@ -136,8 +161,11 @@ class ModelInfo(_Body):
         None, description="Version in the MLflow registered model 'loan_default'."
     )
     git_commit: str | None = None
-    training_metrics: dict[str, float] = Field(
-        ..., description="Metrics on the held-out test set (auc, gini, ks, brier, ...)."
+    training_metrics: TrainingMetrics = Field(
+        ...,
+        description="What training measured: per metric, the mean and spread over the "
+        "cross-validation folds (`cv`, on which the model was chosen) and the calibrated "
+        "model's figures on the held-out test split (`holdout`, when training kept one).",
     )
     thresholds: Thresholds
     schema_fingerprint: str = Field(..., description="Hash of the input schema the model uses.")

@@ -7,6 +7,8 @@ them without reading a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LoanError(Exception):
     """Base class: a failure the platform anticipates and explains."""
@@ -28,6 +30,19 @@ class DataValidationError(InputError):
 
 class ConfigError(InputError):
     """A configuration file or option is invalid."""
+
+
+class RequestRejectedError(InputError):
+    """A request the API refuses, with its HTTP status (422 by default: fields that break the
+    schema's rules) and the offending inputs (``details``: ``loc``, ``msg``, ``type`` each).
+    gRPC answers it INVALID_ARGUMENT with each detail as a field violation."""
+
+    def __init__(
+        self, message: str, *, status_code: int = 422, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.details = details or []
 
 
 class NotFoundError(LoanError):

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from loan_default.features import FeatureEngineer
+from loan_default.schema import RISK_CATEGORIES, RiskCategory
 from loan_default.single_row import SingleRowPredictor
-
-RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
-RISK_CATEGORIES: tuple[RiskCategory, ...] = ("LOW", "MEDIUM", "HIGH")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -485,6 +485,10 @@ INPUT_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.role is not R
 REQUIRED_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.required)
 CANONICAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
+RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
+"""The risk bands of a prediction, lowest first (thresholds: ``loan_default.model``)."""
+RISK_CATEGORIES: tuple[RiskCategory, ...] = get_args(RiskCategory)
+
 
 def field(name: str) -> FieldSpec:
     """The spec of a canonical field; ``KeyError`` naming the field if there is none."""
@@ -589,7 +593,7 @@ def coerce_frame(frame: pd.DataFrame, *, with_label: bool | None = None) -> pd.D
     """A copy of ``frame`` with exactly the canonical columns, in order, with canonical dtypes.
 
     Absent optional columns are added as missing. Values are converted, not checked: range and
-    category checks belong to ``loan_default.validation``. Non-canonical columns are dropped.
+    category checks belong to ``loan_default.data.validation``. Non-canonical columns are dropped.
 
     Args:
         frame: a DataFrame whose columns are canonical names.

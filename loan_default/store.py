@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.schema import INPUT_FIELDS, schema_fingerprint
+from loan_default.training_metrics import TrainingMetrics
 
 BENTO_MODEL_NAME = "loan_default"
 MODEL_FILE = "scoring_model.pkl"
@@ -48,7 +49,7 @@ class ModelMetadata(BaseModel):
     input_fields: list[str] = Field(default_factory=lambda: [f.name for f in INPUT_FIELDS])
     feature_names: list[str]
     thresholds: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings())
-    training_metrics: dict[str, float] = Field(default_factory=dict)
+    training_metrics: TrainingMetrics = Field(default_factory=TrainingMetrics)
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
     data_hash: str

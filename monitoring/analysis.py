@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +20,15 @@ import numpy as np
 import pandas as pd
 
 from loan_default.errors import LoanError
+from loan_default.reference import PROBABILITY, ReferenceProfile
 from loan_default.schema import records_to_frame
 from loan_default.store import ModelMetadata
 from loan_default.traffic import PredictionRecord
+from loan_default.training_metrics import TrainingMetrics
 from monitoring.drift import DriftSummary, compute_drift
 from monitoring.fairness import AGE_BAND, compute_fairness
 from monitoring.performance import estimated_performance, labelled_performance
 from monitoring.quality import compute_quality
-from monitoring.reference import PROBABILITY, ReferenceProfile
 from monitoring.results import FeatureDrift, GroupFairness, Labelled, Segment, WindowResult
 from monitoring.settings import MonitoringConfig
 from monitoring.state import MonitorState
@@ -217,16 +217,15 @@ def _segment(
     )
 
 
-def training_figures(metrics: Mapping[str, float]) -> dict[str, float]:
-    """A model's training AUC, KS and Brier under the names ``monitoring.performance`` reads.
-
-    Training records cross-validated means (``roc_auc_mean``); a plain ``roc_auc`` wins.
-    """
+def training_figures(metrics: TrainingMetrics) -> dict[str, float]:
+    """A model's training AUC, KS and Brier under the names ``monitoring.performance`` reads:
+    the hold-out figures (the calibrated model on unseen rows, as served) when training had
+    a test split, else the cross-validated means."""
     figures = {}
     for name in ("roc_auc", "ks", "brier"):
-        value = metrics.get(name, metrics.get(f"{name}_mean"))
+        value = metrics.baseline(name)
         if value is not None:
-            figures[name] = float(value)
+            figures[name] = value
     return figures
 
 

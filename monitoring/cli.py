@@ -8,17 +8,33 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from monitoring.responses import TrainerFactory
 
 app = typer.Typer(no_args_is_help=True)
 service_app = typer.Typer(no_args_is_help=True)
 
 
+@dataclass(frozen=True)
+class MonitorWiring:
+    """What the wiring layer (``loanctl``) hands these commands as the click context's ``obj``.
+
+    Attributes:
+        trainer_factory: builds what a fired trigger runs; None: triggers are reported only.
+    """
+
+    trainer_factory: TrainerFactory | None = None
+
+
 @app.command("run")
 def run(
+    ctx: typer.Context,
     once: Annotated[
         bool,
         typer.Option(
@@ -40,7 +56,6 @@ def run(
 ) -> None:
     """Watch the traffic log: drift, performance, fairness and quality per window."""
     from monitoring.metrics import SidecarMetrics
-    from monitoring.responses import pipeline_trainer
     from monitoring.settings import MonitoringConfig, MonitorSettings
     from monitoring.sidecar import Sidecar
 
@@ -54,11 +69,14 @@ def run(
         overrides["monitor_port"] = port
     settings = MonitorSettings(**overrides)
     cfg = MonitoringConfig.load(settings.monitor_config)
+    wiring = ctx.find_object(MonitorWiring) or MonitorWiring()
     trainer = None
-    if cfg.retrain.enabled and cfg.retrain.data is not None:
-        trainer = pipeline_trainer(cfg.retrain)
-    elif cfg.retrain.enabled:
+    if cfg.retrain.enabled and cfg.retrain.data is not None and wiring.trainer_factory:
+        trainer = wiring.trainer_factory(cfg.retrain)
+    elif cfg.retrain.enabled and cfg.retrain.data is None:
         typer.echo("note: retrain.data is not set: triggers are reported, nothing is trained")
+    elif cfg.retrain.enabled:
+        typer.echo("note: no training is wired in: triggers are reported, nothing is trained")
     metrics = SidecarMetrics()
     sidecar = Sidecar(settings, cfg, trainer=trainer, metrics=metrics, evidently=evidently)
     try:

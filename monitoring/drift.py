@@ -8,7 +8,7 @@ Each monitored field gets a two-sample test and an effect size:
   unseen categories and missing as columns); effect = total variation distance (TVD);
 
 and the credit industry's population stability index on the bins frozen at training
-(``monitoring.reference``): ``PSI = sum((q - p) * ln(q / p))`` over the bins, the missing bin
+(``loan_default.reference``): ``PSI = sum((q - p) * ln(q / p))`` over the bins, the missing bin
 included, where ``p``/``q`` are the reference/current shares with empty bins raised to
 ``psi_epsilon`` (1e-4) so the logarithm stays finite. Bands: stable < 0.1 <= watch < 0.25 <= act.
 
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as sps
 
 from loan_default.errors import InputError
-from monitoring.reference import (
+from loan_default.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
     CategoricalProfile,

@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.errors import InputError
-from monitoring.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
+from loan_default.reference import MONITORED_FIELDS, PROBABILITY, is_categorical
 
 
 class EvidentlyConfig(BaseModel):

@@ -1,6 +1,6 @@
 """Data quality of traffic: missing and invalid values per field, against the canonical schema.
 
-For every monitored field (``monitoring.reference.MONITORED_FIELDS``) of a window:
+For every monitored field (``loan_default.reference.MONITORED_FIELDS``) of a window:
 
 * **missing rate**: share of rows without a value;
 * **invalid rate**: share of rows whose value breaks the field's rule in
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from loan_default.reference import MONITORED_FIELDS, ReferenceProfile
 from loan_default.schema import FieldSpec, Kind
-from monitoring.reference import MONITORED_FIELDS, ReferenceProfile
 
 _OPEN_CATEGORY = r"[a-z0-9_]{1,64}"
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from loan_default.data.generate import generate_applications
 from loan_default.errors import InputError, LoanError, UnavailableError
-from loan_default.generate import generate_applications
 from loan_default.schema import LABEL, frame_to_records
 
 
@@ -63,7 +63,7 @@ def replay(
         url: the service's base URL (``http://127.0.0.1:3000``).
         rows: applications to send.
         seed: the generator's seed (the same seed sends the same applications).
-        shift: a population shift preset (``loan_default.shifts.PRESETS``), or None.
+        shift: a population shift preset (``loan_default.data.shifts.PRESETS``), or None.
         batch_size: applications per ``/v1/predict_batch`` call.
         feedback_share: share of predictions whose generated outcome is reported.
 

@@ -1,7 +1,8 @@
 """What the sidecar does about a window: retrain, or stop scoring bad data.
 
-* Fired triggers start **one** training run on the configured data
-  (``training.pipeline.run_training(data, source=..., reason=...)``). The new model is
+* Fired triggers start **one** training run on the configured data, through the
+  :data:`Trainer` the wiring layer passes in (``loanctl.retrain.pipeline_trainer`` runs
+  ``training.pipeline.run_training(data, source=..., reason=...)``). The new model is
   registered as the ``challenger``, never promoted: a person compares and promotes it
   (``loanctl models promote``), or rolls back (``loanctl models rollback``).
 * A **data-quality breach** pauses scoring (``loan_default.control.pause``): the service then
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 
 from loan_default import control
-from loan_default.errors import ConfigError, PauseFileError
+from loan_default.errors import PauseFileError
 from loan_default.traffic import utcnow
 from monitoring.settings import RetrainConfig
 
@@ -41,27 +42,9 @@ class RetrainOutcome:
 
 Trainer = Callable[[str], RetrainOutcome]
 """Runs a training for the given reason."""
-
-
-def pipeline_trainer(config: RetrainConfig) -> Trainer:
-    """The platform's training pipeline on the configured data."""
-    if config.data is None:
-        raise ConfigError("retrain.data is not set in the monitoring config: triggers cannot train")
-    data, source, training_config = config.data, config.source, config.config
-
-    def train(reason: str) -> RetrainOutcome:
-        from training.pipeline import run_training
-
-        result = run_training(
-            data, source=source, config=training_config, reason=reason, quiet=True
-        )
-        return RetrainOutcome(
-            bento_tag=result.bento_tag,
-            mlflow_version=result.mlflow_version,
-            metrics={k: float(v) for k, v in result.metrics.items()},
-        )
-
-    return train
+TrainerFactory = Callable[[RetrainConfig], Trainer]
+"""Builds the trainer of the config's ``retrain`` section. Monitoring does not import training:
+the wiring layer passes it in (``loanctl.retrain.pipeline_trainer``)."""
 
 
 class TriggerLog:

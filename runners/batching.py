@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from loan_default.bodies import PredictionBody
 from runners.scorer import ScoreRequest
 
-Answers = list[list[dict[str, Any]]]
+Answers = list[list[PredictionBody]]
 
 
 class MicroBatcher:
@@ -36,14 +36,14 @@ class MicroBatcher:
     ) -> None:
         self._score_many = score_many
         self.max_rows = max_rows
-        self._pending: list[tuple[ScoreRequest, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._pending: list[tuple[ScoreRequest, asyncio.Future[list[PredictionBody]]]] = []
         self._rows = 0
         self._scheduled = False
 
-    async def score(self, request: ScoreRequest) -> list[dict[str, Any]]:
+    async def score(self, request: ScoreRequest) -> list[PredictionBody]:
         """The predictions of one call, scored with the others of this turn."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        future: asyncio.Future[list[PredictionBody]] = loop.create_future()
         self._pending.append((request, future))
         self._rows += len(request.applications)
         if self._rows >= self.max_rows:
@@ -76,8 +76,8 @@ class MicroBatcher:
 
 
 def _settle(
-    future: asyncio.Future[list[dict[str, Any]]],
-    result: list[dict[str, Any]] | None = None,
+    future: asyncio.Future[list[PredictionBody]],
+    result: list[PredictionBody] | None = None,
     *,
     exc: BaseException | None = None,
 ) -> None:

@@ -1,47 +1,33 @@
 """HTTP plumbing of the API service: bounded body reading, strict parsing, one error shape.
 
 The routes read the raw body and validate it with pydantic-core straight from JSON bytes
-(``model_validate_json``: no ``json.loads``, no FastAPI re-validation), answer with ``orjson``
-and document their bodies through ``openapi_extra``/``responses``, so the OpenAPI page shows
-every field while the hot path stays lean (docs/serving.md has the numbers).
+(``model_validate_json``: no ``json.loads``, no FastAPI re-validation) and answer with
+``orjson``; every failure becomes the API's one error body here. Dispatch and connection
+handling are :mod:`runners.routing`, the OpenAPI documentation :mod:`runners.openapi`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from loan_default.api import ErrorResponse, error_body, summarise, validation_details
-from loan_default.errors import InputError, LoanError
+from loan_default.api import error_body, summarise, validation_details
+from loan_default.errors import LoanError, RequestRejectedError
 from runners import metrics
 from runners.deadlines import BODY_READS, DeadlineExceededError
 from runners.strict_json import is_json, repeated_key
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-
-
-class RequestRejectedError(InputError):
-    """A client mistake with its HTTP status and the offending inputs."""
-
-    def __init__(
-        self, message: str, *, status_code: int = 422, details: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.details = details or []
 
 
 def json_response(
@@ -73,35 +59,6 @@ def request_id(request: Request) -> str:
                       "type": "request_id"}],
         )  # fmt: skip
     return given
-
-
-class ConnectionRecycler:
-    """Asks clients to reconnect now and then, so that the workers share the connections.
-
-    The API workers accept connections from one shared socket, and a burst of new keep-alive
-    connections goes to whichever worker wakes first: measured, 64 connections opened together
-    split anywhere from 32/32 to 64/0, and the worker holding them all answers at one worker's
-    speed while the other idles (p99 64 ms instead of 41-45 ms). A ``Connection: close`` on an
-    answer makes the client reconnect, and the new connection goes to the worker that accepts
-    first: the idle one if there is one. Like nginx's ``keepalive_requests``, but counted in
-    applications and at random (no per-connection state): a call of ``n`` applications closes
-    its connection with probability ``n / applications_per_connection``, so a connection
-    lives ~100 single calls by default, and a 1,000-row batch call always reconnects (a
-    handshake against ~50 ms of scoring).
-
-    Args:
-        applications_per_connection: mean applications answered per connection; 0 never closes.
-    """
-
-    def __init__(self, applications_per_connection: int, *, seed: int | None = None) -> None:
-        self.per_connection = applications_per_connection
-        self._random = random.Random(seed).random
-
-    def headers(self, applications: int) -> dict[str, str]:
-        """``{"Connection": "close"}`` when this answer should end its connection, else ``{}``."""
-        if self.per_connection > 0 and self._random() * self.per_connection < applications:
-            return {"Connection": "close"}
-        return {}
 
 
 BODY_TIMEOUT_SECONDS = 5.0
@@ -227,9 +184,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_response(error_body(f"internal error; see the service log (request id {rid})"), 500)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 async def error_response(request: Request, exc: Exception) -> Response:
     """The API's error answer for any exception (never a traceback for the client)."""
     if isinstance(exc, LoanError):
@@ -239,155 +193,3 @@ async def error_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc, OSError):
         return await _os_error(request, exc)
     return await _unexpected(request, exc)
-
-
-class ScoringApp(FastAPI):
-    """FastAPI for the OpenAPI page and fallbacks; the API routes are dispatched directly.
-
-    Each route is registered with FastAPI (so BentoML's ``/docs.json`` documents it) and in a
-    ``(method, path) -> handler`` table that ``__call__`` serves without FastAPI's request
-    machinery (middleware stack, dependency solving): the handlers read the raw body anyway.
-    """
-
-    def __init__(self, title: str, description: str) -> None:
-        super().__init__(
-            title=title,
-            description=description,
-            version="1",
-            docs_url=None,
-            redoc_url=None,
-            openapi_url=None,
-        )
-        self.direct: dict[tuple[str, str], Handler] = {}
-        self._paths: dict[str, list[str]] = {}
-        self._requests: dict[tuple[str, int], Any] = {}  # (route, status) -> counter child
-        for exc_class in (LoanError, HTTPException, OSError, Exception):
-            self.add_exception_handler(exc_class, error_response)
-
-    def route_direct(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
-        """Register ``handler(request) -> Response`` for OpenAPI and for direct dispatch."""
-
-        def register(handler: Handler) -> Handler:
-            self.add_api_route(path, handler, methods=[method], **options)
-            self.direct[method, path] = handler
-            self._paths.setdefault(path, []).append(method)
-            return handler
-
-        return register
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            route = path.removeprefix(root)
-            handler = self.direct.get((scope["method"], route))
-            if handler is None and route in self.paths:
-                await self._wrong_method(scope, receive, send, route)
-                return
-            if handler is not None:
-                request = Request(scope, receive)
-                try:
-                    response = await handler(request)
-                except Exception as exc:  # every failure gets the API's error shape
-                    response = await error_response(request, exc)
-                await response(scope, receive, send)
-                self._count(route, response.status_code)
-                return
-        await super().__call__(scope, receive, send)
-
-    @property
-    def paths(self) -> dict[str, list[str]]:
-        """Each API path and the methods it answers."""
-        return self._paths
-
-    async def _wrong_method(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
-        """405 with ``Allow`` for a known API path called with another method."""
-        allowed = ", ".join(sorted(self.paths[route]))
-        message = f"{scope['method']} {route}: method not allowed (allowed: {allowed})"
-        response = json_response(error_body(message), 405, {"Allow": allowed})
-        await response(scope, receive, send)
-        self._count(route, 405)
-
-    def _count(self, route: str, status: int) -> None:
-        counter = self._requests.get((route, status))
-        if counter is None:
-            endpoint = route.rsplit("/", 1)[-1]
-            counter = self._requests[route, status] = metrics.REQUESTS.labels(endpoint, status)
-        counter.inc()
-
-
-class DirectRoutes:
-    """ASGI middleware that hands the API's own routes straight to the :class:`ScoringApp`.
-
-    Registered with ``Service.add_asgi_middleware``, it sits inside BentoML's timeout and
-    OpenTelemetry middleware and ahead of its CORS and request-context middleware, its router
-    (a dozen routes tried in turn) and the mount of the app. The API's routes need none of
-    those: they read raw bodies, answer errors in their own shape and do not use BentoML's
-    request context. On calls of ~0.4 ms that chain was a third of a worker's time (measured:
-    2,250 -> 2,900-4,400 req/s at concurrency 64, ``docs/serving.md``). Every other path
-    (``/livez``, ``/readyz``, ``/metrics``, docs) takes BentoML's chain. With CORS enabled in
-    BentoML's configuration every request takes the chain, so no CORS header is ever skipped.
-
-    Args:
-        app: the rest of BentoML's chain.
-        api: the app whose ``direct`` routes are served here.
-    """
-
-    def __init__(self, app: ASGIApp, *, api: ScoringApp) -> None:
-        self.app = app
-        self.api = api
-        self.active = not isinstance(app, CORSMiddleware)
-        if not self.active:
-            logger.info("CORS is enabled: the API routes take BentoML's full middleware chain")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.active
-            and scope["type"] == "http"
-            and (scope["method"], scope["path"]) in self.api.direct
-        ):
-            await self.api(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """Resolve ``$defs`` references in place and move units into descriptions."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return walk(dict(defs[node["$ref"].rsplit("/", 1)[-1]]))
-            out = {k: walk(v) for k, v in node.items()}
-            if "unit" in out:
-                unit = out.pop("unit")
-                out["description"] = f"{out.get('description', '')} Unit: {unit}.".strip()
-            return out
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    result: dict[str, Any] = walk(schema)
-    return result
-
-
-def documented(
-    request_model: type[BaseModel] | None, response_model: type[BaseModel], **statuses: str
-) -> dict[str, Any]:
-    """FastAPI route options that document a raw-body route's request and responses."""
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"model": response_model, "description": "Success."}
-    }
-    for code, text in statuses.items():
-        responses[int(code.removeprefix("s"))] = {"model": ErrorResponse, "description": text}
-    options: dict[str, Any] = {"responses": responses, "response_class": Response}
-    if request_model is not None:
-        body = _inline(request_model.model_json_schema())
-        options["openapi_extra"] = {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": body}},
-            }
-        }
-    return options

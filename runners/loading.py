@@ -1,7 +1,7 @@
 """Which model a serving worker loads, and loading it safely.
 
 The tag comes from ``LOAN_MODEL_TAG``, else from the MLflow alias ``champion``
-(``training.registry.resolve_alias``). Only in development does a missing champion fall back to
+(``loan_default.aliases.resolve_alias``). Only in development does a missing champion fall back to
 the newest ``loan_default`` model of the Bento store; production never serves an implicit
 ``:latest``. A model whose schema fingerprint differs from this code's schema is refused.
 """
@@ -22,14 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 def _champion_tag() -> str | None:
-    try:
-        from training.registry import resolve_alias
-    except ImportError as exc:
-        raise UnavailableError(
-            f"no model to serve: LOAN_MODEL_TAG is not set and the MLflow registry "
-            f"(training.registry) cannot be imported ({exc})"
-        ) from None
     from mlflow.exceptions import MlflowException
+
+    from loan_default.aliases import resolve_alias
 
     try:
         tag: str | None = resolve_alias("champion")

@@ -31,7 +31,7 @@ class ServingSettings(LoanSettings):
     model_tag: str | None = Field(
         None,
         description="Bento model tag to serve (``loan_default:<version>``). Default: the MLflow "
-        "alias ``champion`` resolved by ``training.registry.resolve_alias``.",
+        "alias ``champion`` resolved by ``loan_default.aliases.resolve_alias``.",
     )
     risk_medium: float | None = Field(
         None,

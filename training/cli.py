@@ -40,10 +40,10 @@ def train(
     cfg = TrainingConfig.load(config)  # a bad config fails before the data is read
     result = run_training(data, source=source, config=cfg, reason=reason, quiet=quiet)
     typer.echo(markdown(result.table, RULE))
-    holdout = result.metrics.get("holdout_roc_auc")
+    cv_auc = result.metrics.cv["roc_auc"]
+    holdout = result.metrics.holdout.get("roc_auc")
     typer.echo(
-        f"champion {result.champion}: CV ROC AUC {result.metrics['roc_auc_mean']:.4f} "
-        f"± {result.metrics['roc_auc_std']:.4f}"
+        f"champion {result.champion}: CV ROC AUC {cv_auc.mean:.4f} ± {cv_auc.std or 0:.4f}"
         + (f", hold-out {holdout:.4f}" if holdout is not None else "")
     )
     typer.echo(

@@ -21,11 +21,11 @@ from sklearn.base import clone
 from sklearn.metrics import log_loss, precision_recall_curve, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
+from loan_default.training_metrics import METRICS
 from training.calibration import brier, cross_fitted
 from training.candidates import build_pipeline, fit_params
 from training.config import CandidateConfig
 
-METRICS = ("roc_auc", "gini", "ks", "precision", "recall", "f1", "brier", "log_loss")
 Advance = Callable[[], None]
 
 

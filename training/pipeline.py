@@ -23,11 +23,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from loan_default.data.prepare import PreparedDataset, prepare_dataset
 from loan_default.errors import InputError
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset, prepare_dataset
 from loan_default.schema import LABEL
 from loan_default.store import new_version
+from loan_default.training_metrics import METRICS, Spread, TrainingMetrics
 from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.candidates import build_pipeline, fit_params, scoring_estimator
 from training.config import TrainingConfig, TrainingSettings
@@ -54,7 +55,7 @@ class TrainingResult:
     bento_tag: str
     mlflow_version: str
     mlflow_run_id: str
-    metrics: dict[str, float]
+    metrics: TrainingMetrics
     table: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -142,11 +143,28 @@ def fit_champion(
 
 
 def holdout_metrics(champion: Champion, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """The calibrated champion on rows it never saw (``holdout_`` prefixed)."""
+    """The calibrated champion on rows it never saw."""
     p = champion.model.predict_proba(X)
     metrics = ranking_metrics(y, p)
     metrics.update(threshold_metrics(y, p, champion.threshold))
-    return {f"holdout_{k}": v for k, v in metrics.items()}
+    return metrics
+
+
+def champion_metrics(
+    champion: Champion, holdout: dict[str, float], holdout_rows: int
+) -> TrainingMetrics:
+    """The champion's figures: mean and spread over its CV folds, and the hold-out ones."""
+    table = pd.DataFrame(champion.result.folds)
+    return TrainingMetrics(
+        cv={
+            m: Spread(mean=float(table[m].mean()), std=float(table[m].std(ddof=1))) for m in METRICS
+        },
+        folds=len(table),
+        holdout=holdout,
+        holdout_rows=holdout_rows if holdout else None,
+        decision_threshold=champion.threshold,
+        calibration_brier=champion.calibration_briers[champion.calibration],
+    )
 
 
 def run_training(
@@ -195,10 +213,8 @@ def run_training(
             results = compare_candidates(X, y, cfg, progress)
         with _timed(timings, "calibrate"):
             champion = fit_champion(choose_champion(results, y), X, y, cfg)
-            metrics = dict(champion.result.summary())
-            metrics["calibration_brier"] = champion.calibration_briers[champion.calibration]
-            if len(y_test):
-                metrics.update(holdout_metrics(champion, X_test, y_test))
+            holdout = holdout_metrics(champion, X_test, y_test) if len(y_test) else {}
+            metrics = champion_metrics(champion, holdout, len(y_test))
     run_id = new_version()
     run_dir = settings.runs_path / run_id
     published = publish(

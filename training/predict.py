@@ -13,9 +13,9 @@ from pathlib import Path
 
 import bentoml
 
+from loan_default.data.io import write_table
+from loan_default.data.prepare import prepare_dataset
 from loan_default.errors import NotFoundError
-from loan_default.io import write_table
-from loan_default.prepare import prepare_dataset
 from loan_default.store import BENTO_MODEL_NAME, load_model
 from training import registry
 

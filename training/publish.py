@@ -14,10 +14,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from loan_default.data.prepare import PreparedDataset
 from loan_default.model import ScoringModel
-from loan_default.prepare import PreparedDataset
+from loan_default.reference import build_reference
 from loan_default.store import BENTO_MODEL_NAME, ModelMetadata, ThresholdSettings, save_model
-from monitoring.reference import build_reference
+from loan_default.training_metrics import TrainingMetrics
 from training import registry, reports, tracking
 from training.candidates import DEFAULT_PARAMS, feature_importance
 from training.config import TrainingConfig, TrainingSettings
@@ -106,7 +107,7 @@ def _metadata(
     version: str,
     champion: Champion,
     prepared: PreparedDataset,
-    metrics: dict[str, float],
+    metrics: TrainingMetrics,
     config: TrainingConfig,
     *,
     run_id: str,
@@ -121,7 +122,7 @@ def _metadata(
         thresholds=ThresholdSettings(
             medium=config.risk_medium, high=config.risk_high, decision=champion.threshold
         ),
-        training_metrics={k: float(v) for k, v in metrics.items()},
+        training_metrics=metrics,
         params=champion.params(),
         seed=config.seed,
         data_hash=prepared.data_hash,
@@ -142,7 +143,7 @@ def publish(
     results: list[CVResult],
     champion: Champion,
     y: np.ndarray,
-    metrics: dict[str, float],
+    metrics: TrainingMetrics,
     config: TrainingConfig,
     settings: TrainingSettings,
     reason: str | None,
@@ -173,7 +174,7 @@ def publish(
              "decision_threshold": round(champion.threshold, 6),
              **{f"champion.{k}": v for k, v in champion.params().items()}}
         )  # fmt: skip
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(metrics.flat())
         for res in results:
             tracking.log_candidate(
                 res.name,

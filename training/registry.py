@@ -13,30 +13,26 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import bentoml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from loan_default.aliases import (
+    BENTO_TAG,
+    CHALLENGER,
+    CHAMPION,
+    MODEL_NAME,
+    PREVIOUS,
+    client,
+)
+from loan_default.aliases import by_alias as _by_alias
+from loan_default.aliases import resolve_alias as resolve_alias  # re-exported
 from loan_default.errors import NotFoundError
 from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
-
-MODEL_NAME = "loan_default"
-BENTO_TAG = "bento_tag"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS = "previous-champion"
-
-
-def client(settings: LoanSettings | None = None) -> MlflowClient:
-    """A client of the configured tracking/registry store (no global state touched)."""
-    uri = (settings or LoanSettings()).tracking_uri()
-    if uri.startswith("sqlite:///"):  # a fresh home: SQLite needs the folder to exist
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+from loan_default.training_metrics import TrainingMetrics
 
 
 def register(model_uri: str, *, run_id: str, bento_tag: str, mlflow_client: MlflowClient) -> str:
@@ -52,19 +48,6 @@ def register(model_uri: str, *, run_id: str, bento_tag: str, mlflow_client: Mlfl
     )
     mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, mv.version)
     return str(mv.version)
-
-
-def _by_alias(alias: str, mlflow_client: MlflowClient) -> Any | None:
-    try:
-        return mlflow_client.get_model_version_by_alias(MODEL_NAME, alias)
-    except MlflowException:
-        return None
-
-
-def resolve_alias(alias: str, settings: LoanSettings | None = None) -> str | None:
-    """The Bento tag of the version holding ``alias``; ``None`` if no version holds it."""
-    mv = _by_alias(alias, client(settings))
-    return None if mv is None else mv.tags.get(BENTO_TAG)
 
 
 def find_version(ref: str, mlflow_client: MlflowClient) -> Any:
@@ -131,8 +114,8 @@ def _row(
     mv: Any | None, tag: str | None, bento: Any | None, aliases: tuple[str, ...] = ()
 ) -> RegisteredModel:
     meta: dict[str, Any] = dict(bento.info.metadata) if bento is not None else {}
-    metrics: dict[str, Any] = meta.get("training_metrics") or {}
-    auc = metrics.get("roc_auc_mean")
+    metrics = TrainingMetrics.model_validate(meta.get("training_metrics") or {})
+    auc = metrics.baseline("roc_auc")
     created = str(meta.get("created_at", ""))[:19]
     if not created and mv is not None:
         created = _ms(mv.creation_timestamp)

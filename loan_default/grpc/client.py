@@ -22,14 +22,16 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
+from loan_default.bodies import ExplanationBody, FeedbackReceiptBody, PredictionBody
 from loan_default.errors import InputError, NotFoundError, UnavailableError
-from loan_default.grpc import convert
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
-from loan_default.grpc.server import MAX_MESSAGE_BYTES, SERVICE_NAME
-from loan_default.grpc.status import violations_from_call
+from loan_default.grpc import messages
+from loan_default.grpc.messages import MAX_MESSAGE_BYTES, SERVICE_NAME
 
 R = TypeVar("R", bound=Message)
 
@@ -84,31 +86,29 @@ class LoanScoringClient:
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     # -- calls -------------------------------------------------------------------------------
-    def predict(self, application: Mapping[str, Any]) -> convert.PredictionDict:
+    def predict(self, application: Mapping[str, Any]) -> PredictionBody:
         """Score one application (a dict of canonical fields; None/NaN = missing)."""
         response = self._call(self._stub.Predict, _predict_request(application))
-        return convert.prediction_to_dict(response.prediction)
+        return messages.prediction_to_dict(response.prediction)
 
-    def predict_batch(
-        self, applications: Iterable[Mapping[str, Any]]
-    ) -> list[convert.PredictionDict]:
+    def predict_batch(self, applications: Iterable[Mapping[str, Any]]) -> list[PredictionBody]:
         """Score many applications in one call; predictions come back in the same order."""
         response = self._call(self._stub.PredictBatch, _batch_request(applications))
-        return [convert.prediction_to_dict(p) for p in response.predictions]
+        return [messages.prediction_to_dict(p) for p in response.predictions]
 
-    def explain(self, application: Mapping[str, Any]) -> convert.ExplanationDict:
+    def explain(self, application: Mapping[str, Any]) -> ExplanationBody:
         """Score one application and return its principal reasons."""
-        request = pb.ExplainRequest(application=convert.application_from_dict(application))
-        return convert.explanation_to_dict(self._call(self._stub.Explain, request))
+        request = pb.ExplainRequest(application=messages.application_from_dict(application))
+        return messages.explanation_to_dict(self._call(self._stub.Explain, request))
 
     def metadata(self) -> dict[str, Any]:
         """The served model's metadata (the REST ``/metadata`` body)."""
-        return convert.metadata_to_dict(self._call(self._stub.Metadata, pb.MetadataRequest()))
+        return messages.metadata_to_dict(self._call(self._stub.Metadata, pb.MetadataRequest()))
 
-    def feedback(self, prediction_id: str, observed_default: int) -> convert.FeedbackDict:
+    def feedback(self, prediction_id: str, observed_default: int) -> FeedbackReceiptBody:
         """Record that the loan of ``prediction_id`` defaulted (1) or not (0)."""
         request = pb.FeedbackRequest(prediction_id=prediction_id, observed_default=observed_default)
-        return convert.feedback_to_dict(self._call(self._stub.Feedback, request))
+        return messages.feedback_to_dict(self._call(self._stub.Feedback, request))
 
     def health(self, service: str = SERVICE_NAME) -> str:
         """The standard health check's answer: ``SERVING``, ``NOT_SERVING``, ..."""
@@ -168,32 +168,32 @@ class AsyncLoanScoringClient:
             self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.LoanScoringStub(self._channel)
 
-    async def predict(self, application: Mapping[str, Any]) -> convert.PredictionDict:
+    async def predict(self, application: Mapping[str, Any]) -> PredictionBody:
         """Score one application."""
         response = await self._call(self._stub.Predict, _predict_request(application))
-        return convert.prediction_to_dict(response.prediction)
+        return messages.prediction_to_dict(response.prediction)
 
     async def predict_batch(
         self, applications: Iterable[Mapping[str, Any]]
-    ) -> list[convert.PredictionDict]:
+    ) -> list[PredictionBody]:
         """Score many applications in one call, in order."""
         response = await self._call(self._stub.PredictBatch, _batch_request(applications))
-        return [convert.prediction_to_dict(p) for p in response.predictions]
+        return [messages.prediction_to_dict(p) for p in response.predictions]
 
-    async def explain(self, application: Mapping[str, Any]) -> convert.ExplanationDict:
+    async def explain(self, application: Mapping[str, Any]) -> ExplanationBody:
         """Score one application and return its principal reasons."""
-        request = pb.ExplainRequest(application=convert.application_from_dict(application))
-        return convert.explanation_to_dict(await self._call(self._stub.Explain, request))
+        request = pb.ExplainRequest(application=messages.application_from_dict(application))
+        return messages.explanation_to_dict(await self._call(self._stub.Explain, request))
 
     async def metadata(self) -> dict[str, Any]:
         """The served model's metadata."""
         response = await self._call(self._stub.Metadata, pb.MetadataRequest())
-        return convert.metadata_to_dict(response)
+        return messages.metadata_to_dict(response)
 
-    async def feedback(self, prediction_id: str, observed_default: int) -> convert.FeedbackDict:
+    async def feedback(self, prediction_id: str, observed_default: int) -> FeedbackReceiptBody:
         """Record the observed outcome of an earlier prediction."""
         request = pb.FeedbackRequest(prediction_id=prediction_id, observed_default=observed_default)
-        return convert.feedback_to_dict(await self._call(self._stub.Feedback, request))
+        return messages.feedback_to_dict(await self._call(self._stub.Feedback, request))
 
     async def _call(self, method: Any, request: Message) -> Any:
         try:
@@ -219,13 +219,13 @@ def _options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 
 def _predict_request(application: Mapping[str, Any]) -> pb.PredictRequest:
-    return pb.PredictRequest(application=convert.application_from_dict(application))
+    return pb.PredictRequest(application=messages.application_from_dict(application))
 
 
 def _batch_request(applications: Iterable[Mapping[str, Any]]) -> pb.PredictBatchRequest:
     request = pb.PredictBatchRequest()
     for application in applications:  # built in place: no copy per application
-        convert.add_application(request.applications.add, application)
+        messages.add_application(request.applications.add, application)
     return request
 
 
@@ -241,3 +241,17 @@ def _translated(error: grpc.RpcError) -> Exception:
     if code is grpc.StatusCode.UNAVAILABLE:
         return UnavailableError(details or "service unavailable")
     return error
+
+
+def violations_from_call(call: Any) -> list[tuple[str, str]]:
+    """(field path, description) pairs from a failed call's ``BadRequest``, if it has one."""
+    status = rpc_status.from_call(call)
+    if status is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            out.extend((v.field, v.description) for v in bad_request.field_violations)
+    return out

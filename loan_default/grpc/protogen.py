@@ -27,16 +27,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loan_default.schema import INPUT_FIELDS, FieldSpec, Kind, schema_fingerprint
+from loan_default.schema import (
+    INPUT_FIELDS,
+    RISK_CATEGORIES,
+    FieldSpec,
+    Kind,
+    schema_fingerprint,
+)
 
 PROTO_PATH = Path(__file__).with_name("loan_scoring.proto")
 TEMPLATE_PATH = Path(__file__).with_name("loan_scoring.proto.template")
 """The hand-written rest of the proto (service, requests, responses); ``$application`` marks
 where the generated ``LoanApplication`` goes."""
 PACKAGE = "loan_default.v1"
-RISK_CATEGORIES = ("LOW", "MEDIUM", "HIGH")
-"""Must equal ``loan_default.model.RISK_CATEGORIES`` (a test checks; not imported, to keep
-this generator free of the model's heavy imports)."""
 
 PROTO_TYPES: dict[Kind, str] = {
     Kind.NUMBER: "double",

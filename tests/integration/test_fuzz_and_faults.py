@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loan_default.generate import generate_applications
+from loan_default.data.generate import generate_applications
 from loan_default.traffic import BadLine, Checkpoint, read_new
 from tests.faults import fill, small_tmpfs
 from tests.integration.serving import bentoml_serve, free_port

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from loan_default.api import BatchPrediction, Explanation, ModelInfo, Prediction
-from loan_default.generate import generate_applications
+from loan_default.data.generate import generate_applications
 from loan_default.traffic import log_files
 from tests.integration.conftest import RunningService
 from tests.integration.serving import ROOT

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from loan_default.data.generate import generate_applications
 from loan_default.features import DERIVED, FeatureEngineer
-from loan_default.generate import generate_applications
 from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, field
 
 RECORD: dict[str, Any] = {

@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from loan_default.data.generate import generate_applications
 from loan_default.features import FeatureEngineer
-from loan_default.generate import generate_applications
 from loan_default.model import InterpolatingCalibrator, RiskThresholds, ScoringModel
 
 

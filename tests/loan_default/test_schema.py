@@ -163,7 +163,7 @@ def test_schema_fingerprint_is_stable_and_tracks_the_schema() -> None:
 def test_frame_to_records_gives_valid_json_requests_that_round_trip() -> None:
     import orjson
 
-    from loan_default.generate import generate_applications
+    from loan_default.data.generate import generate_applications
     from loan_default.schema import frame_to_records, records_to_frame
 
     frame = coerce_frame(generate_applications(50, seed=3))

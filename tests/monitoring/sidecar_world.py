@@ -11,15 +11,15 @@ from typing import Any
 
 import lightgbm as lgb
 
+from loan_default.data.generate import generate_applications
+from loan_default.data.shifts import Shift
+from loan_default.data.versioning import data_hash
 from loan_default.features import FeatureEngineer
-from loan_default.generate import generate_applications
 from loan_default.model import ScoringModel
+from loan_default.reference import build_reference
 from loan_default.schema import LABEL, frame_to_records
-from loan_default.shifts import Shift
 from loan_default.store import ModelMetadata, save_model
 from loan_default.traffic import FeedbackRecord, PredictionRecord, TrafficWriter
-from loan_default.versioning import data_hash
-from monitoring.reference import build_reference
 from monitoring.settings import MonitoringConfig, MonitorSettings
 
 SEED = 3

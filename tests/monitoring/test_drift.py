@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from loan_default.data.generate import simulate
+from loan_default.data.shifts import Shift, resolve_shift
 from loan_default.errors import InputError
-from loan_default.generate import simulate
-from loan_default.shifts import Shift, resolve_shift
+from loan_default.reference import build_reference
 from monitoring.drift import DriftConfig, compute_drift, ks_two_sample, psi, psi_band
-from monitoring.reference import build_reference
 
 REF_ROWS, WINDOW, WINDOWS = 20_000, 2_000, 20
 

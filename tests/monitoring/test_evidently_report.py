@@ -4,15 +4,15 @@ import json
 
 import pytest
 
+from loan_default.data.generate import simulate
 from loan_default.errors import InputError
-from loan_default.generate import simulate
+from loan_default.reference import PROBABILITY, build_reference
 from monitoring.evidently_report import (
     EvidentlyConfig,
     data_definition,
     drifted_columns,
     render_evidently,
 )
-from monitoring.reference import PROBABILITY, build_reference
 
 
 def test_data_definition_follows_the_schema():

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loan_default.generate import simulate
+from loan_default.data.generate import simulate
+from loan_default.reference import MONITORED_FIELDS, build_reference
 from loan_default.schema import field
 from monitoring.quality import QualityConfig, compute_quality, invalid_mask
-from monitoring.reference import MONITORED_FIELDS, build_reference
 
 
 @pytest.fixture(scope="module")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from loan_default import control
-from loan_default.errors import ConfigError
 from monitoring.responses import (
     Retrainer,
     RetrainOutcome,
     TriggerLog,
     pause_scoring,
-    pipeline_trainer,
 )
-from monitoring.settings import RetrainConfig
 
 
 def outcome(reason: str) -> RetrainOutcome:
@@ -78,35 +70,3 @@ def test_one_training_at_a_time_and_none_when_disabled(tmp_path: Path) -> None:
     skipped = [e for e in log.read() if e["event"] == "retrain_skipped"]
     assert [e["reason"] for e in skipped] == ["second", "third"]
     assert "already running" in skipped[0]["why"] and "disabled" in skipped[1]["why"]
-
-
-@dataclass
-class _Result:
-    bento_tag: str = "loan_default:v9"
-    mlflow_version: str = "9"
-    metrics: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.81})
-
-
-def test_pipeline_trainer_runs_the_training_pipeline_on_the_configured_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[tuple] = []
-
-    def run_training(data, *, source=None, config=None, reason=None, quiet=False):
-        calls.append((data, source, config, reason, quiet))
-        return _Result()
-
-    fake = types.ModuleType("training.pipeline")
-    fake.run_training = run_training  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "training.pipeline", fake)
-    data = tmp_path / "applications.parquet"
-    fast = tmp_path / "training.yaml"
-    train = pipeline_trainer(RetrainConfig(data=data, source="loan_default", config=fast))
-    result = train("monitoring: volume")
-    assert calls == [(data, "loan_default", fast, "monitoring: volume", True)]
-    assert result == RetrainOutcome("loan_default:v9", "9", {"roc_auc": 0.81})
-
-
-def test_pipeline_trainer_needs_data() -> None:
-    with pytest.raises(ConfigError, match=r"retrain\.data"):
-        pipeline_trainer(RetrainConfig(data=None))

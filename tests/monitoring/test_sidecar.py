@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from loan_default import control
+from loan_default.data.shifts import Shift
 from loan_default.model import ScoringModel
-from loan_default.shifts import Shift
 from monitoring import sidecar as sidecar_module
 from monitoring.metrics import SidecarMetrics
 from monitoring.report import load_reports
@@ -216,7 +216,7 @@ def test_sigkill_mid_log_then_restart_counts_every_record_once(
     command = [
         sys.executable,
         "-m",
-        "loan_default.cli",
+        "loanctl.cli",
         "monitor",
         "run",
         "--once",
@@ -291,8 +291,8 @@ def test_a_drift_trigger_registers_a_challenger_through_the_training_pipeline(
     tmp_path: Path, model: ScoringModel
 ) -> None:
     """The real loop: drift -> trigger -> training.pipeline.run_training -> MLflow challenger."""
-    from loan_default.generate import generate_applications
-    from monitoring.responses import pipeline_trainer
+    from loan_default.data.generate import generate_applications
+    from loanctl.retrain import pipeline_trainer
     from monitoring.settings import RetrainConfig
     from training import registry
 

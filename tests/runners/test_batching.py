@@ -26,7 +26,7 @@ class _Recorder:
         self.groups: list[list[str | None]] = []
         self.fail_on = fail_on
 
-    def __call__(self, requests: Sequence[ScoreRequest]) -> list[list[dict[str, Any]]]:
+    def __call__(self, requests: Sequence[ScoreRequest]) -> Any:
         self.groups.append([r.request_id for r in requests])
         if any(r.request_id == self.fail_on for r in requests):
             raise UnavailableError(f"{self.fail_on} is refused")
@@ -42,7 +42,7 @@ def test_calls_of_one_turn_share_one_scoring_call() -> None:
     recorder = _Recorder()
     batcher = MicroBatcher(recorder, max_rows=256)
 
-    async def main() -> list[list[dict[str, Any]]]:
+    async def main() -> Any:
         return await asyncio.gather(*(batcher.score(_call(f"r{k}", rows=k + 1)) for k in range(5)))
 
     answers = asyncio.run(main())
@@ -92,7 +92,7 @@ def test_a_caller_that_went_away_does_not_break_the_group() -> None:
     recorder = _Recorder()
     batcher = MicroBatcher(recorder)
 
-    async def main() -> list[dict[str, Any]]:
+    async def main() -> Any:
         gone = asyncio.ensure_future(batcher.score(_call("gone")))
         stays = asyncio.ensure_future(batcher.score(_call("stays")))
         await asyncio.sleep(0)  # both queued
@@ -138,7 +138,7 @@ def test_score_many_answers_and_logs_each_call_as_scoring_it_alone(
 def test_a_large_call_is_scored_in_slices_in_order(
     scorer: tuple[Scorer, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loan_default.api import LoanApplication
+    from loan_default.api import CallContext, LoanApplication
     from runners import backend as backend_module
     from runners.backend import ServingBackend
 
@@ -150,12 +150,13 @@ def test_a_large_call_is_scored_in_slices_in_order(
     calls: list[int] = []
     score_many = model_scorer.score_many
 
-    def counting(requests: Sequence[ScoreRequest]) -> list[list[dict[str, Any]]]:
+    def counting(requests: Sequence[ScoreRequest]) -> Any:
         calls.append(len(requests[0].applications))
         return score_many(requests)
 
     monkeypatch.setattr(model_scorer, "score_many", counting)
-    answers = asyncio.run(backend.predict_valid(valid, endpoint="predict_batch", request_id="big"))
+    ctx = CallContext("predict_batch", "rest", "big")
+    answers = asyncio.run(backend.predict(valid, ctx))
     assert calls == [120, 120, 60]
     expected = model_scorer.model.predict_proba_records([v.__dict__ for v in valid])
     np.testing.assert_allclose([a["default_probability"] for a in answers], expected, rtol=1e-12)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from loan_default.errors import InputError, NotFoundError, UnavailableError
+from loan_default.api import CallContext
+from loan_default.errors import NotFoundError, RequestRejectedError, UnavailableError
 from loan_default.store import load_model
 from loan_default.traffic import Checkpoint, read_new
 from runners.backend import ServingBackend
@@ -91,15 +92,18 @@ def _backend(setup: tuple[Scorer, ExplainerCore, Any]) -> ServingBackend:
 def test_backend_protocol_matches_rest_shapes(setup: tuple[Scorer, ExplainerCore, Any]) -> None:
     backend = _backend(setup)
     apps = payloads(setup[2].iloc[:3])
-    predictions = asyncio.run(backend.predict(apps, endpoint="predict_batch"))
+    batch = CallContext("predict_batch", "grpc")
+    predictions = asyncio.run(backend.predict(apps, batch))
     assert [set(p) for p in predictions] == [
         {"prediction_id", "default_probability", "risk_category", "model_name", "model_version",
          "timestamp"}
     ] * 3  # fmt: skip
-    explanation = asyncio.run(backend.explain(apps[0]))
+    explanation = asyncio.run(backend.explain(apps[0], CallContext("explain", "grpc")))
     assert {"reasons", "base_value", "prediction_id"} <= set(explanation)
-    assert backend.metadata()["model_version"] == "vrunner-test"
-    receipt = asyncio.run(backend.feedback(predictions[0]["prediction_id"], 1))
+    metadata = asyncio.run(backend.metadata(CallContext("metadata", "grpc")))
+    assert metadata["model_version"] == "vrunner-test"
+    outcome = {"prediction_id": predictions[0]["prediction_id"], "observed_default": 1}
+    receipt = asyncio.run(backend.feedback(outcome, CallContext("feedback", "grpc")))
     assert receipt["observed_default"] == 1
 
 
@@ -109,13 +113,22 @@ def test_backend_rejects_bad_input_with_the_validation_cause(
     backend = _backend(setup)
     apps = payloads(setup[2].iloc[:2])
     apps[1]["score_source_1"] = 2.0
-    with pytest.raises(InputError, match=r"applications\[1\]: invalid input: score_source_1") as e:
-        asyncio.run(backend.predict(apps, endpoint="predict_batch"))
+    batch = CallContext("predict_batch", "grpc")
+    with pytest.raises(
+        RequestRejectedError, match=r"invalid input: applications\.1\.score_source_1"
+    ) as e:
+        asyncio.run(backend.predict(apps, batch))
     assert isinstance(e.value.__cause__, ValidationError)
-    with pytest.raises(InputError, match="from 1 to 100"):
-        asyncio.run(backend.predict([], endpoint="predict_batch"))
-    with pytest.raises(InputError, match="observed_default"):
-        asyncio.run(backend.feedback("7e0e6d2c-2f7b-4c55-9b0a-3c1f7c1e0a11", 3))
+    assert e.value.details[0]["loc"] == ["applications", 1, "score_source_1"]
+    assert e.value.status_code == 422
+    with pytest.raises(RequestRejectedError, match="from 1 to 100") as e:
+        asyncio.run(backend.predict([], batch))
+    assert e.value.details[0]["loc"] == ["applications"]
+    with pytest.raises(RequestRejectedError, match="from 1 to 100"):
+        asyncio.run(backend.predict(apps * 51, batch))
+    outcome = {"prediction_id": "7e0e6d2c-2f7b-4c55-9b0a-3c1f7c1e0a11", "observed_default": 3}
+    with pytest.raises(RequestRejectedError, match="observed_default"):
+        asyncio.run(backend.feedback(outcome, CallContext("feedback", "grpc")))
 
 
 def test_paused_scorer_refuses(setup: tuple[Scorer, ExplainerCore, Any]) -> None:

@@ -15,9 +15,9 @@ from loan_default.errors import ConfigError, UnavailableError
 from loan_default.features import DERIVED
 from loan_default.model import RiskThresholds
 from loan_default.schema import FEATURE_FIELDS
-from runners.http import ConnectionRecycler, DirectRoutes
 from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
 from runners.reasons import ReasonBook, principal_reasons
+from runners.routing import ConnectionRecycler, DirectRoutes
 from runners.settings import ServingSettings
 
 MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in DERIVED]

@@ -117,13 +117,16 @@ def test_batch_over_the_limit_is_rejected(client: TestClient, served: Served) ->
     assert len(served.logged()) == before
 
 
-def test_batch_model_refuses_more_than_ten_thousand() -> None:
+def test_the_batch_limit_is_documented_and_no_deployment_exceeds_it() -> None:
     from pydantic import ValidationError
 
-    from loan_default.api import BatchRequest
+    from loan_default.api import MAX_BATCH_ROWS, BatchRequest
+    from runners.settings import ServingSettings
 
-    with pytest.raises(ValidationError, match="at most 10000"):
-        BatchRequest.model_validate({"applications": [{}] * 10_001})
+    schema = BatchRequest.model_json_schema()["properties"]["applications"]
+    assert (schema["minItems"], schema["maxItems"]) == (1, MAX_BATCH_ROWS) == (1, 10_000)
+    with pytest.raises(ValidationError, match="max_batch_rows"):
+        ServingSettings(max_batch_rows=MAX_BATCH_ROWS + 1)
 
 
 @pytest.mark.parametrize(

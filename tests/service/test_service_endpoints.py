@@ -141,7 +141,7 @@ def test_connections_are_recycled_in_proportion_to_applications(
     client: TestClient, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import service
-    from runners.http import ConnectionRecycler
+    from runners.routing import ConnectionRecycler
 
     monkeypatch.setattr(service._svc(), "recycler", ConnectionRecycler(40, seed=3))
     batch = client.post("/v1/predict_batch", json={"applications": served.bodies(40)})

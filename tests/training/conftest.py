@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from loan_default.generate import generate_applications
+from loan_default.data.generate import generate_applications
 from training.config import TrainingConfig
 
 TINY: dict[str, Any] = {

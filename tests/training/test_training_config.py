@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from loan_default.cli import app
 from loan_default.errors import ConfigError
+from loanctl.cli import app
 from tests.training.conftest import TINY
 from training.config import TrainingConfig
 
@@ -88,7 +88,7 @@ def test_cli_exit_code_and_error_line(tmp_path: Path) -> None:
 
     path = _write(tmp_path, _broken(folds=-2))
     proc = subprocess.run(
-        [sys.executable, "-m", "loan_default.cli", "train", "--data", "x.csv",
+        [sys.executable, "-m", "loanctl.cli", "train", "--data", "x.csv",
          "--config", str(path)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip

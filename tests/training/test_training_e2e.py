@@ -13,11 +13,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
-from loan_default.cli import app
 from loan_default.errors import NotFoundError
+from loan_default.reference import ReferenceProfile
 from loan_default.schema import coerce_frame
 from loan_default.store import load_model
-from monitoring.reference import ReferenceProfile
+from loanctl.cli import app
 from training import registry
 from training.predict import predict_file
 
@@ -41,8 +41,9 @@ def test_metadata_and_reference_are_complete(trained: Any) -> None:
     assert meta.mlflow_run_id == trained.mlflow_run_id
     assert meta.data_rows == 3000 and len(meta.data_hash) == 64 and meta.data_source
     assert 0 < meta.thresholds.decision < 1 and meta.seed == 7
-    assert meta.training_metrics["roc_auc_mean"] > 0.65
-    assert "holdout_roc_auc" in meta.training_metrics
+    assert meta.training_metrics.cv["roc_auc"].mean > 0.65
+    assert "roc_auc" in meta.training_metrics.holdout
+    assert meta.training_metrics.folds == trained.metrics.folds
     assert meta.params["calibration"] in ("isotonic", "platt")
     reference = ReferenceProfile.load(loaded.path)
     assert reference.stats.rows == 3000

@@ -1,0 +1,1 @@
+"""The wiring layer: the ``loanctl`` command line and what joins the platform's stages."""

@@ -1,0 +1,82 @@
+"""``loanctl``: one command-line tool for every stage of the platform (the wiring layer).
+
+Stages register their own sub-commands (``data``, ``train``/``predict``/``models``,
+``monitor``, ``service``), and this root joins what no stage may import itself: the sidecar's
+triggers start the training pipeline (:func:`loanctl.retrain.pipeline_trainer`). Anticipated
+failures print one ``error:`` line and exit with the error's code (2 for bad input) instead of
+a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from loan_default.errors import LoanError
+
+app = typer.Typer(
+    name="loanctl",
+    help="Loan default platform: data, training, prediction, model registry and monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"loanctl {version('loan-default-platform')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Loan default platform."""
+    from loanctl.retrain import pipeline_trainer
+    from monitoring.cli import MonitorWiring
+
+    ctx.obj = MonitorWiring(trainer_factory=pipeline_trainer)
+
+
+def _register() -> None:
+    from loan_default.data.cli import app as data_app
+
+    app.add_typer(data_app, name="data", help="Import, generate, validate and hash data sets.")
+
+    from monitoring.cli import app as monitor_app
+    from monitoring.cli import service_app
+
+    app.add_typer(monitor_app, name="monitor", help="Monitoring sidecar and traffic replay.")
+    app.add_typer(service_app, name="service", help="Pause, resume or check scoring.")
+
+    from training.cli import register as register_training
+
+    register_training(app)  # train, predict, models
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point: ``loanctl``, turning anticipated errors into one line and an exit code.
+
+    Usage errors (unknown command or option) are click's: a message and exit code 2.
+    """
+    try:
+        app()
+    except LoanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()
