@@ -99,7 +99,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "--no-shrink", "--continue-on-failure", "--request-timeout", "30",
         "--report", "har", "--report-dir", str(tmp_path),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path
+    )
     entries = _har_entries(tmp_path)
     statuses = collections.Counter(
         (e["request"]["method"], httpx.URL(e["request"]["url"]).path, e["response"]["status"])
