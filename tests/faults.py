@@ -13,16 +13,17 @@ import pytest
 
 
 @contextmanager
-def small_tmpfs(path: Path, size: str = "256k") -> Iterator[Path]:
-    """Mount a tmpfs of ``size`` at ``path`` (created) for the block.
+def tmpfs_or_folder(path: Path, size: str = "256k") -> Iterator[str | None]:
+    """Mount a tmpfs of ``size`` at ``path`` (created) for the block; yields None when mounted,
+    else why it could not be (``path`` is then a plain folder).
 
-    Mounting needs root, or password-less ``sudo`` (hosted CI runners have it); where neither
-    is available the test is skipped rather than faked.
+    Mounting needs root, or password-less ``sudo`` (hosted CI runners have it).
     """
+    path.mkdir(parents=True, exist_ok=True)
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     if shutil.which("mount") is None or (sudo and shutil.which("sudo") is None):
-        pytest.skip("mounting a small tmpfs needs root or sudo")
-    path.mkdir(parents=True, exist_ok=True)
+        yield "mounting a small tmpfs needs root or sudo"
+        return
     done = subprocess.run(
         [*sudo, "mount", "-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", str(path)],
         capture_output=True,
@@ -30,11 +31,22 @@ def small_tmpfs(path: Path, size: str = "256k") -> Iterator[Path]:
         check=False,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        yield f"cannot mount a tmpfs here: {done.stderr.strip()}"
+        return
     try:
-        yield path
+        yield None
     finally:
         subprocess.run([*sudo, "umount", "-l", str(path)], check=False)
+
+
+@contextmanager
+def small_tmpfs(path: Path, size: str = "256k") -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``path`` for the block; the test is skipped (not faked) where
+    none can be mounted."""
+    with tmpfs_or_folder(path, size) as problem:
+        if problem is not None:
+            pytest.skip(problem)
+        yield path
 
 
 def fill(folder: Path, name: str = "ballast") -> Path:

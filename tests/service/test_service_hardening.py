@@ -64,4 +64,6 @@ def test_a_good_request_id_is_echoed_and_logged(client: TestClient, served: Serv
     rid = "req-2026.11.02:abc/def+1=@x_" + "9" * 100
     response = client.post("/v1/predict", json=served.bodies(1)[0], headers={"X-Request-ID": rid})
     assert response.status_code == 200 and response.headers["x-request-id"] == rid
-    assert served.logged()[-1]["request_id"] == rid
+    pid = response.json()["prediction_id"]
+    (logged,) = [r for r in served.logged() if r["prediction_id"] == pid]
+    assert logged["request_id"] == rid
