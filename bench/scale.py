@@ -34,7 +34,8 @@ def generate(folder: Path, rows: int) -> Path:
     """``rows`` generated applications in files of ``CHUNK`` rows (reused if complete)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from loan_default.generate import generate_applications
+
+    from loan_default.data.generate import generate_applications
 
     done = folder / f"_COMPLETE_{rows}"
     if done.is_file():
@@ -56,8 +57,8 @@ def fixture_model(rows: int = 50_000) -> str:
     from datetime import UTC, datetime
 
     import lightgbm as lgb
-    from loan_default.generate import generate_applications
 
+    from loan_default.data.generate import generate_applications
     from loan_default.features import FeatureEngineer
     from loan_default.model import ScoringModel
     from loan_default.schema import LABEL
@@ -162,8 +163,8 @@ def train(data: Path, rows: int, trees: int | None) -> dict[str, float]:
     ):
         from datetime import UTC, datetime
 
-        from loan_default.sources import canonical_mapping
-        from loan_default.validation import ValidationConfig
+        from loan_default.data.mappings import canonical_mapping
+        from loan_default.data.validation import ValidationConfig
 
         job = dist.PrepareJob(canonical_mapping(), ValidationConfig.load(), datetime.now(UTC), 0,
                               str(data.parent / "quarantine"))  # fmt: skip

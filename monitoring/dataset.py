@@ -23,13 +23,13 @@ from loan_default.cluster import ClusterSettings, connect
 from loan_default.errors import InputError
 from loan_default.partitions import DEFAULT_BATCH_ROWS, Fragment, fragments, read_fragment
 from loan_default.portfolio import CATEGORY, PROBABILITY
+from loan_default.reference import ReferenceProfile
 from loan_default.schema import LABEL
 from monitoring.drift import DriftSummary
 from monitoring.fairness import FairnessSummary
 from monitoring.merged import finish_drift, finish_fairness, finish_quality
 from monitoring.partials import WindowPartial, merge, partial_window
 from monitoring.quality import QualitySummary
-from monitoring.reference import ReferenceProfile
 from monitoring.settings import MonitoringConfig
 
 

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from loan_default.reference import (
+    MONITORED_FIELDS,
+    PROBABILITY,
+    CategoricalProfile,
+    ReferenceProfile,
+    is_categorical,
+)
 from monitoring.drift import DriftConfig, DriftSummary, FeatureDrift, psi, psi_band
 from monitoring.fairness import AttributeFairness, FairnessConfig, FairnessSummary, GroupFairness
 from monitoring.partials import (
@@ -22,13 +29,6 @@ from monitoring.partials import (
     ks_from_cells,
 )
 from monitoring.quality import FieldQuality, QualityConfig, QualitySummary, _missing_limit
-from monitoring.reference import (
-    MONITORED_FIELDS,
-    PROBABILITY,
-    CategoricalProfile,
-    ReferenceProfile,
-    is_categorical,
-)
 
 
 def _chi_square(

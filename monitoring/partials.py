@@ -31,11 +31,7 @@ from scipy import stats as sps
 
 from loan_default.errors import InputError
 from loan_default.model import RISK_CATEGORIES
-from loan_default.schema import FieldSpec
-from monitoring.drift import DriftConfig
-from monitoring.fairness import FairnessConfig, _groups
-from monitoring.quality import invalid_mask
-from monitoring.reference import (
+from loan_default.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
     CategoricalProfile,
@@ -44,6 +40,10 @@ from monitoring.reference import (
     category_counts,
     category_labels,
 )
+from loan_default.schema import FieldSpec
+from monitoring.drift import DriftConfig
+from monitoring.fairness import FairnessConfig, _groups
+from monitoring.quality import invalid_mask
 
 SIZE, ADVERSE, DEFAULTS, TRUE_POS, FALSE_POS = range(5)
 

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from loan_default.versioning import HASH_VERSION, row_digests
 
 from loan_default.data.io import write_table
 from loan_default.data.prepare import quarantine_frame
 from loan_default.data.sources import SourceMapping, map_frame
 from loan_default.data.validation import ValidationConfig, validate
+from loan_default.data.versioning import HASH_VERSION, row_digests
 from loan_default.features import FeatureEngineer
 from loan_default.partitions import Fragment
 from loan_default.portfolio import part_name
@@ -103,7 +103,7 @@ def combined_hash(sums: pd.DataFrame, columns: list[str]) -> str:
     """The partitioned data version: SHA-256 of a header and the sum of all row digests.
 
     Row order and partitioning do not matter; a row more, less or changed does. It differs
-    from :func:`loan_default.versioning.data_hash` (sorted digests, which needs every digest in
+    from :func:`loan_default.data.versioning.data_hash` (sorted digests, which needs every digest in
     one place) and says so in its header.
     """
     total = sum(int(h, 16) for h in sums["digest"]) % (1 << 256)

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from loan_default.generate import generate_applications
 
+from loan_default.data.generate import generate_applications
 from loan_default.grpc.client import LoanScoringClient
 from loan_default.traffic import log_files
 from tests.integration.serving import ROOT, free_port

@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from monitoring.reference import build_reference
 from typer.testing import CliRunner
 
 from loan_default.cluster import ClusterSettings
 from loan_default.data.generate import simulate
 from loan_default.model import RiskThresholds
 from loan_default.portfolio import CATEGORY, PROBABILITY
+from loan_default.reference import build_reference
 from monitoring.dataset import analyse_dataset
 from monitoring.drift import compute_drift
 from monitoring.fairness import FairnessConfig, compute_fairness
@@ -77,9 +77,8 @@ def test_streamed_and_cluster_equal_the_in_memory_statistics(reference, window, 
 
 
 def test_cli_analyses_a_stored_window(reference, window, tmp_path):
-    from loan_default.cli import app
-
     from loan_default.store import ModelMetadata, save_model
+    from loanctl.cli import app
     from tests.runners import tiny_model
 
     folder, _ = window

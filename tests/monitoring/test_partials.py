@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from monitoring.reference import build_reference
 from scipy import stats
 
 from loan_default.data.generate import simulate
 from loan_default.model import RiskThresholds
+from loan_default.reference import build_reference
 from monitoring.drift import DriftConfig, compute_drift, ks_two_sample
 from monitoring.fairness import FairnessConfig, compute_fairness
 from monitoring.merged import finish_drift, finish_fairness, finish_quality

@@ -123,8 +123,9 @@ def test_too_many_bad_rows_fail_after_writing_the_quarantine(
 def test_cli_scores_a_parquet_folder_and_refuses_a_csv_on_a_cluster(
     portfolio: tuple[Path, pd.DataFrame], model: LoadedModel, tmp_path: Path
 ) -> None:
-    from loan_default.cli import app
     from typer.testing import CliRunner
+
+    from loanctl.cli import app
 
     folder, frame = portfolio
     out = tmp_path / "scores"
