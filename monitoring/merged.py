@@ -28,7 +28,7 @@ from monitoring.partials import (
     drift_fields,
     ks_from_cells,
 )
-from monitoring.quality import FieldQuality, QualityConfig, QualitySummary, _missing_limit
+from monitoring.quality import QualityConfig, QualitySummary, judge_quality
 
 
 def _chi_square(
@@ -104,29 +104,15 @@ def finish_quality(
     reference: ReferenceProfile | None = None,
 ) -> QualitySummary:
     """:func:`monitoring.quality.compute_quality` of the merged window."""
-    config = config or QualityConfig()
     rows = partial.rows
-    enough = rows >= config.min_rows
-    results: list[FieldQuality] = []
-    problems: list[str] = []
-    for spec in MONITORED_FIELDS:
-        limit = _missing_limit(spec.name, config, reference)
-        missing_count, invalid_count = partial.quality[spec.name]
-        missing = float(missing_count / rows) if rows else 0.0
-        invalid = float(invalid_count / rows) if rows else 0.0
-        breach = enough and (missing > limit or invalid > config.max_invalid_rate)
-        results.append(FieldQuality(name=spec.name, missing_rate=missing, invalid_rate=invalid,
-                                    missing_limit=limit, breach=breach))  # fmt: skip
-        if breach and missing > limit:
-            problems.append(f"{spec.name}: {missing:.1%} missing (limit {limit:.1%})")
-        if breach and invalid > config.max_invalid_rate:
-            problems.append(
-                f"{spec.name}: {invalid:.1%} invalid (limit {config.max_invalid_rate:.1%}; "
-                f"expected {spec.rule()})"
-            )
-    breached = [r.name for r in results if r.breach]
-    return QualitySummary(rows=rows, fields=results, breached_fields=breached,
-                          breach=bool(breached), problems=problems)  # fmt: skip
+    rates = {
+        spec.name: (
+            float(partial.quality[spec.name][0] / rows) if rows else 0.0,
+            float(partial.quality[spec.name][1] / rows) if rows else 0.0,
+        )
+        for spec in MONITORED_FIELDS
+    }
+    return judge_quality(rates, rows, config or QualityConfig(), reference=reference)
 
 
 def _gap(values: list[float | None]) -> float | None:

@@ -112,17 +112,32 @@ def compute_quality(
     """
     config = config or QualityConfig()
     rows = len(frame)
+    rates: dict[str, tuple[float, float]] = {}
+    for spec in MONITORED_FIELDS:
+        if spec.name in frame.columns and rows:
+            values = frame[spec.name]
+            rates[spec.name] = float(values.isna().mean()), float(invalid_mask(spec, values).mean())
+        else:
+            rates[spec.name] = (1.0 if rows else 0.0), 0.0
+    return judge_quality(rates, rows, config, reference=reference)
+
+
+def judge_quality(
+    rates: dict[str, tuple[float, float]],
+    rows: int,
+    config: QualityConfig,
+    *,
+    reference: ReferenceProfile | None = None,
+) -> QualitySummary:
+    """The verdict on a window's (missing, invalid) rate per monitored field: one rule for the
+    in-memory window (:func:`compute_quality`) and the merged partitions
+    (``monitoring.merged.finish_quality``)."""
     enough = rows >= config.min_rows
     results: list[FieldQuality] = []
     problems: list[str] = []
     for spec in MONITORED_FIELDS:
         limit = _missing_limit(spec.name, config, reference)
-        if spec.name in frame.columns and rows:
-            values = frame[spec.name]
-            missing = float(values.isna().mean())
-            invalid = float(invalid_mask(spec, values).mean())
-        else:
-            missing, invalid = (1.0 if rows else 0.0), 0.0
+        missing, invalid = rates[spec.name]
         breach = enough and (missing > limit or invalid > config.max_invalid_rate)
         results.append(FieldQuality(name=spec.name, missing_rate=missing, invalid_rate=invalid,
                                     missing_limit=limit, breach=breach))  # fmt: skip
