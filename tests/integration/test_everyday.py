@@ -110,10 +110,9 @@ def test_a_service_without_a_model_stops_once_with_one_line(tmp_path: Path) -> N
     assert len(errors) == 1 and "has no 'champion' alias" in errors[0], output
     assert "loanctl models promote" in errors[0] and "Traceback" not in output
     assert not (home / "mlflow" / "mlflow.db").exists()  # a lookup creates no store
-    # Within 30 s of the server announcing itself (the imports before it are slow on a busy
-    # shared machine); the whole run is reported for the record.
+    # The bound, for the whole run (measured 16.7 s beside a running test suite).
     print(f"bentoml serve without a model exited 3 after {seconds:.1f} s")
-    assert seconds < 120
+    assert seconds < 30
 
 
 @pytest.mark.slow
