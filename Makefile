@@ -5,6 +5,8 @@ SHELL := /bin/bash
 # uv from PATH, else the one `pip install --user uv` puts in ~/.local/bin (installed on demand).
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
 PY := .venv/bin/python
+# `bentoml build` (Bento v2) runs uv: it must be on PATH for make's recipes and the tests.
+export PATH := $(dir $(UV)):$(PATH)
 LOANCTL := .venv/bin/loanctl
 # Everything generated at run time (data, MLflow store, Bento store, traffic, reports) goes under
 # LOAN_HOME (default: this checkout's var/). The programs derive the Bento store, the MLflow

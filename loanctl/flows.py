@@ -103,7 +103,7 @@ def daily_pipeline(
         rows_quarantined=prepared.rows_quarantined,
         bento_tag=trained.bento_tag,
         mlflow_version=trained.mlflow_version,
-        metrics={k: float(v) for k, v in trained.metrics.items()},
+        metrics=trained.metrics.flat(),
     )
 
 

@@ -88,9 +88,15 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
             bucket.inc(count)
 
 
+_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+"""Decided once, as prometheus-client decides where the values live when it is imported: a
+variable set later in the process (by another library, or another test) must not make
+``/metrics`` read files this process never wrote."""
+
+
 def exposition() -> tuple[bytes, str]:
     """The ``/metrics`` body (every worker's metrics when served by ``bentoml serve``)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -142,8 +142,8 @@ def decode_line(line: bytes, cipher: RecordCipher | None = None) -> dict[str, An
         InputError: encrypted, and no key ring is configured or it fails authentication.
     """
     record: dict[str, Any] = orjson.loads(line)
-    if record.get("enc") != ENCRYPTED:
-        return record
+    if not isinstance(record, dict) or record.get("enc") != ENCRYPTED:
+        return record  # not an object: the caller reports it
     cipher = cipher or configured_cipher()
     if cipher is None:
         raise InputError("encrypted record, but LOAN_DATA_KEY_FILE is not set")

@@ -44,6 +44,9 @@ def fresh_env(home: Path) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        # These tests are about where state lives, not tokens (tests/security covers those).
+        "LOAN_AUTH_MODE": "off",
+        "LOAN_ENVIRONMENT": "development",
     }
 
 
