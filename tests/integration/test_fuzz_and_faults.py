@@ -95,7 +95,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
         "content_type_conformance,unsupported_method",
         "--seed", str(FUZZ_SEED), "--max-examples", str(FUZZ_EXAMPLES),
-        "--phases", "examples,coverage,fuzzing", "--workers", "2",
+        "--phases", "examples,coverage,fuzzing", "--workers", "1",
         "--no-shrink", "--continue-on-failure", "--request-timeout", "30",
         "--report", "har", "--report-dir", str(tmp_path),
     ]  # fmt: skip
