@@ -26,6 +26,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _own_bentoml_home(shared: Path, log: Path) -> str:
+    """A BentoML home of this server's own, sharing the model store: ``bentoml serve`` empties
+    its home's Prometheus folder when it starts, which would wipe the metrics of a server
+    already running from the same home."""
+    own = log.parent / f"bentoml-home-{log.stem}"
+    own.mkdir(parents=True, exist_ok=True)
+    (shared / "models").mkdir(parents=True, exist_ok=True)
+    if not (own / "models").exists():
+        (own / "models").symlink_to(shared / "models", target_is_directory=True)
+    return str(own)
+
+
 @contextmanager
 def bentoml_serve(
     model_tag: str,
@@ -52,6 +64,7 @@ def bentoml_serve(
         "LOAN_ENVIRONMENT": "development",
         **(env or {}),
     }
+    environment["BENTOML_HOME"] = _own_bentoml_home(Path(environment["BENTOML_HOME"]), log)
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     command = [str(bentoml_cli), "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
     scheme, verify = "http", True
