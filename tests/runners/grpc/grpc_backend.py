@@ -7,8 +7,11 @@ translation against genuine scores, validation errors, lookups and the pause.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from lightgbm import LGBMClassifier
@@ -85,3 +88,23 @@ def serving_backend(home: Path, tag: str, *, max_batch_rows: int = 10_000) -> Fa
 
     guard = dev_guard(home)  # authentication off; tests/security covers it over gRPC
     return FaultInjectingBackend(scorer, explain, max_batch_rows=max_batch_rows, guard=guard)
+
+
+T = TypeVar("T")
+
+
+class Loop:
+    """An event loop in a thread: the aio server lives there, blocking clients call it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -9,11 +9,9 @@ The examples are derived deterministically (``derandomize``): the same cases on 
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -32,9 +30,9 @@ from runners.loading import load_serving_model
 from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
+from tests.runners.grpc.grpc_backend import Loop
 from tests.runners.tiny_model import build, dev_guard, payloads
 
-T = TypeVar("T")
 DOCUMENTED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -48,22 +46,6 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-class Loop:
-    """An event loop in a thread: the aio server lives there; blocking stubs call it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

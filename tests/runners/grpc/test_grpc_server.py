@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -34,29 +32,15 @@ from loan_default.schema import (
 from loan_default.traffic import Checkpoint, read_new
 from runners.grpc import convert
 from runners.grpc.server import GrpcServer, start_server
-from tests.runners.grpc.grpc_backend import FaultInjectingBackend, serving_backend, to_requests
+from tests.runners.grpc.grpc_backend import (
+    FaultInjectingBackend,
+    Loop,
+    serving_backend,
+    to_requests,
+)
 from tests.runners.tiny_model import build
 
 PAUSED = UnavailableError("scoring is paused by an operator: model review")
-
-T = TypeVar("T")
-
-
-class Loop:
-    """An event loop in a thread: the aio server lives there, blocking clients call it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
