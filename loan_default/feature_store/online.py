@@ -46,7 +46,7 @@ class FeastLookup:
 
 def _typed(name: str, value: Any) -> Any:
     if FIELDS_BY_NAME[name].kind is Kind.INTEGER:
-        return int(round(value))
+        return round(value)
     return float(value)
 
 

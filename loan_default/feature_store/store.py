@@ -41,9 +41,7 @@ def open_store(repo: Path) -> FeatureStore:
         ConfigError: no ``feature_store.yaml`` there (run ``loanctl features apply``).
     """
     if not (repo / "feature_store.yaml").is_file():
-        raise ConfigError(
-            f"no feature repository at {repo}: run `loanctl features apply` first"
-        )
+        raise ConfigError(f"no feature repository at {repo}: run `loanctl features apply` first")
     from feast import FeatureStore
 
     return FeatureStore(repo_path=str(repo))
@@ -92,7 +90,7 @@ def push_history(settings: FeatureStoreSettings, rows: pd.DataFrame) -> int:
 
     store = open_store(settings.repo_path)
     frame = rows[[CLIENT_ID, EVENT_TIME, *HISTORY.fields]].astype(
-        {name: "float64" for name in HISTORY.fields}
+        dict.fromkeys(HISTORY.fields, "float64")
     )
     store.push(PUSH_SOURCE, frame, to=PushMode.ONLINE_AND_OFFLINE)
     return len(frame)
@@ -120,7 +118,7 @@ def status(settings: FeatureStoreSettings) -> list[ViewStatus]:
         latest = table[EVENT_TIME].max() if len(table) else None
         try:
             registered = store.get_feature_view(view.name)
-        except Exception as exc:  # noqa: BLE001 - Feast raises its own not-found types
+        except Exception as exc:
             raise ConfigError(f"feature view {view.name} is not registered: {exc}") from None
         intervals = registered.materialization_intervals
         until = max((end for _, end in intervals), default=None)

@@ -43,7 +43,7 @@ def ensure_table(path: Path, fields: Sequence[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     pq.write_table(schema.empty_table(), partial)
-    os.replace(partial, path)
+    partial.replace(path)
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
@@ -51,7 +51,7 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     frame.to_parquet(partial, index=False)
-    os.replace(partial, path)
+    partial.replace(path)
 
 
 def bureau_rows(frame: pd.DataFrame) -> pd.DataFrame:
