@@ -96,6 +96,15 @@ def push_history(settings: FeatureStoreSettings, rows: pd.DataFrame) -> int:
     return len(frame)
 
 
+def bureau_newest_event(settings: FeatureStoreSettings) -> datetime | None:
+    """The newest event in the bureau table (its freshness), without opening Feast."""
+    path = settings.repo_path / BUREAU.table
+    if not path.exists():
+        return None
+    times = pd.read_parquet(path, columns=[EVENT_TIME])[EVENT_TIME]
+    return None if times.empty else pd.Timestamp(times.max()).to_pydatetime()
+
+
 @dataclass(frozen=True)
 class ViewStatus:
     """One feature view's state: its version label, offline rows, latest event, last load."""
@@ -110,6 +119,8 @@ class ViewStatus:
 
 def status(settings: FeatureStoreSettings) -> list[ViewStatus]:
     """The state of every view (the registry's and the offline tables')."""
+    from feast.errors import FeatureViewNotFoundException
+
     repo = settings.repo_path
     store = open_store(repo)
     out = []
@@ -118,8 +129,10 @@ def status(settings: FeatureStoreSettings) -> list[ViewStatus]:
         latest = table[EVENT_TIME].max() if len(table) else None
         try:
             registered = store.get_feature_view(view.name)
-        except Exception as exc:
-            raise ConfigError(f"feature view {view.name} is not registered: {exc}") from None
+        except FeatureViewNotFoundException:
+            raise ConfigError(
+                f"feature view {view.name} is not registered: run `loanctl features apply`"
+            ) from None
         intervals = registered.materialization_intervals
         until = max((end for _, end in intervals), default=None)
         out.append(
