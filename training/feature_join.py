@@ -31,9 +31,10 @@ def join_feature_store(
         ConfigError: no feature repository (run ``loanctl features apply``).
     """
     settings = settings or FeatureStoreSettings()
-    before = int(prepared.frame[list(BUREAU.fields)].notna().sum().sum())
+    fields = list(BUREAU.fields)
+    before = int(prepared.frame.reindex(columns=fields).notna().sum().sum())
     frame = point_in_time(settings, prepared.frame)
-    filled = int(frame[list(BUREAU.fields)].notna().sum().sum()) - before
+    filled = int(frame.reindex(columns=fields).notna().sum().sum()) - before
     log.info("feature store join: %d bureau value(s) filled from %s", filled, BUREAU.label)
     return replace(
         prepared,

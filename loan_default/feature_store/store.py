@@ -161,17 +161,20 @@ def point_in_time(settings: FeatureStoreSettings, frame: pd.DataFrame) -> pd.Dat
     keyed = frame[CLIENT_ID].notna() & frame[TIMESTAMP].notna()
     if not keyed.any():
         return frame
-    entity = pd.DataFrame(
+    keys = pd.DataFrame(
         {
             CLIENT_ID: frame.loc[keyed, CLIENT_ID].astype(str),
             EVENT_TIME: pd.to_datetime(frame.loc[keyed, TIMESTAMP], utc=True),
-            "_row": frame.index[keyed],
         }
     )
+    entity = keys.drop_duplicates().reset_index(drop=True)  # one query per (client, instant)
     store = open_store(settings.repo_path)
     features = [f"{BUREAU.name}:{name}" for name in BUREAU.fields]
-    joined: Any = store.get_historical_features(entity_df=entity, features=features).to_df()
-    joined = joined.set_index("_row").reindex(frame.index[keyed])
+    found: Any = store.get_historical_features(entity_df=entity, features=features).to_df()
+    found[EVENT_TIME] = pd.to_datetime(found[EVENT_TIME], utc=True)
+    found = found.drop_duplicates([CLIENT_ID, EVENT_TIME])
+    joined = keys.merge(found, on=[CLIENT_ID, EVENT_TIME], how="left", validate="many_to_one")
+    joined.index = keys.index
     out = frame.copy()
     for name in BUREAU.fields:
         stored = pd.to_numeric(joined[name], errors="coerce").astype("float64")
