@@ -14,7 +14,7 @@ NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
 def _prediction(pid: str, client: str | None, days_ago: float, app_id: str | None = None) -> dict:
-    app = {"client_income": 5000.0}
+    app: dict[str, object] = {"client_income": 5000.0}
     if client:
         app["client_id"] = client
     if app_id:

@@ -41,7 +41,9 @@ def redis_server(folder: Path) -> Iterator[str]:
                 break
             except redis.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start: {folder / 'redis.log'}")
+                    raise RuntimeError(
+                        f"redis-server did not start: {folder / 'redis.log'}"
+                    ) from None
                 time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
