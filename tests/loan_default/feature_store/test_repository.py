@@ -60,7 +60,9 @@ def test_bureau_rows_are_stamped_at_the_application_and_need_a_client(tmp_path: 
     frame = pd.DataFrame(
         {
             "client_id": ["c1", None, "c2"],
-            "application_date": pd.to_datetime(["2026-01-02", "2026-01-03", None], utc=True),
+            "application_date": pd.to_datetime(
+                pd.Series(["2026-01-02", "2026-01-03", None]), utc=True
+            ),
             "score_source_2": [0.4, 0.5, 0.6],
             "credit_bureau": [2.0, None, 1.0],
         }
