@@ -31,6 +31,8 @@ from loan_default.traffic import Kind, lines, log_files, parse_line
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER = timedelta(minutes=1)
+"""A failed push (store down) is retried this long after, not at every poll."""
 LOOKBACK = timedelta(days=365)
 """Log day folders read back this far (predictions and feedback)."""
 
@@ -156,9 +158,16 @@ class HistoryJob:
         self.push = push
         self.every = timedelta(seconds=every)
         self.last: HistoryRun | None = None
+        self._retry_at: datetime | None = None
 
     def due(self, now: datetime) -> bool:
+        if self._retry_at is not None:
+            return now >= self._retry_at
         return self.last is None or now - self.last.at >= self.every
+
+    def failed(self, now: datetime) -> None:
+        """A run failed: try again after :data:`RETRY_AFTER` (or ``every`` if shorter)."""
+        self._retry_at = now + min(RETRY_AFTER, self.every)
 
     def run(self, now: datetime) -> HistoryRun:
         """Compute and push now (the caller decides when; see :meth:`due`)."""
@@ -166,5 +175,6 @@ class HistoryJob:
         rows = client_history(applications, outcomes, now)
         pushed = int(self.push(rows)) if len(rows) else 0
         self.last = HistoryRun(at=now, clients=pushed)
+        self._retry_at = None
         log.info("client history: %d client(s) pushed to the feature store", pushed)
         return self.last

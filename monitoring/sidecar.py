@@ -233,6 +233,7 @@ class Sidecar:
             newest = bureau_newest_event(FeatureStoreSettings())
         except Exception as exc:  # a job boundary (Feast, Redis, disk): report, keep monitoring
             log.error("client history not pushed: %s", exc)
+            self.history.failed(now)
             self.metrics.history_failures.inc()
             return
         self.metrics.history_pushed.set(run.at.timestamp())

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from loan_default.traffic import TrafficWriter
 from monitoring.client_history import HistoryJob, client_history, read_logs
@@ -73,3 +74,50 @@ def test_the_job_pushes_on_its_schedule(tmp_path: Path) -> None:
     assert job.due(NOW) and job.run(NOW).clients == 1
     assert not job.due(NOW + timedelta(minutes=59)) and job.due(NOW + timedelta(hours=1))
     assert pushed[0]["client_id"].tolist() == ["c1"]
+
+
+@pytest.mark.slow
+def test_the_sidecar_pushes_history_once_the_repository_exists(tmp_path: Path) -> None:
+    from loan_default.feature_store.repository import write_repository
+    from loan_default.feature_store.settings import FeatureStoreSettings
+    from monitoring.metrics import SidecarMetrics
+    from monitoring.sidecar import Sidecar
+    from tests.monitoring.sidecar_world import sidecar_config, sidecar_settings
+
+    settings = sidecar_settings(tmp_path)
+    clock = [NOW]
+    metrics = SidecarMetrics()
+
+    def sidecar() -> Sidecar:
+        return Sidecar(settings, sidecar_config(), metrics=metrics, clock=lambda: clock[0],
+                       evidently=False)  # fmt: skip
+
+    alone = sidecar()
+    assert alone.history is None  # no feature repository: nothing to push to
+    alone.close()
+    writer = TrafficWriter(settings.traffic_path, "predictions")
+    writer.write([_prediction("p1", "c1", 1)])
+    writer.close()
+    write_repository(FeatureStoreSettings(home=tmp_path))  # generated, never applied
+    car = sidecar()
+    assert car.history is not None
+    car.step(flush=False, wait_training=False, results=[])  # Feast knows no push source yet
+    failures = metrics.registry.get_sample_value("loan_feature_history_failures_total")
+    assert failures == 1 and car.history.last is None
+    pushed: list[pd.DataFrame] = []
+
+    def push(rows: pd.DataFrame) -> int:
+        pushed.append(rows)
+        return len(rows)
+
+    car.history.push = push
+    clock[0] = NOW + timedelta(seconds=30)
+    car.step(flush=False, wait_training=False, results=[])
+    assert not pushed  # a failed push is retried a minute later, not at every poll
+    clock[0] = NOW + timedelta(minutes=1)
+    car.step(flush=False, wait_training=False, results=[])
+    car.close()
+    assert pushed[0]["client_id"].tolist() == ["c1"]
+    assert metrics.registry.get_sample_value("loan_feature_history_clients") == 1
+    pushed_at = metrics.registry.get_sample_value("loan_feature_history_pushed_timestamp_seconds")
+    assert pushed_at == clock[0].timestamp()
