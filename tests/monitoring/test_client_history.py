@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from loan_default.traffic import TrafficWriter
 from monitoring.client_history import HistoryJob, client_history, read_logs
@@ -76,7 +75,6 @@ def test_the_job_pushes_on_its_schedule(tmp_path: Path) -> None:
     assert pushed[0]["client_id"].tolist() == ["c1"]
 
 
-@pytest.mark.slow
 def test_the_sidecar_pushes_history_once_the_repository_exists(tmp_path: Path) -> None:
     from loan_default.feature_store.repository import write_repository
     from loan_default.feature_store.settings import FeatureStoreSettings
@@ -101,7 +99,12 @@ def test_the_sidecar_pushes_history_once_the_repository_exists(tmp_path: Path) -
     write_repository(FeatureStoreSettings(home=tmp_path))  # generated, never applied
     car = sidecar()
     assert car.history is not None
-    car.step(flush=False, wait_training=False, results=[])  # Feast knows no push source yet
+
+    def store_down(rows: pd.DataFrame) -> int:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    car.history.push = store_down
+    car.step(flush=False, wait_training=False, results=[])  # logged and counted, not raised
     failures = metrics.registry.get_sample_value("loan_feature_history_failures_total")
     assert failures == 1 and car.history.last is None
     pushed: list[pd.DataFrame] = []
