@@ -33,8 +33,9 @@ def test_import_apply_materialize_status_then_serve_a_client(
     frame = generate_applications(400, seed=4)
     data = tmp_path / "applications.parquet"
     frame.to_parquet(data)
+    out_file = str(tmp_path / "c.parquet")
     code, out, _ = _loanctl(monkeypatch, capsys, "data", "import", "--data", str(data),
-                            "--source", "canonical", "--out", str(tmp_path / "c.parquet"))  # fmt: skip
+                            "--source", "canonical", "--out", out_file)  # fmt: skip
     assert code == 0 and "bureau table: 400 row(s) added" in out
     code, out, _ = _loanctl(monkeypatch, capsys, "features", "apply")
     assert code == 0 and "bureau_v1, client_history_v1" in out
