@@ -7,7 +7,8 @@ means. Everything else is derived from this table:
 * the pydantic request model of the API (:func:`application_model`),
 * the dtypes and checks of a canonical DataFrame (:func:`coerce_frame`, ``validation``),
 * the source mappings' targets (``configs/sources/*.yaml``),
-* the feature engineering inputs (``loan_default.features``).
+* the feature engineering inputs (``loan_default.features``),
+* the feature store's bureau view (fields with ``provider=Provider.BUREAU``).
 
 Conventions of the canonical form:
 
