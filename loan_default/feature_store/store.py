@@ -22,6 +22,7 @@ from loan_default.feature_store.repository import (
     PUSH_SOURCE,
     VIEWS,
     definitions,
+    ensure_tables,
     write_repository,
 )
 from loan_default.feature_store.settings import FeatureStoreSettings
@@ -59,13 +60,13 @@ def apply(settings: FeatureStoreSettings) -> list[str]:
 def write_bureau(settings: FeatureStoreSettings, frame: pd.DataFrame) -> int:
     """Add a canonical frame's bureau rows to the bureau table; rows added (0: no client keys).
 
-    The table is created with the repository if needed (no Feast call: the import stage
-    runs this without a registered store).
+    The table is created if needed (no Feast call, no ``feature_store.yaml``: the import
+    stage runs this before any ``loanctl features apply``).
     """
     rows = bureau_rows(frame)
     if rows.empty:
         return 0
-    repo = write_repository(settings)
+    repo = ensure_tables(settings)
     append_rows(repo / BUREAU.table, rows, BUREAU.fields)
     return len(rows)
 

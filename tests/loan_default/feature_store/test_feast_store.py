@@ -88,6 +88,17 @@ def test_lookup_gives_the_latest_bureau_fields_typed_with_their_event_time(
     assert sqlite_store.lookup.lookup([]) == []
 
 
+def test_lookups_from_many_threads_agree(sqlite_store: Store, redis_store: Store) -> None:
+    """The serving side calls one lookup from a thread pool: answers stay per-request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [["c1"], ["c2", "c1"], ["nobody", "c2"], ["c1", "nobody", "c1"]] * 25
+    for store in (sqlite_store, redis_store):
+        expected = [store.lookup.lookup(r) for r in requests[:4]] * 25
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert list(pool.map(store.lookup.lookup, requests)) == expected
+
+
 def test_point_in_time_join_never_leaks_a_later_bureau_update(sqlite_store: Store) -> None:
     applications = pd.DataFrame(
         {
