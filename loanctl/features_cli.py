@@ -4,8 +4,9 @@
 ``LOAN_FEATURE_REPO_DIR``) and registers its definitions; ``materialize`` loads the bureau
 table into the online store (SQLite, or Redis with ``LOAN_FEATURE_ONLINE_STORE=redis``);
 ``status`` shows each view's version, rows, clients and freshness. ``apply`` and
-``materialize`` are recorded in the audit trail's ``control`` stream (they change what the
-service serves).
+``materialize`` need the permission ``features:manage`` (``configs/rbac.yaml``: the
+ml-engineer role; a local ``loanctl`` has the policy's ``local_roles``) and are recorded in the
+audit trail's ``control`` stream with their caller (they change what the service serves).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def apply_command() -> None:
     """Generate the feature repository from the schema and register its definitions."""
     from loan_default.feature_store.settings import FeatureStoreSettings
     from loan_default.feature_store.store import apply
+    from loan_default.security.cli import cli_principal
     from loan_default.security.guard import record_control
     from loan_default.security.rbac import actor
 
+    cli_principal("cli.features.apply")
     settings = FeatureStoreSettings()
     names = apply(settings)
     record_control(
@@ -53,9 +56,11 @@ def materialize_command(
     """Load the bureau table into the online store (incrementally, since the last load)."""
     from loan_default.feature_store.settings import FeatureStoreSettings
     from loan_default.feature_store.store import materialize
+    from loan_default.security.cli import cli_principal
     from loan_default.security.guard import record_control
     from loan_default.security.rbac import actor
 
+    cli_principal("cli.features.materialize")
     settings = FeatureStoreSettings()
     until = materialize(settings, None if end is None else end.replace(tzinfo=end.tzinfo or UTC))
     record_control(

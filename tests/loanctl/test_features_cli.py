@@ -55,3 +55,19 @@ def test_import_apply_materialize_status_then_serve_a_client(
                for line in path.read_text().splitlines()]  # fmt: skip
     events = {entry.get("event") for entry in control}
     assert {"features.applied", "features.materialized"} <= events
+    assert all(e["subject"].startswith("os:") for e in control if e["event"].startswith("feat"))
+    monkeypatch.setenv("LOAN_RBAC_POLICY", str(_policy_without_local_roles(tmp_path)))
+    code, _, err = _loanctl(monkeypatch, capsys, "features", "materialize")
+    assert code == 2 and "'features:manage'" in err  # a caller without the role is refused
+
+
+def _policy_without_local_roles(tmp_path: Path) -> Path:
+    import yaml
+
+    from loan_default.security.settings import SecuritySettings
+
+    policy = yaml.safe_load(SecuritySettings().rbac_policy.read_text())
+    policy["local_roles"] = []
+    path = tmp_path / "rbac.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return path
