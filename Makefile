@@ -48,7 +48,7 @@ format: install ## Apply ruff's formatting and import order
 	.venv/bin/ruff check --fix .
 
 .PHONY: test
-test: install promtool postgresql deploy-check actionlint ## Install everything (packages, promtool, PostgreSQL, kubectl, actionlint) and run the whole suite (CI)
+test: install promtool postgresql redis deploy-check actionlint ## Install everything (packages, promtool, PostgreSQL, Redis, kubectl, actionlint) and run the whole suite (CI)
 	.venv/bin/ruff check .
 	.venv/bin/mypy .
 	.venv/bin/lint-imports
@@ -94,6 +94,15 @@ promtool: ## Install promtool and amtool (Debian packages) when they are missing
 	    --no-install-recommends prometheus prometheus-alertmanager; \
 	fi
 	@promtool --version | head -1
+
+.PHONY: redis
+redis: ## Install redis-server (Debian package; the feature store's Redis online store tests) when missing
+	@if ! command -v redis-server >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends redis-server; \
+	fi
+	@redis-server --version | head -1
 
 .PHONY: check-alerts
 check-alerts: promtool ## Check Prometheus/Alertmanager configs and unit-test the alert rules

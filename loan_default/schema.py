@@ -7,7 +7,8 @@ means. Everything else is derived from this table:
 * the pydantic request model of the API (:func:`application_model`),
 * the dtypes and checks of a canonical DataFrame (:func:`coerce_frame`, ``validation``),
 * the source mappings' targets (``configs/sources/*.yaml``),
-* the feature engineering inputs (``loan_default.features``).
+* the feature engineering inputs (``loan_default.features``),
+* the feature store's bureau view (fields with ``provider=Provider.BUREAU``).
 
 Conventions of the canonical form:
 
@@ -80,6 +81,15 @@ class Role(enum.StrEnum):
     """The observed outcome."""
 
 
+class Provider(enum.StrEnum):
+    """Who supplies a field's value."""
+
+    APPLICATION = "application"
+    """The application form (or the lender's own systems at application time)."""
+    BUREAU = "bureau"
+    """A credit bureau's feed: also kept in the feature store's bureau view, by client."""
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """One canonical field."""
@@ -97,6 +107,8 @@ class FieldSpec:
     required: bool = False
     """Critical: a row without it cannot be scored or trained on."""
     example: Any = None
+    provider: Provider = Provider.APPLICATION
+    """Who supplies the value (``bureau`` fields make the feature store's bureau view)."""
 
     @property
     def is_numeric(self) -> bool:
@@ -145,6 +157,7 @@ def _days(name: str, source: str, description: str, **kw: Any) -> FieldSpec:
 
 
 def _score(name: str, source: str, description: str, **kw: Any) -> FieldSpec:
+    kw.setdefault("provider", Provider.BUREAU)
     return FieldSpec(
         name, Kind.NUMBER, description, source, unit="score 0-1", minimum=0.0, maximum=1.0, **kw
     )
@@ -455,6 +468,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         minimum=0.0,
         maximum=1.0,
         example=0.0825,
+        provider=Provider.BUREAU,
     ),
     _days(
         "phone_change",
@@ -471,6 +485,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         minimum=0,
         maximum=100,
         example=1,
+        provider=Provider.BUREAU,
     ),
     FieldSpec(
         "default",
@@ -494,6 +509,8 @@ PROTECTED_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.role is R
 INPUT_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.role is not Role.LABEL)
 """Everything an application carries (features, protected attributes, ID, date): the API input."""
 REQUIRED_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.required)
+BUREAU_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.provider is Provider.BUREAU)
+"""Fields a credit bureau supplies: the feature store's bureau view (by ``client_id``)."""
 CANONICAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
 RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]

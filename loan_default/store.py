@@ -57,6 +57,11 @@ class ModelMetadata(BaseModel):
     data_hash: str
     data_rows: int
     data_source: str | None = None
+    feature_views: dict[str, str] = Field(
+        default_factory=dict,
+        description="Feature store views joined into the training set at each application's "
+        "date (view -> ``name@fingerprint``); empty when trained without the store.",
+    )
     git_commit: str | None = None
     mlflow_run_id: str | None = None
     mlflow_model_name: str | None = None

@@ -75,6 +75,10 @@ def _register() -> None:
 
     app.add_typer(pipeline_app, name="pipeline", help="The daily ingestion -> training flow.")
 
+    from loanctl.features_cli import app as features_app
+
+    app.add_typer(features_app, name="features", help="The feature store: apply, load, status.")
+
 
 _register()
 

@@ -87,6 +87,22 @@ class SidecarMetrics:
         self.triggers = Counter(
             "loan_monitor_triggers", "Retraining triggers fired.", ("trigger",), registry=r
         )
+        self.history_pushed = Gauge(
+            "loan_feature_history_pushed_timestamp_seconds",
+            "When the client history was last pushed to the feature store (Unix time).",
+            registry=r,
+        )  # fmt: skip
+        self.history_clients = Gauge(
+            "loan_feature_history_clients", "Clients in the last client-history push.", registry=r
+        )
+        self.history_failures = Counter(
+            "loan_feature_history_failures", "Client-history runs that failed.", registry=r
+        )
+        self.bureau_newest = Gauge(
+            "loan_feature_bureau_newest_event_timestamp_seconds",
+            "Newest event in the feature store's bureau table (Unix time): its freshness.",
+            registry=r,
+        )  # fmt: skip
         self._per_window = (
             self.drift_score, self.drifted_features, self.feature_psi, self.feature_drift,
             self.score_psi, self.auc, self.labelled, self.estimated_auc, self.air,

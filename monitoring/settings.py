@@ -38,6 +38,12 @@ class MonitorSettings(LoanSettings):
     monitor_poll_seconds: float = Field(
         10.0, gt=0, description="Pause between two reads of the traffic log when idle."
     )
+    client_history_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between two client-history pushes to the feature store (0: "
+        "never). Runs only once the feature repository exists (loanctl features apply).",
+    )
     monitor_dir: Path | None = Field(
         None, description="State, reports and trigger log (default: <home>/monitoring)."
     )

@@ -19,8 +19,11 @@ from datetime import datetime, timedelta
 
 from loan_default import control
 from loan_default.errors import PauseFileError
+from loan_default.feature_store.settings import FeatureStoreSettings
+from loan_default.feature_store.store import bureau_newest_event
 from loan_default.traffic import BadLine, FeedbackRecord, Kind, read_new, utcnow
 from monitoring.analysis import ModelCatalog, analyse, stored_attributes
+from monitoring.client_history import history_job
 from monitoring.metrics import SidecarMetrics
 from monitoring.quarantine import Quarantine
 from monitoring.report import apply_retention, latest_report, write_index, write_window_report
@@ -77,6 +80,7 @@ class Sidecar:
         self.trigger_log = TriggerLog(settings.trigger_log)
         self.retrainer = Retrainer(trainer if config.retrain.enabled else None, self.trigger_log)
         self._attributes = stored_attributes(config)
+        self.history = history_job(settings)
         latest = latest_report(settings.reports_path)
         if latest is not None:  # alerts keep their state across a restart
             self.metrics.publish(latest, restored=True)
@@ -119,6 +123,8 @@ class Sidecar:
         if results:
             self._retention(now)
         self.metrics.paused.set(int(self._paused()))
+        if self.history is not None and self.history.due(now):
+            self._client_history(now)
         self.metrics.beat()
         return len(items)
 
@@ -217,6 +223,23 @@ class Sidecar:
             return
         self.state.add_feedback(records, checkpoint)  # also when every line was quarantined
         self.metrics.records.labels("feedback").inc(len(records))
+
+    def _client_history(self, now: datetime) -> None:
+        """Push the client history; a store that fails is logged and counted, and retried at
+        the next run (the sidecar goes on)."""
+        assert self.history is not None
+        try:
+            run = self.history.run(now)
+            newest = bureau_newest_event(FeatureStoreSettings())
+        except Exception as exc:  # a job boundary (Feast, Redis, disk): report, keep monitoring
+            log.error("client history not pushed: %s", exc)
+            self.history.failed(now)
+            self.metrics.history_failures.inc()
+            return
+        self.metrics.history_pushed.set(run.at.timestamp())
+        self.metrics.history_clients.set(run.clients)
+        if newest is not None:
+            self.metrics.bureau_newest.set(newest.timestamp())
 
     def _retention(self, now: datetime) -> None:
         keep = self.config.retention

@@ -38,6 +38,12 @@ class TrainingSettings(LoanSettings):
     experiment: str = Field(
         "loan_default", description="MLflow experiment that receives the training runs."
     )
+    feature_store_join: bool = Field(
+        False,
+        description="Fill the training rows' missing bureau fields from the feature store "
+        "(LOAN_FEATURE_REPO_DIR), point-in-time correct at each application's date "
+        "(LOAN_FEATURE_STORE_JOIN).",
+    )
 
     @property
     def runs_path(self) -> Path:

@@ -41,6 +41,7 @@ from training.evaluation import (
     ranking_metrics,
     threshold_metrics,
 )
+from training.feature_join import join_feature_store
 from training.holdout import candidate_holdout
 from training.importance import field_importance, pipeline_predict
 from training.output import library_output
@@ -293,6 +294,8 @@ def _train(
         prepared = data if isinstance(data, PreparedDataset) else (
             prepare_dataset(data, source=source)
         )  # fmt: skip
+        if settings.feature_store_join:
+            prepared = join_feature_store(prepared)
         X_all, y_all = _labelled(prepared)
     progress.say(
         f"data: {len(X_all):,} valid rows of {prepared.rows_in:,} ({prepared.rows_quarantined:,} "

@@ -163,6 +163,7 @@ def _metadata(
         data_hash=prepared.data_hash,
         data_rows=prepared.rows_in - prepared.rows_quarantined,  # all valid rows, not a sample
         data_source=prepared.source,
+        feature_views=prepared.feature_views,
         git_commit=commit,
         mlflow_run_id=run_id,
         mlflow_model_name=registry.MODEL_NAME,
@@ -208,7 +209,8 @@ def publish(
     with tracking.start_run_at(settings.experiment, f"train-{run_id}", started_at) as parent:
         mlflow.set_tags(
             {**tags, "champion": champion.result.name, "bento_tag": bento_tag,
-             "reason": reason or "manual", "run_folder": str(run_dir)}
+             "reason": reason or "manual", "run_folder": str(run_dir),
+             **{f"feature_view.{k}": v for k, v in prepared.feature_views.items()}}
         )  # fmt: skip
         mlflow.log_params(
             {"data_rows": prepared.rows_in - prepared.rows_quarantined, "train_rows": len(y),

@@ -80,8 +80,19 @@ def import_command(
         Path | None,
         typer.Option(help="Rows that cannot be mapped (default: <OUT stem>.quarantine.parquet)."),
     ] = None,
+    bureau: Annotated[
+        bool,
+        typer.Option(
+            help="Add the rows' bureau fields (by client_id, at application_date) to the "
+            "feature store's bureau table (<home>/feature_repo/tables/bureau.parquet)."
+        ),
+    ] = True,
 ) -> None:
-    """Map a source table onto the canonical schema; unmappable rows go to a quarantine file."""
+    """Map a source table onto the canonical schema; unmappable rows go to a quarantine file.
+
+    Rows with a client key and a date also feed the feature store's bureau table (then run
+    ``loanctl features materialize`` to serve them).
+    """
     from loan_default.data.io import output_format, write_table
     from loan_default.data.sources import import_table
     from loan_default.errors import InputError
@@ -99,6 +110,13 @@ def import_command(
         )
     write_table(result.data.reset_index(drop=True), out)
     typer.echo(f"wrote {out}")
+    if bureau:
+        from loan_default.feature_store.settings import FeatureStoreSettings
+        from loan_default.feature_store.store import write_bureau
+
+        settings = FeatureStoreSettings()
+        if added := write_bureau(settings, result.data):
+            typer.echo(f"bureau table: {added} row(s) added in {settings.repo_path}")
 
 
 @app.command("validate")

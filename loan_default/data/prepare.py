@@ -38,6 +38,8 @@ class PreparedDataset:
     rows_quarantined: int
     quarantine_path: Path | None = None
     """Where the rejected rows were written; ``None`` when there were none."""
+    feature_views: dict[str, str] = field(default_factory=dict)
+    """Feature store views joined into ``frame`` (base name -> ``name@fingerprint``)."""
     unparseable: dict[str, int] = field(default_factory=dict)
     """Canonical field -> values that could not be parsed and became missing."""
 
