@@ -225,7 +225,10 @@ def _fill(
         try:
             completed[name] = _validator(name).validate_python(_integral(name, completed[name]))
         except ValidationError:
-            completed[name] = record.get(name)
+            if name in record:  # as the request had it (null)
+                completed[name] = record[name]
+            else:
+                del completed[name]
             rejected.append(name)
             metrics.FEATURE_REJECTED.labels(name).inc()
             continue
