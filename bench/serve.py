@@ -4,19 +4,22 @@ Usage::
 
     make bench-serve     # installs wrk and h2load when missing, then runs this
     .venv/bin/python bench/serve.py [--seconds 10] [--workers 2] [--model-tag loan_default:v...]
+    .venv/bin/python bench/serve.py --enrichment-only   # the feature-store case alone
 
-Everything runs on 127.0.0.1 (ports 3300-3304), all servers up together, each scenario bounded by
-``--seconds`` after a one-second warm-up. Without ``--model-tag`` a realistic model (300 trees x
-31 leaves on 20,000 generated applications) is trained into a temporary Bento store. HTTP load
-comes from ``wrk -t1`` and gRPC load from ``h2load`` (``bench/loadgen.py``): a Python client
-would saturate below the floor and measure itself.
+Everything runs on 127.0.0.1 (ports 3300-3306, ``--port-base``), all servers up together,
+each scenario bounded by ``--seconds`` after a one-second warm-up. Without ``--model-tag`` a
+realistic model (300 trees x 31 leaves on 20,000 generated applications) is trained into a
+temporary Bento store. HTTP load comes from ``wrk -t1`` and gRPC load from ``h2load``
+(``bench/loadgen.py``): a Python client would saturate below the floor and measure itself.
 
 Scenarios: single-application ``/v1/predict`` at concurrency 1, 16 and 64, ``/v1/predict_batch``
 rows per second and ``/v1/explain`` latency on ``bentoml serve``; the gRPC ``Predict`` call on
 the same server at the same concurrencies; the same REST scenarios against (a) the naive FastAPI
 app and (b) the lean floor (uvicorn + uvloop + httptools + orjson + the raw Booster, same
-workers; ``bench/apps.py``); and (c) the model's own predict call in this process. The machine
-is shared: the ratios within one run are the result, absolute figures move from run to run.
+workers; ``bench/apps.py``); and (c) the model's own predict call in this process. With
+``--enrichment`` (or alone, ``--enrichment-only``): ``/v1/predict`` at the top concurrency with a
+feature store on vs off (``bench/enrichment.py``). The machine is shared: the ratios within one
+run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
 """
 
@@ -44,11 +47,14 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loadgen import LoadResult, h2load_grpc, wrk  # noqa: E402  (bench/ is on sys.path)
+import enrichment  # noqa: E402  (bench/ is on sys.path)
+from loadgen import LoadResult, h2load_grpc, wrk  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
-HTTP_PORT, GRPC_PORT = 3300, 3301
+PORT_BASE = 3300
+"""HTTP port of the service; gRPC +1, naive +2, lean floor +3, depends variant +4, the service
+with a feature store +5 (its gRPC +6)."""
 
 
 def train_bench_model(rows: int, seed: int) -> str:
@@ -214,6 +220,15 @@ def main() -> int:
     parser.add_argument("--model-tag", help="Serve this Bento model instead of training one.")
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
+    parser.add_argument("--port-base", type=int, default=PORT_BASE, help="First of 7 ports.")
+    parser.add_argument(
+        "--enrichment",
+        action="store_true",
+        help="Also measure /v1/predict with a feature store on vs off (bench/enrichment.py).",
+    )
+    parser.add_argument(
+        "--enrichment-only", action="store_true", help="Measure the feature-store case only."
+    )
     parser.add_argument(
         "--variants",
         action="store_true",
@@ -230,6 +245,8 @@ def main() -> int:
 
 def _run(args: argparse.Namespace, home: Path) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
+    base = args.port_base
+    http_port, grpc_port = base, base + 1
     if not args.model_tag:  # the bench model goes to a throw-away store, never the user's
         os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ["LOAN_HOME"] = str(home)
@@ -246,26 +263,32 @@ def _run(args: argparse.Namespace, home: Path) -> int:
 
     grpc_path, grpc_bodies = grpc_messages(singles[:1])
     env = dict(os.environ, LOAN_MODEL_TAG=tag, LOAN_GRPC_HOST="127.0.0.1", OMP_NUM_THREADS="1")
-    env["LOAN_GRPC_PORT"] = str(GRPC_PORT)
+    env["LOAN_GRPC_PORT"] = str(grpc_port)
     env["BENCH_MODEL_DIR"] = str(load_model(tag).path)
     naive_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}  # a user's defaults
     uvicorn = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--workers", str(args.workers)]
     uvicorn += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
     uvicorn += ["--log-level", "warning"]
+    serve = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1", "--port"]
     targets = {
-        "bentoml": ([BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1",
-                     "--port", str(HTTP_PORT)], env, HTTP_PORT),
-        "lean_floor": ([*uvicorn, "--port", "3303", "bench.apps:lean"], env, 3303),
-        "naive_fastapi": ([*uvicorn, "--port", "3302", "bench.apps:naive"], naive_env, 3302),
+        "bentoml": ([*serve, str(http_port)], env, http_port),
+        "lean_floor": ([*uvicorn, "--port", str(base + 3), "bench.apps:lean"], env, base + 3),
+        "naive_fastapi": ([*uvicorn, "--port", str(base + 2), "bench.apps:naive"], naive_env,
+                          base + 2),
     }  # fmt: skip
     if args.variants:
         targets["bentoml_depends"] = (
             [BENTOML, "serve", "bench.depends_variant:DependsApi", "--host", "127.0.0.1",
-             "--port", "3304"], env, 3304,
+             "--port", str(base + 4)], env, base + 4,
         )  # fmt: skip
+    if args.enrichment or args.enrichment_only:
+        targets["bentoml_enriched"] = _enriched_server(env, home, singles, base)
+    if args.enrichment_only:
+        targets = {k: v for k, v in targets.items() if k.startswith("bentoml")}
+        return _enrichment_case(targets, singles, max(levels), args.seconds, args.strict)
     results: dict[tuple[str, str], LoadResult] = {}
     ports = {name: port for name, (_, _, port) in targets.items()}
-    grpc_url = f"http://127.0.0.1:{GRPC_PORT}{grpc_path}"
+    grpc_url = f"http://127.0.0.1:{grpc_port}{grpc_path}"
     # All servers up at once (idle ones cost memory, not CPU), then each scenario measured on
     # every server back to back: on a shared machine whose load drifts by the minute, the
     # floor and the service then see the same neighbours, and their ratio means something.
@@ -274,6 +297,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             stack.enter_context(server(name, cmd, target_env, port))
         for c in levels:
             for name, port in ports.items():
+                if name == "bentoml_enriched":
+                    continue  # its own case, below
                 results[name, f"c{c}"] = load(port, "/v1/predict", single_bodies, c, args.seconds)
                 _row(name, f"predict c={c}", results[name, f"c{c}"])
                 if name == "bentoml":
@@ -281,14 +306,16 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                     results["grpc", f"c{c}"] = res
                     _row("bentoml gRPC", f"Predict c={c}", res)
         for name, port in ports.items():
-            if name == "bentoml_depends":
+            if name in ("bentoml_depends", "bentoml_enriched"):
                 continue  # single predictions only
             res = load(port, "/v1/predict_batch", batch_bodies, args.workers * 2, args.seconds)
             results[name, "batch"] = res
             _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
         for c in (1, 4):
-            res = load(HTTP_PORT, "/v1/explain", single_bodies, c, args.seconds / 2)
+            res = load(http_port, "/v1/explain", single_bodies, c, args.seconds / 2)
             _row("bentoml", f"explain c={c}", res)
+        if "bentoml_enriched" in ports:
+            enriched = _measure_enrichment(ports, singles, max(levels), args.seconds)
     raw = raw_model(tag, singles, batch, args.seconds)
     print(
         f"{'raw model':14} single call (features + model): {raw['single_calls_per_s']:,.0f}/s "
@@ -301,7 +328,63 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         print(f"{'raw model':14} batch {what}: {raw[kind + '_threads1']:,.0f} rows/s 1 thread, "
               f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     met = _verdict(results, raw, levels, args.batch_rows)
+    if "bentoml_enriched" in ports:
+        met = _report(enrichment.verdict(*enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
+
+
+def _enriched_server(
+    env: dict[str, str], home: Path, singles: list[dict], base: int
+) -> tuple[list[str], dict[str, str], int]:
+    """The service with an in-memory feature store of every client's bureau fields, in a home
+    of its own (its traffic log and BentoML's metrics folder), sharing the model store."""
+    own = home / "enriched"
+    (own / "bentoml").mkdir(parents=True)
+    models = Path(env.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
+    (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
+    store = enrichment.write_store(singles, own / "bureau.jsonl")
+    enriched_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
+    enriched_env.update(LOAN_GRPC_PORT=str(base + 6), LOAN_FEATURE_STORE=f"memory:{store}")
+    command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+    return [*command, "--port", str(base + 5)], enriched_env, base + 5
+
+
+def _measure_enrichment(
+    ports: dict[str, int], singles: list[dict], c: int, seconds: float
+) -> tuple[list[LoadResult], list[LoadResult]]:
+    """``/v1/predict`` with the same keyed bodies on both servers, off/on/on/off."""
+    bodies = [orjson.dumps(app) for app in enrichment.keyed(singles)]
+    runs: dict[str, list[LoadResult]] = {"bentoml": [], "bentoml_enriched": []}
+    for name in ("bentoml", "bentoml_enriched", "bentoml_enriched", "bentoml"):
+        res = load(ports[name], "/v1/predict", bodies, c, seconds)
+        runs[name].append(res)
+        _row(name, f"keyed c={c}", res)
+    return runs["bentoml"], runs["bentoml_enriched"]
+
+
+def _enrichment_case(
+    targets: dict, singles: list[dict], c: int, seconds: float, strict: bool
+) -> int:
+    """``--enrichment-only``: both servers up, the enrichment case, its verdict."""
+    ports = {name: port for name, (_, _, port) in targets.items()}
+    with ExitStack() as stack:
+        for name, (cmd, target_env, port) in targets.items():
+            stack.enter_context(server(name, cmd, target_env, port))
+        check = orjson.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{ports['bentoml_enriched']}/v1/predict",
+            data=orjson.dumps(enrichment.keyed(singles)[0]),
+            headers={"Content-Type": "application/json"},
+        ), timeout=30).read())  # fmt: skip
+        print(f"enriched answer: {check.get('enrichment')}", flush=True)
+        off, on = _measure_enrichment(ports, singles, c, seconds)
+    met = _report(enrichment.verdict(off, on, c))
+    return 1 if strict and not met else 0
+
+
+def _report(targets: dict[str, bool]) -> bool:
+    for text, ok in targets.items():
+        print(f"{'met   ' if ok else 'MISSED'}  {text}")
+    return all(targets.values())
 
 
 def _row(name: str, scenario: str, r: LoadResult, rows: int = 1) -> None:
