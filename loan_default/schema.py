@@ -160,6 +160,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         example="APP-000123",
     ),
     FieldSpec(
+        "client_id",
+        Kind.TEXT,
+        "The lender's identifier of the client (the person or business applying): the same for "
+        "every application of one client, and the key of the feature store's bureau and "
+        "client-history features. Never scored; pseudonymised in the audit log.",
+        "Client_ID",
+        role=Role.IDENTIFIER,
+        example="CLI-004711",
+    ),
+    FieldSpec(
         "application_date",
         Kind.TIMESTAMP,
         "When the application was received (ISO 8601). Used for freshness checks, never scored.",
@@ -475,6 +485,7 @@ FIELDS: tuple[FieldSpec, ...] = (
 
 LABEL = "default"
 ID = "application_id"
+CLIENT_ID = "client_id"
 TIMESTAMP = "application_date"
 
 FIELDS_BY_NAME: Mapping[str, FieldSpec] = {f.name: f for f in FIELDS}

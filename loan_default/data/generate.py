@@ -15,7 +15,9 @@ the Loan Default scale, i.e. Home Credit amounts divided by 30):
 * the three external scores share a latent creditworthiness and rise with age (score 1 most);
 * missing: score 1 ~56%, score 3 ~20%, own_house_age ~66% (present only for car owners),
   occupation ~30% (retired, plus 15% of workers), social circle ~50%, credit bureau ~15%,
-  2% elsewhere; never in the required fields, the identifier or the date;
+  2% elsewhere; never in the required fields, the identifiers or the date;
+* ``client_id`` repeats: about 15% of applications come from a client who applied before,
+  often within weeks (loan stacking; :mod:`loan_default.data.clients`);
 * ``application_date`` spreads over the ``months`` before ``period_end`` (fixed by default, so a
   seed always gives the same frame) and fixes ``application_process_day`` and ``_hour``.
 
@@ -62,6 +64,7 @@ import pandas as pd
 from scipy.special import expit
 
 from loan_default.data import population as pop
+from loan_default.data.clients import client_ids
 from loan_default.data.shifts import PRESETS, Shift, apply_shift, resolve_shift
 from loan_default.errors import InputError
 from loan_default.schema import DAYS_PER_YEAR, coerce_frame
@@ -213,6 +216,7 @@ def simulate(
     width = max(len(str(max(rows - 1, 0))), 7)
     pattern = f"APP-{seed}-%0{width}d"
     columns["application_id"] = np.array([pattern % i for i in range(rows)], dtype=object)
+    columns["client_id"] = client_ids(columns["application_date"], seed=seed)
     frame = coerce_frame(pd.DataFrame(columns), with_label=False)
     offset = 0.0
     if spec is not None:

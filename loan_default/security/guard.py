@@ -92,7 +92,8 @@ class Guard:
     ) -> list[dict[str, Any]]:
         """One audit entry per decision: who, which model, a digest of the inputs, the output.
 
-        The applicant id is pseudonymised; no other field of the application is kept.
+        The application and client ids are pseudonymised (``applicant``, ``client``: one
+        client's applications can be followed without their key); no other field is kept.
         """
         if self.pseudonym is None:
             return []
@@ -106,6 +107,7 @@ class Guard:
                 "prediction_id": result["prediction_id"],
                 "model": model,
                 "applicant": pseudonym(app.get("application_id")),
+                "client": pseudonym(app.get("client_id")),
                 "inputs_sha256": inputs_digest(app),
                 "default_probability": result["default_probability"],
                 "risk_category": result["risk_category"],

@@ -60,3 +60,20 @@ def test_pseudonyms_are_stable_and_keyed(tmp_path: Path) -> None:
     b = Pseudonymiser.load_or_create(tmp_path / "b.key")
     assert a("APP-1") == a("APP-1") != b("APP-1")
     assert "APP-1" not in str(a("APP-1")) and a(None) is None
+
+
+def test_decision_events_pseudonymise_the_application_and_the_client(tmp_path: Path) -> None:
+    from loan_default.security.guard import Guard
+    from loan_default.security.settings import SecuritySettings
+
+    settings = SecuritySettings(home=tmp_path, auth_mode="off", environment="development")
+    guard = Guard(settings, stream="test")
+    apps = [{"application_id": "APP-1", "client_id": "CLI-7"}, {"application_id": "APP-2"}]
+    results = [
+        {"prediction_id": p, "default_probability": 0.1, "risk_category": "LOW"} for p in ("a", "b")
+    ]
+    events = guard.decision_events("s", endpoint="predict", model="m:1", applications=apps,
+                                   results=results)  # fmt: skip
+    guard.close()
+    assert events[0]["client"].startswith("p-") and "CLI-7" not in str(events)
+    assert events[0]["client"] != events[0]["applicant"] and events[1]["client"] is None

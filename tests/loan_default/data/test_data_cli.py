@@ -92,7 +92,7 @@ def test_home_credit_sample_imports_to_valid_canonical_parquet(
     )
     body = json.loads(report.read_text())
     assert code == 0 and body["passed"] and body["rows_valid"] == 5000
-    assert pd.read_parquet(out).shape == (5000, 41)  # every canonical column, label included
+    assert pd.read_parquet(out).shape == (5000, 42)  # every canonical column, label included
 
 
 def test_source_may_be_a_yaml_path(
