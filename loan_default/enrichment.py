@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loan_default.errors import ConfigError
-from loan_default.schema import FEATURE_FIELDS, FIELDS_BY_NAME, Kind
+from loan_default.schema import CLIENT_ID, FEATURE_FIELDS, FIELDS_BY_NAME, Kind
 
-CLIENT_KEY = "client_id"
+CLIENT_KEY = CLIENT_ID
 """The canonical field naming the client (an identifier, never scored)."""
 STORABLE_FIELDS: frozenset[str] = frozenset(f.name for f in FEATURE_FIELDS)
 """The fields a store may fill: the scored ones (never the label, identifiers or protected
