@@ -262,7 +262,9 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     batch_bodies = [orjson.dumps({"applications": batch})]
 
     grpc_path, grpc_bodies = grpc_messages(singles[:1])
-    env = dict(os.environ, LOAN_MODEL_TAG=tag, LOAN_GRPC_HOST="127.0.0.1", OMP_NUM_THREADS="1")
+    # The scoring path without tokens (wrk sends none); their cost is bench/security.py's.
+    env = {"LOAN_AUTH_MODE": "off", "LOAN_ENVIRONMENT": "development", **os.environ}
+    env.update(LOAN_MODEL_TAG=tag, LOAN_GRPC_HOST="127.0.0.1", OMP_NUM_THREADS="1")
     env["LOAN_GRPC_PORT"] = str(grpc_port)
     env["BENCH_MODEL_DIR"] = str(load_model(tag).path)
     naive_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}  # a user's defaults

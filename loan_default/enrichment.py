@@ -6,9 +6,9 @@ sides, independent of any store:
 
 * :class:`StoredFeatures`, one client's stored fields (canonical names) and the event time of
   each;
-* :class:`FeatureLookup`, the protocol a store implements (``loan_default.features_store`` for
-  Feast; :class:`InMemoryLookup` here, for tests and for lenders with small tables and no
-  Feast);
+* :class:`FeatureLookup`, the protocol a store implements (Feast's online store:
+  ``loan_default.feature_store.online.FeastLookup``; :class:`InMemoryLookup` here, for tests
+  and for lenders with small tables and no Feast);
 * :func:`complete`, the one rule of enrichment: the request's own values win, a stored value
   fills only a field the request leaves out (absent or null).
 
