@@ -53,7 +53,12 @@ class StoredFeatures:
 
 
 class FeatureLookup(Protocol):
-    """A feature store's online read, by client key."""
+    """A feature store's online read, by client key.
+
+    A store whose ``lookup`` never blocks (a dict read) may say so with a class attribute
+    ``blocking = False``: the service then calls it on the event loop, without a thread.
+    Any other store is called from a thread, with a timeout.
+    """
 
     def lookup(self, client_ids: Sequence[str]) -> list[StoredFeatures | None]:
         """The stored fields of each client, in order; ``None`` for a client without any.
@@ -90,6 +95,9 @@ class InMemoryLookup:
     Real and complete for small tables (it is what ``LOAN_FEATURE_STORE=memory:<file>``
     serves); tests use it as the store that answers.
     """
+
+    blocking = False
+    """A dict read: called on the event loop (``FeatureLookup``)."""
 
     def __init__(self, entries: Mapping[str, StoredFeatures]) -> None:
         self._entries = dict(entries)

@@ -10,7 +10,9 @@ A store must never make scoring fail or stall:
 
 * the lookup runs in a small thread pool of its own (a network store blocks; the event loop
   keeps serving), and the lookups of one event-loop turn share one call (as the scoring does,
-  ``runners.batching``), so a busy worker pays one thread hop per turn, not per request;
+  ``runners.batching``), so a busy worker pays one thread hop per turn, not per request; a
+  store that declares it never blocks (``blocking = False``: the in-memory store) is read on
+  the loop;
 * each call waits at most ``LOAN_FEATURE_LOOKUP_TIMEOUT`` seconds; a store that is slow, down or
   raising leaves the application as it came (request-only scoring), counted by
   ``loan_feature_lookups_total{outcome}`` (hit, miss, timeout, error) for the alert rules;
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cache
@@ -108,21 +111,30 @@ def enricher(settings: ServingSettings) -> Enricher | None:
     )
 
 
+Waiter = tuple[int, int, "asyncio.Future[Found]"]
+"""One call's slice (start, stop) of a turn's client ids, and the future it awaits."""
+
+
 class Enricher:
     """Fills applications from a feature store, bounded by a timeout (see the module doc).
 
+    The calls of one event-loop turn share one store call and one timer: each call awaits a
+    future of its own (so a caller that goes away cancels nothing but its own wait), settled
+    with its slice of the answer, or with ``TimeoutError`` when the timer fires first.
+
     Args:
         lookup: the store.
-        timeout: the longest a call waits for the store, in seconds.
+        timeout: the longest the calls of a turn wait for the store, in seconds.
         threads: the lookup threads (a store that hangs holds at most these).
     """
 
     def __init__(self, lookup: FeatureLookup, *, timeout: float, threads: int = 2) -> None:
         self.lookup = lookup
         self.timeout = timeout
+        self.blocking = bool(getattr(lookup, "blocking", True))
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="feature-lookup")
-        self._pending: list[str] = []
-        self._shared: asyncio.Future[Found] | None = None
+        self._ids: list[str] = []
+        self._waiters: list[Waiter] = []
         self._counters = {o: metrics.FEATURE_LOOKUPS.labels(o) for o in get_args(LookupOutcome)}
 
     async def enrich(
@@ -136,82 +148,84 @@ class Enricher:
         found: Found | None = None
         failure: LookupOutcome = "error"
         try:
-            found = await asyncio.wait_for(self._shared_part(records, keyed), self.timeout)
+            found = await self._in_turn([str(records[i][CLIENT_KEY]) for i in keyed])
         except TimeoutError:
             failure = "timeout"
         except Exception:  # the store's own failure, whatever its type: scoring goes on
             log.warning("feature lookup failed; scoring without the store", exc_info=True)
         completed = list(records)
         notes: list[EnrichmentBody | None] = [None] * len(records)
+        outcomes: dict[LookupOutcome, int] = {}
         now = utcnow()
         for n, i in enumerate(keyed):
             stored = found[n] if found is not None else None
             outcome: LookupOutcome = (
                 failure if found is None else "hit" if stored is not None else "miss"
             )
-            self._counters[outcome].inc()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
             completed[i], notes[i] = _fill(records[i], stored, outcome, now)
+        for outcome, count in outcomes.items():
+            self._counters[outcome].inc(count)
         return completed, notes
 
-    def _shared_part(
-        self, records: list[dict[str, Any]], keyed: list[int]
-    ) -> asyncio.Future[Found]:
-        """This call's part of the turn's shared lookup (one store call for the whole turn)."""
-        start = len(self._pending)
-        self._pending.extend(str(records[i][CLIENT_KEY]) for i in keyed)
-        if self._shared is None:
-            loop = asyncio.get_running_loop()
-            self._shared = loop.create_future()
-            loop.call_soon(self._flush, self._shared)
-        stop = len(self._pending)
-        return _part(self._shared, start, stop)
+    def _in_turn(self, client_ids: list[str]) -> asyncio.Future[Found]:
+        """This call's answer from the turn's one store call (made at the end of the turn)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Found] = loop.create_future()
+        start = len(self._ids)
+        self._ids.extend(client_ids)
+        self._waiters.append((start, len(self._ids), waiter))
+        if len(self._waiters) == 1:
+            loop.call_soon(self._flush)
+        return waiter
 
-    def _flush(self, shared: asyncio.Future[Found]) -> None:
-        ids, self._pending, self._shared = self._pending, [], None
+    def _flush(self) -> None:
+        ids, waiters = self._ids, self._waiters
+        self._ids, self._waiters = [], []
         loop = asyncio.get_running_loop()
         unique = list(dict.fromkeys(ids))
+
+        def answer(result: list[StoredFeatures | None] | BaseException) -> None:
+            if isinstance(result, BaseException):
+                _settle(waiters, result)
+            elif len(result) != len(unique):
+                _settle(waiters, ValueError("the store answered a different number of rows"))
+            else:
+                by_id = dict(zip(unique, result, strict=True))
+                _settle(waiters, [by_id[client] for client in ids])
+
+        if not self.blocking:  # a dict read: on the loop, no thread, no timer
+            try:
+                answer(self.lookup.lookup(unique))
+            except Exception as exc:
+                answer(exc)
+            return
         job = loop.run_in_executor(self._executor, self.lookup.lookup, unique)
+        timer = loop.call_later(self.timeout, _settle, waiters, TimeoutError())
 
-        def settle(done: asyncio.Future[Found]) -> None:
-            if shared.done():
-                return
-            if done.cancelled():  # the enricher was closed
-                shared.cancel()
-                return
-            if (exc := done.exception()) is not None:
-                shared.set_exception(exc)
-                return
-            result = done.result()
-            if len(result) != len(unique):
-                shared.set_exception(ValueError("the store answered a different number of rows"))
-                return
-            by_id = dict(zip(unique, result, strict=True))
-            shared.set_result([by_id[i] for i in ids])
+        def done(job: asyncio.Future[list[StoredFeatures | None]]) -> None:
+            timer.cancel()
+            if job.cancelled():  # the enricher was closed
+                answer(ConnectionAbortedError("the feature lookup was abandoned"))
+            else:
+                answer(job.exception() or job.result())
 
-        job.add_done_callback(settle)
+        job.add_done_callback(done)
 
     def close(self) -> None:
         """Stop the lookup threads (a lookup still running is abandoned)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _part(shared: asyncio.Future[Found], start: int, stop: int) -> asyncio.Future[Found]:
-    """A future of ``shared[start:stop]`` that one caller may cancel (its timeout) alone."""
-    loop = shared.get_loop()
-    part: asyncio.Future[Found] = loop.create_future()
-
-    def copy(done: asyncio.Future[Found]) -> None:
-        if part.done():
-            return
-        if done.cancelled():
-            part.cancel()
-        elif (exc := done.exception()) is not None:
-            part.set_exception(exc)
+def _settle(waiters: list[Waiter], outcome: Found | BaseException) -> None:
+    """Each waiter still waiting gets its slice of the answer, or the failure."""
+    for start, stop, waiter in waiters:
+        if waiter.done():  # timed out already, or its caller went away
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
         else:
-            part.set_result(done.result()[start:stop])
-
-    shared.add_done_callback(copy)
-    return part
+            waiter.set_result(outcome[start:stop])
 
 
 def _fill(
@@ -223,7 +237,7 @@ def _fill(
     rejected: list[str] = []
     for name, as_of in taken.items():
         try:
-            completed[name] = _validator(name).validate_python(_integral(name, completed[name]))
+            completed[name] = _check(name, completed[name])
         except ValidationError:
             if name in record:  # as the request had it (null)
                 completed[name] = record[name]
@@ -236,22 +250,25 @@ def _fill(
     return completed, {"outcome": outcome, "fields": fields, "rejected": rejected}
 
 
-def _integral(name: str, value: Any) -> Any:
-    """A store's float holding a whole number, as an integer field's integer (3.0 -> 3)."""
-    if (
-        FIELDS_BY_NAME[name].kind is Kind.INTEGER
-        and isinstance(value, float)
-        and value.is_integer()
-    ):
-        return int(value)
-    return value
+def _check(name: str, value: Any) -> Any:
+    """The stored value as the request model would take it (a store's float holding a whole
+    number counts as an integer field's integer: 3.0 -> 3).
+
+    Raises:
+        ValidationError: the value breaks the field's rule.
+    """
+    validate, integer = _rule(name)
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return validate(value)
 
 
 @cache
-def _validator(name: str) -> TypeAdapter[Any]:
-    """The request model's rule for one field (type, range, categories)."""
+def _rule(name: str) -> tuple[Callable[[Any], Any], bool]:
+    """The request model's rule for one field (type, range, categories), and whether the field
+    holds integers."""
     if name not in STORABLE_FIELDS:
         raise KeyError(name)
     info = LoanApplication.model_fields[name]
     annotated: Any = Annotated[info.annotation, info]  # the field's type with its constraints
-    return TypeAdapter(annotated)
+    return TypeAdapter(annotated).validate_python, FIELDS_BY_NAME[name].kind is Kind.INTEGER

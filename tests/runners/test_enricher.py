@@ -200,3 +200,21 @@ def test_feature_store_specs(tmp_path: Path) -> None:
         feature_lookup("feast:repo", feast_factory="no_such_module:Lookup")
     with pytest.raises(ConfigError, match=r"missing\.csv"):
         feature_lookup(f"memory:{tmp_path / 'missing.csv'}", feast_factory=factory)
+
+
+def test_a_store_that_never_blocks_is_read_on_the_loop_and_others_in_a_thread() -> None:
+    threads: list[str] = []
+
+    class Memory(InMemoryLookup):
+        def lookup(self, client_ids: Sequence[str]) -> list[StoredFeatures | None]:
+            threads.append(threading.current_thread().name)
+            return super().lookup(client_ids)
+
+    class Blocking(Memory):
+        blocking = True
+
+    for store in (Memory({"c1": stored(**BUREAU)}), Blocking({"c1": stored(**BUREAU)})):
+        ((_, notes),) = run(Enricher(store, timeout=5), [{"client_id": "c1"}])
+        assert notes is not None and notes[0]["outcome"] == "hit"
+    assert threads[0] == threading.current_thread().name
+    assert threads[1].startswith("feature-lookup")
