@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/serve.py [--seconds 10] [--workers 2] [--model-tag loan_default:v...]
     .venv/bin/python bench/serve.py --enrichment-only   # the feature-store case alone
 
-Everything runs on 127.0.0.1 (ports 3300-3306, ``--port-base``), all servers up together,
+Everything runs on 127.0.0.1 (ports 3300-3308, ``--port-base``), all servers up together,
 each scenario bounded by ``--seconds`` after a one-second warm-up. Without ``--model-tag`` a
 realistic model (300 trees x 31 leaves on 20,000 generated applications) is trained into a
 temporary Bento store. HTTP load comes from ``wrk -t1`` and gRPC load from ``h2load``
@@ -54,7 +54,7 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
 PORT_BASE = 3300
 """HTTP port of the service; gRPC +1, naive +2, lean floor +3, depends variant +4, the service
-with a feature store +5 (its gRPC +6)."""
+with a feature store in memory +5 (its gRPC +6), read in a thread +7 (+8)."""
 
 
 def train_bench_model(rows: int, seed: int) -> str:
@@ -220,7 +220,7 @@ def main() -> int:
     parser.add_argument("--model-tag", help="Serve this Bento model instead of training one.")
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
-    parser.add_argument("--port-base", type=int, default=PORT_BASE, help="First of 7 ports.")
+    parser.add_argument("--port-base", type=int, default=PORT_BASE, help="First of 9 ports.")
     parser.add_argument(
         "--enrichment",
         action="store_true",
@@ -284,7 +284,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
              "--port", str(base + 4)], env, base + 4,
         )  # fmt: skip
     if args.enrichment or args.enrichment_only:
-        targets["bentoml_enriched"] = _enriched_server(env, home, singles, base)
+        targets |= _enriched_servers(env, home, singles, base)
     if args.enrichment_only:
         targets = {k: v for k, v in targets.items() if k.startswith("bentoml")}
         return _enrichment_case(targets, singles, max(levels), args.seconds, args.strict)
@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             stack.enter_context(server(name, cmd, target_env, port))
         for c in levels:
             for name, port in ports.items():
-                if name == "bentoml_enriched":
+                if name.startswith("bentoml_enriched"):
                     continue  # its own case, below
                 results[name, f"c{c}"] = load(port, "/v1/predict", single_bodies, c, args.seconds)
                 _row(name, f"predict c={c}", results[name, f"c{c}"])
@@ -308,7 +308,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                     results["grpc", f"c{c}"] = res
                     _row("bentoml gRPC", f"Predict c={c}", res)
         for name, port in ports.items():
-            if name in ("bentoml_depends", "bentoml_enriched"):
+            if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
                 continue  # single predictions only
             res = load(port, "/v1/predict_batch", batch_bodies, args.workers * 2, args.seconds)
             results[name, "batch"] = res
@@ -331,37 +331,50 @@ def _run(args: argparse.Namespace, home: Path) -> int:
               f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     met = _verdict(results, raw, levels, args.batch_rows)
     if "bentoml_enriched" in ports:
-        met = _report(enrichment.verdict(*enriched, max(levels))) and met
+        met = _report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
 
 
-def _enriched_server(
+def _enriched_servers(
     env: dict[str, str], home: Path, singles: list[dict], base: int
-) -> tuple[list[str], dict[str, str], int]:
-    """The service with an in-memory feature store of every client's bureau fields, in a home
-    of its own (its traffic log and BentoML's metrics folder), sharing the model store."""
-    own = home / "enriched"
-    (own / "bentoml").mkdir(parents=True)
+) -> dict[str, tuple[list[str], dict[str, str], int]]:
+    """The service with a feature store of every client's bureau fields: in memory (read on
+    the loop) and the same file through a store that blocks (read in a thread); each in a home
+    of its own (traffic log, BentoML's metrics folder), sharing the model store."""
+    store = enrichment.write_store(singles, home / "bureau.jsonl")
+    stores = {
+        "bentoml_enriched": {"LOAN_FEATURE_STORE": f"memory:{store}"},
+        "bentoml_enriched_thread": {
+            "LOAN_FEATURE_STORE": f"feast:{store}",
+            "LOAN_FEATURE_STORE_FEAST_FACTORY": "bench.enrichment:BlockingFileLookup",
+        },
+    }
     models = Path(env.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
-    (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
-    store = enrichment.write_store(singles, own / "bureau.jsonl")
-    enriched_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
-    enriched_env.update(LOAN_GRPC_PORT=str(base + 6), LOAN_FEATURE_STORE=f"memory:{store}")
-    command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
-    return [*command, "--port", str(base + 5)], enriched_env, base + 5
+    servers = {}
+    for offset, (name, settings) in enumerate(stores.items()):
+        own = home / name
+        (own / "bentoml").mkdir(parents=True)
+        (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
+        port = base + 5 + 2 * offset
+        server_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
+        server_env.update(LOAN_GRPC_PORT=str(port + 1), **settings)
+        command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+        servers[name] = ([*command, "--port", str(port)], server_env, port)
+    return servers
 
 
 def _measure_enrichment(
     ports: dict[str, int], singles: list[dict], c: int, seconds: float
-) -> tuple[list[LoadResult], list[LoadResult]]:
-    """``/v1/predict`` with the same keyed bodies on both servers, off/on/on/off."""
+) -> dict[str, list[LoadResult]]:
+    """``/v1/predict`` with the same keyed bodies on each server, alternated."""
     bodies = [orjson.dumps(app) for app in enrichment.keyed(singles)]
-    runs: dict[str, list[LoadResult]] = {"bentoml": [], "bentoml_enriched": []}
-    for name in ("bentoml", "bentoml_enriched", "bentoml_enriched", "bentoml"):
-        res = load(ports[name], "/v1/predict", bodies, c, seconds)
-        runs[name].append(res)
-        _row(name, f"keyed c={c}", res)
-    return runs["bentoml"], runs["bentoml_enriched"]
+    names = {"off": "bentoml", "memory": "bentoml_enriched", "thread": "bentoml_enriched_thread"}
+    runs: dict[str, list[LoadResult]] = {kind: [] for kind in names}
+    for kind in ("off", "memory", "thread", "thread", "memory", "off"):
+        res = load(ports[names[kind]], "/v1/predict", bodies, c, seconds)
+        runs[kind].append(res)
+        _row(names[kind], f"keyed c={c}", res)
+    return runs
 
 
 def _enrichment_case(
@@ -378,8 +391,8 @@ def _enrichment_case(
             headers={"Content-Type": "application/json"},
         ), timeout=30).read())  # fmt: skip
         print(f"enriched answer: {check.get('enrichment')}", flush=True)
-        off, on = _measure_enrichment(ports, singles, c, seconds)
-    met = _report(enrichment.verdict(off, on, c))
+        runs = _measure_enrichment(ports, singles, c, seconds)
+    met = _report(enrichment.verdict(runs, c))
     return 1 if strict and not met else 0
 
 
