@@ -300,3 +300,7 @@ BENCH_SERVE_ARGS ?=
 .PHONY: bench-serve
 bench-serve: install load-tools ## REST and gRPC under wrk/h2load vs a lean floor, a naive app and the raw model (~4 min)
 	$(PY) bench/serve.py $(BENCH_SERVE_ARGS)
+
+.PHONY: bench-enrichment
+bench-enrichment: install load-tools ## /v1/predict at c=64 with a feature store (in memory; read in a thread) vs none (~4 min)
+	$(PY) bench/serve.py --enrichment-only $(BENCH_SERVE_ARGS)
