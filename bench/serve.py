@@ -6,11 +6,11 @@ Usage::
     .venv/bin/python bench/serve.py [--seconds 10] [--workers 2] [--model-tag loan_default:v...]
     .venv/bin/python bench/serve.py --enrichment-only   # the feature-store case alone
 
-Everything runs on 127.0.0.1 (ports 3300-3308, ``--port-base``), all servers up together,
-each scenario bounded by ``--seconds`` after a one-second warm-up. Without ``--model-tag`` a
-realistic model (300 trees x 31 leaves on 20,000 generated applications) is trained into a
-temporary Bento store. HTTP load comes from ``wrk -t1`` and gRPC load from ``h2load``
-(``bench/loadgen.py``): a Python client would saturate below the floor and measure itself.
+Everything runs on 127.0.0.1 (ports 3300-3310), all servers up together, each scenario bounded by
+``--seconds`` after a one-second warm-up. Without ``--model-tag`` a realistic model (300 trees x
+31 leaves on 20,000 generated applications) is trained into a temporary Bento store. HTTP load
+comes from ``wrk -t1`` and gRPC load from ``h2load`` (``bench/loadgen.py``): a Python client
+would saturate below the floor and measure itself.
 
 Scenarios: single-application ``/v1/predict`` at concurrency 1, 16 and 64, ``/v1/predict_batch``
 rows per second and ``/v1/explain`` latency on ``bentoml serve``; the gRPC ``Predict`` call on
@@ -21,12 +21,14 @@ workers; ``bench/apps.py``); and (c) the model's own predict call in this proces
 feature store on vs off (``bench/enrichment.py``). The machine is shared: the ratios within one
 run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
+With ``--baseline-tree PATH`` another checkout (say the commit before a change) is served beside
+the current one and measured in the same loop, and the ratios between the two are printed
+(``bench/baseline.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import shutil
@@ -40,21 +42,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import enrichment  # noqa: E402  (bench/ is on sys.path)
+import baseline  # noqa: E402  (bench/ is on sys.path)
+import enrichment  # noqa: E402
 from loadgen import LoadResult, h2load_grpc, wrk  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
-PORT_BASE = 3300
-"""HTTP port of the service; gRPC +1, naive +2, lean floor +3, depends variant +4, the service
-with a feature store in memory +5 (its gRPC +6), read in a thread +7 (+8)."""
+HTTP_PORT, GRPC_PORT = 3300, 3301
+ENRICHED_PORT = 3307
+"""The service with a feature store in memory (gRPC +1), and read in a thread (+2, +3)."""
 
 
 def train_bench_model(rows: int, seed: int) -> str:
@@ -79,12 +81,14 @@ def train_bench_model(rows: int, seed: int) -> str:
 
 
 @contextmanager
-def server(name: str, cmd: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def server(
+    name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path = ROOT
+) -> Iterator[None]:
     """Start a server in its own process group, wait until it answers, stop it after."""
     log = Path(tempfile.gettempdir()) / f"bench-serve-{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=out, stderr=out, start_new_session=True
+            cmd, env=env, cwd=cwd, stdout=out, stderr=out, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 120
@@ -115,37 +119,39 @@ def load(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: f
     return wrk(f"http://127.0.0.1:{port}{path}", bodies, concurrency=concurrency, seconds=seconds)
 
 
-def grpc_messages(singles: list[dict]) -> tuple[str, list[bytes]]:
+def grpc_messages(singles: list[dict], root: Path = ROOT) -> tuple[str, list[bytes]]:
     """(``/package.Service/Predict`` path, serialized ``PredictRequest`` messages).
 
-    Built from the service's published ``.proto`` (compiled here with grpc_tools' protoc), so
-    the benchmark depends on the gRPC interface only, not on the project's Python stubs.
+    Built from the service's published ``.proto`` under ``root`` (compiled here by grpc_tools'
+    protoc into a descriptor pool of its own, so two versions of the contract can be loaded
+    side by side), so the benchmark depends on the gRPC interface only, not on the project's
+    Python stubs.
     """
-    from google.protobuf import json_format
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
     from grpc_tools import protoc
 
-    found = [p for p in ROOT.rglob("*.proto") if ".venv" not in p.parts and "LoanScoring" in
+    found = [p for p in root.rglob("*.proto") if ".venv" not in p.parts and "LoanScoring" in
              p.read_text()]  # fmt: skip
     if len(found) != 1:
         raise RuntimeError(f"expected one .proto declaring LoanScoring, found {found}")
     proto = found[0]
-    out = Path(tempfile.mkdtemp(prefix="bench-proto-"))
+    out = Path(tempfile.mkdtemp(prefix="bench-proto-")) / "set.pb"
     include = Path(protoc.__file__).parent / "_proto"
-    code = protoc.main(["protoc", f"-I{proto.parent}", f"-I{include}", f"--python_out={out}",
-                        proto.name])  # fmt: skip
+    code = protoc.main(["protoc", f"-I{proto.parent}", f"-I{include}", "--include_imports",
+                        f"--descriptor_set_out={out}", proto.name])  # fmt: skip
     if code != 0:
         raise RuntimeError(f"protoc failed on {proto}")
-    module_path = out / f"{proto.stem}_pb2.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{proto.stem}_pb2", module_path)
-    assert spec is not None and spec.loader is not None
-    pb: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pb)
-    shutil.rmtree(out, ignore_errors=True)
-    service = pb.DESCRIPTOR.services_by_name["LoanScoring"]
+    files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    service = pool.FindFileByName(proto.name).services_by_name["LoanScoring"]
+    request_type = message_factory.GetMessageClass(service.methods_by_name["Predict"].input_type)
     messages = []
     for application in singles:
-        request = pb.PredictRequest()
-        json_format.ParseDict(application, request.application)
+        request = request_type()
+        json_format.ParseDict(application, request.application)  # type: ignore[attr-defined]
         messages.append(request.SerializeToString())
     return f"/{service.full_name}/Predict", messages
 
@@ -220,7 +226,6 @@ def main() -> int:
     parser.add_argument("--model-tag", help="Serve this Bento model instead of training one.")
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
-    parser.add_argument("--port-base", type=int, default=PORT_BASE, help="First of 9 ports.")
     parser.add_argument(
         "--enrichment",
         action="store_true",
@@ -234,6 +239,12 @@ def main() -> int:
         action="store_true",
         help="Also measure the scorer as a bentoml.depends service (bench/depends_variant.py).",
     )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="Also serve another checkout of this project (e.g. the commit before a change, "
+        "with its own .venv) and print this service's ratios to it (bench/baseline.py).",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -245,8 +256,6 @@ def main() -> int:
 
 def _run(args: argparse.Namespace, home: Path) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
-    base = args.port_base
-    http_port, grpc_port = base, base + 1
     if not args.model_tag:  # the bench model goes to a throw-away store, never the user's
         os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ["LOAN_HOME"] = str(home)
@@ -262,59 +271,76 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     batch_bodies = [orjson.dumps({"applications": batch})]
 
     grpc_path, grpc_bodies = grpc_messages(singles[:1])
-    # The scoring path without tokens (wrk sends none); their cost is bench/security.py's.
-    env = {"LOAN_AUTH_MODE": "off", "LOAN_ENVIRONMENT": "development", **os.environ}
-    env.update(LOAN_MODEL_TAG=tag, LOAN_GRPC_HOST="127.0.0.1", OMP_NUM_THREADS="1")
-    env["LOAN_GRPC_PORT"] = str(grpc_port)
+    bodies = {"bentoml": single_bodies}
+    env = dict(os.environ, LOAN_MODEL_TAG=tag, LOAN_GRPC_HOST="127.0.0.1", OMP_NUM_THREADS="1")
+    # The serving core without token checks and audit (neither baseline has them);
+    # bench/security.py measures what the two add.
+    env.update(LOAN_AUTH_MODE="off", LOAN_ENVIRONMENT="development", LOAN_AUDIT_ENABLED="false")
+    env["LOAN_GRPC_PORT"] = str(GRPC_PORT)
     env["BENCH_MODEL_DIR"] = str(load_model(tag).path)
     naive_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}  # a user's defaults
     uvicorn = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--workers", str(args.workers)]
     uvicorn += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
     uvicorn += ["--log-level", "warning"]
-    serve = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1", "--port"]
     targets = {
-        "bentoml": ([*serve, str(http_port)], env, http_port),
-        "lean_floor": ([*uvicorn, "--port", str(base + 3), "bench.apps:lean"], env, base + 3),
-        "naive_fastapi": ([*uvicorn, "--port", str(base + 2), "bench.apps:naive"], naive_env,
-                          base + 2),
+        "bentoml": ([BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1",
+                     "--port", str(HTTP_PORT)], env, HTTP_PORT),
+        "lean_floor": ([*uvicorn, "--port", "3303", "bench.apps:lean"], env, 3303),
+        "naive_fastapi": ([*uvicorn, "--port", "3302", "bench.apps:naive"], naive_env, 3302),
     }  # fmt: skip
     if args.variants:
         targets["bentoml_depends"] = (
             [BENTOML, "serve", "bench.depends_variant:DependsApi", "--host", "127.0.0.1",
-             "--port", str(base + 4)], env, base + 4,
+             "--port", "3304"], env, 3304,
         )  # fmt: skip
     if args.enrichment or args.enrichment_only:
-        targets |= _enriched_servers(env, home, singles, base)
+        targets |= _enriched_servers(env, home, singles)
     if args.enrichment_only:
         targets = {k: v for k, v in targets.items() if k.startswith("bentoml")}
         return _enrichment_case(targets, singles, max(levels), args.seconds, args.strict)
+    cwds = dict.fromkeys(targets, ROOT)
+    grpc_calls = {"bentoml": (f"http://127.0.0.1:{GRPC_PORT}{grpc_path}", grpc_bodies[0])}
+    if args.baseline_tree:
+        before = baseline.prepare(args.baseline_tree, home / "baseline", env,
+                                  batch_rows=args.batch_rows)  # fmt: skip
+        print(f"baseline {before.root} serving {before.env['LOAN_MODEL_TAG']}", flush=True)
+        targets["before"] = (before.cmd, before.env, baseline.HTTP_PORT)
+        cwds["before"] = before.root
+        bodies["before"] = [orjson.dumps(s) for s in before.singles]
+        batch_bodies_of = {"before": [orjson.dumps({"applications": before.batch})]}
+        path, messages = grpc_messages(before.singles[:1], before.root)
+        grpc_calls["before"] = (f"http://127.0.0.1:{baseline.GRPC_PORT}{path}", messages[0])
+    else:
+        batch_bodies_of = {}
     results: dict[tuple[str, str], LoadResult] = {}
     ports = {name: port for name, (_, _, port) in targets.items()}
-    grpc_url = f"http://127.0.0.1:{grpc_port}{grpc_path}"
     # All servers up at once (idle ones cost memory, not CPU), then each scenario measured on
     # every server back to back: on a shared machine whose load drifts by the minute, the
     # floor and the service then see the same neighbours, and their ratio means something.
     with ExitStack() as stack:
         for name, (cmd, target_env, port) in targets.items():
-            stack.enter_context(server(name, cmd, target_env, port))
+            stack.enter_context(server(name, cmd, target_env, port, cwds[name]))
         for c in levels:
             for name, port in ports.items():
                 if name.startswith("bentoml_enriched"):
                     continue  # its own case, below
-                results[name, f"c{c}"] = load(port, "/v1/predict", single_bodies, c, args.seconds)
+                sent = bodies.get(name, single_bodies)
+                results[name, f"c{c}"] = load(port, "/v1/predict", sent, c, args.seconds)
                 _row(name, f"predict c={c}", results[name, f"c{c}"])
-                if name == "bentoml":
-                    res = _grpc_load(grpc_url, grpc_bodies[0], c, args.seconds, port)
-                    results["grpc", f"c{c}"] = res
-                    _row("bentoml gRPC", f"Predict c={c}", res)
+                if name in grpc_calls:
+                    url, message = grpc_calls[name]
+                    res = _grpc_load(url, message, c, args.seconds, port)
+                    results[_grpc(name), f"c{c}"] = res
+                    _row(f"{name} gRPC", f"Predict c={c}", res)
         for name, port in ports.items():
             if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
                 continue  # single predictions only
-            res = load(port, "/v1/predict_batch", batch_bodies, args.workers * 2, args.seconds)
+            sent = batch_bodies_of.get(name, batch_bodies)
+            res = load(port, "/v1/predict_batch", sent, args.workers * 2, args.seconds)
             results[name, "batch"] = res
             _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
         for c in (1, 4):
-            res = load(http_port, "/v1/explain", single_bodies, c, args.seconds / 2)
+            res = load(HTTP_PORT, "/v1/explain", single_bodies, c, args.seconds / 2)
             _row("bentoml", f"explain c={c}", res)
         if "bentoml_enriched" in ports:
             enriched = _measure_enrichment(ports, singles, max(levels), args.seconds)
@@ -330,13 +356,15 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         print(f"{'raw model':14} batch {what}: {raw[kind + '_threads1']:,.0f} rows/s 1 thread, "
               f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     met = _verdict(results, raw, levels, args.batch_rows)
+    if args.baseline_tree:
+        _versus_baseline(results, levels)
     if "bentoml_enriched" in ports:
         met = _report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
 
 
 def _enriched_servers(
-    env: dict[str, str], home: Path, singles: list[dict], base: int
+    env: dict[str, str], home: Path, singles: list[dict]
 ) -> dict[str, tuple[list[str], dict[str, str], int]]:
     """The service with a feature store of every client's bureau fields: in memory (read on
     the loop) and the same file through a store that blocks (read in a thread); each in a home
@@ -355,7 +383,7 @@ def _enriched_servers(
         own = home / name
         (own / "bentoml").mkdir(parents=True)
         (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
-        port = base + 5 + 2 * offset
+        port = ENRICHED_PORT + 2 * offset
         server_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
         server_env.update(LOAN_GRPC_PORT=str(port + 1), **settings)
         command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
@@ -400,6 +428,24 @@ def _report(targets: dict[str, bool]) -> bool:
     for text, ok in targets.items():
         print(f"{'met   ' if ok else 'MISSED'}  {text}")
     return all(targets.values())
+
+
+def _grpc(name: str) -> str:
+    """The results key of a server's gRPC scenarios (``grpc`` for the current service)."""
+    return "grpc" if name == "bentoml" else f"{name}_grpc"
+
+
+def _versus_baseline(results: dict, levels: list[int]) -> None:
+    """This service against the other checkout, scenario by scenario (same run)."""
+    print("--- against the baseline tree (same run; >= 100% means no slower):")
+    for c in levels:
+        now, then = results["bentoml", f"c{c}"], results["before", f"c{c}"]
+        gnow, gthen = results["grpc", f"c{c}"], results["before_grpc", f"c{c}"]
+        print(f"    c={c:<3} REST {now.rps:,.0f} vs {then.rps:,.0f} req/s = "
+              f"{now.rps / then.rps:.0%}, p50 {now.p50 * 1e3:.2f} vs {then.p50 * 1e3:.2f} ms; "
+              f"gRPC {gnow.rps:,.0f} vs {gthen.rps:,.0f} = {gnow.rps / gthen.rps:.0%}")  # fmt: skip
+    now, then = results["bentoml", "batch"], results["before", "batch"]
+    print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")
 
 
 def _row(name: str, scenario: str, r: LoadResult, rows: int = 1) -> None:
