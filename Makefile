@@ -57,6 +57,7 @@ test: install promtool postgresql redis deploy-check actionlint ## Install every
 # -- The demo: everything from a fresh clone to a served champion whose drift is caught ----------
 DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
+DEMO_STORE := $(VAR)/features/demo-bureau.jsonl
 .PHONY: demo-model
 demo-model: install ## Generate data, train, register and promote a champion (demo data)
 	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
@@ -68,12 +69,15 @@ demo-model: install ## Generate data, train, register and promote a champion (de
 # traffic and audit records, and its replay sends minted tokens.
 demo: export LOAN_DATA_KEY_FILE ?= $(abspath $(VAR))/security/data-keys.json
 demo: export LOAN_DOCS_PUBLIC ?= true
+demo: export LOAN_FEATURE_STORE ?= memory:$(abspath $(DEMO_STORE))
 demo: dev-keys demo-model ## Generate data, train, register, promote, serve (auth on); then show drift being caught
 	@mkdir -p $(VAR)/logs
+	@$(PY) -m loanctl.demo_enrichment store --data $(DEMO_DATA) --out $(DEMO_STORE)
 	@echo "starting the service (log: $(VAR)/logs/demo-serve.log)"
 	@$(SERVE_CMD) > $(VAR)/logs/demo-serve.log 2>&1 & server=$$!; \
 	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT INT TERM; \
 	  $(LOANCTL) service wait --url http://$(HOST):$(PORT) --timeout 240 || exit 1; \
+	  $(MAKE) --no-print-directory demo-enrichment || exit 1; \
 	  $(MAKE) --no-print-directory demo-monitor || exit 1; \
 	  echo; echo "serving: http://$(HOST):$(PORT) (API docs at /), gRPC on $(HOST):$(GRPC_PORT);"; \
 	  echo "sidecar reports: $(VAR)/monitoring/reports/index.html. Ctrl-C stops the service."; \
@@ -109,6 +113,16 @@ check-alerts: promtool ## Check Prometheus/Alertmanager configs and unit-test th
 	promtool check config configs/prometheus/prometheus.yml
 	promtool test rules configs/prometheus/alerts_test.yml
 	amtool check-config configs/alertmanager.yml
+
+# The feature-store demo, against a running service started with LOAN_FEATURE_STORE=memory:
+# $(DEMO_STORE) (as `make demo` does): one application of a stored client, sent without its
+# bureau fields, scored with them from the store.
+.PHONY: demo-enrichment
+demo-enrichment: install ## (service running with the demo store) Score one application by client key, bureau fields from the store
+	@echo "--- one application scored by client key (bureau fields from the feature store)"
+	@LOAN_TOKEN="$${LOAN_TOKEN:-$$($(LOANCTL) auth token --role underwriter --subject demo-enrichment \
+	  --ttl 600)}" $(PY) -m loanctl.demo_enrichment show --url http://$(HOST):$(PORT) \
+	  --data $(DEMO_DATA)
 
 # The drift demo, against a running service ($(HOST):$(PORT)): normal traffic, a sidecar pass,
 # traffic whose incomes fell 30%, another pass; prints what the sidecar caught.
@@ -295,3 +309,7 @@ BENCH_SERVE_ARGS ?=
 .PHONY: bench-serve
 bench-serve: install load-tools ## REST and gRPC under wrk/h2load vs a lean floor, a naive app and the raw model (~4 min)
 	$(PY) bench/serve.py $(BENCH_SERVE_ARGS)
+
+.PHONY: bench-enrichment
+bench-enrichment: install load-tools ## /v1/predict at c=64 with a feature store (in memory; read in a thread) vs none (~4 min)
+	$(PY) bench/serve.py --enrichment-only $(BENCH_SERVE_ARGS)

@@ -35,6 +35,7 @@ from loan_default.api import (
 from runners import apidocs, metrics, readiness
 from runners.backend import ServingBackend
 from runners.edge import BearerAuth, GrpcAuth, grpc_credentials, worker_guard
+from runners.enrichment import enricher
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
 from runners.http import json_response, parse, read_body
@@ -91,12 +92,14 @@ class LoanDefaultService:
             self.settings = serving_settings()
             self.guard = worker_guard()  # keys, policy, audit stream: a bad setting fails here
             self.scorer = Scorer(load_serving_model(self.settings), self.settings, self.guard)
+            self.enricher = enricher(self.settings)  # a bad LOAN_FEATURE_STORE fails here
         self.readiness = readiness.check(self.scorer.loaded)  # once: probes read the result
         self.backend = ServingBackend(
             self.scorer,
             self._explain,
             max_batch_rows=self.settings.max_batch_rows,
             guard=self.guard,
+            enricher=self.enricher,
         )
         self.recycler = ConnectionRecycler(self.settings.keepalive_applications)
         self.watcher = ModelWatcher(
@@ -141,6 +144,8 @@ class LoanDefaultService:
         if self.grpc is not None:
             await self.grpc.stop()
         self.scorer.close()
+        if self.enricher is not None:
+            self.enricher.close()
         self.guard.close()  # signs the audit stream's last checkpoint
 
     @property

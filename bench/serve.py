@@ -4,8 +4,9 @@ Usage::
 
     make bench-serve     # installs wrk and h2load when missing, then runs this
     .venv/bin/python bench/serve.py [--seconds 10] [--workers 2] [--model-tag loan_default:v...]
+    .venv/bin/python bench/serve.py --enrichment-only   # the feature-store case alone
 
-Everything runs on 127.0.0.1 (ports 3300-3306), all servers up together, each scenario bounded by
+Everything runs on 127.0.0.1 (ports 3300-3310), all servers up together, each scenario bounded by
 ``--seconds`` after a one-second warm-up. Without ``--model-tag`` a realistic model (300 trees x
 31 leaves on 20,000 generated applications) is trained into a temporary Bento store. HTTP load
 comes from ``wrk -t1`` and gRPC load from ``h2load`` (``bench/loadgen.py``): a Python client
@@ -15,8 +16,10 @@ Scenarios: single-application ``/v1/predict`` at concurrency 1, 16 and 64, ``/v1
 rows per second and ``/v1/explain`` latency on ``bentoml serve``; the gRPC ``Predict`` call on
 the same server at the same concurrencies; the same REST scenarios against (a) the naive FastAPI
 app and (b) the lean floor (uvicorn + uvloop + httptools + orjson + the raw Booster, same
-workers; ``bench/apps.py``); and (c) the model's own predict call in this process. The machine
-is shared: the ratios within one run are the result, absolute figures move from run to run.
+workers; ``bench/apps.py``); and (c) the model's own predict call in this process. With
+``--enrichment`` (or alone, ``--enrichment-only``): ``/v1/predict`` at the top concurrency with a
+feature store on vs off (``bench/enrichment.py``). The machine is shared: the ratios within one
+run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
 With ``--baseline-tree PATH`` another checkout (say the commit before a change) is served beside
 the current one and measured in the same loop, and the ratios between the two are printed
@@ -46,11 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import baseline  # noqa: E402  (bench/ is on sys.path)
+import enrichment  # noqa: E402
 from loadgen import LoadResult, h2load_grpc, wrk  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
 HTTP_PORT, GRPC_PORT = 3300, 3301
+ENRICHED_PORT = 3307
+"""The service with a feature store in memory (gRPC +1), and read in a thread (+2, +3)."""
 
 
 def train_bench_model(rows: int, seed: int) -> str:
@@ -221,6 +227,14 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
     parser.add_argument(
+        "--enrichment",
+        action="store_true",
+        help="Also measure /v1/predict with a feature store on vs off (bench/enrichment.py).",
+    )
+    parser.add_argument(
+        "--enrichment-only", action="store_true", help="Measure the feature-store case only."
+    )
+    parser.add_argument(
         "--variants",
         action="store_true",
         help="Also measure the scorer as a bentoml.depends service (bench/depends_variant.py).",
@@ -279,6 +293,11 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             [BENTOML, "serve", "bench.depends_variant:DependsApi", "--host", "127.0.0.1",
              "--port", "3304"], env, 3304,
         )  # fmt: skip
+    if args.enrichment or args.enrichment_only:
+        targets |= _enriched_servers(env, home, singles)
+    if args.enrichment_only:
+        targets = {k: v for k, v in targets.items() if k.startswith("bentoml")}
+        return _enrichment_case(targets, singles, max(levels), args.seconds, args.strict)
     cwds = dict.fromkeys(targets, ROOT)
     grpc_calls = {"bentoml": (f"http://127.0.0.1:{GRPC_PORT}{grpc_path}", grpc_bodies[0])}
     if args.baseline_tree:
@@ -303,6 +322,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             stack.enter_context(server(name, cmd, target_env, port, cwds[name]))
         for c in levels:
             for name, port in ports.items():
+                if name.startswith("bentoml_enriched"):
+                    continue  # its own case, below
                 sent = bodies.get(name, single_bodies)
                 results[name, f"c{c}"] = load(port, "/v1/predict", sent, c, args.seconds)
                 _row(name, f"predict c={c}", results[name, f"c{c}"])
@@ -312,7 +333,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                     results[_grpc(name), f"c{c}"] = res
                     _row(f"{name} gRPC", f"Predict c={c}", res)
         for name, port in ports.items():
-            if name == "bentoml_depends":
+            if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
                 continue  # single predictions only
             sent = batch_bodies_of.get(name, batch_bodies)
             res = load(port, "/v1/predict_batch", sent, args.workers * 2, args.seconds)
@@ -321,6 +342,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         for c in (1, 4):
             res = load(HTTP_PORT, "/v1/explain", single_bodies, c, args.seconds / 2)
             _row("bentoml", f"explain c={c}", res)
+        if "bentoml_enriched" in ports:
+            enriched = _measure_enrichment(ports, singles, max(levels), args.seconds)
     raw = raw_model(tag, singles, batch, args.seconds)
     print(
         f"{'raw model':14} single call (features + model): {raw['single_calls_per_s']:,.0f}/s "
@@ -335,7 +358,76 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     met = _verdict(results, raw, levels, args.batch_rows)
     if args.baseline_tree:
         _versus_baseline(results, levels)
+    if "bentoml_enriched" in ports:
+        met = _report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
+
+
+def _enriched_servers(
+    env: dict[str, str], home: Path, singles: list[dict]
+) -> dict[str, tuple[list[str], dict[str, str], int]]:
+    """The service with a feature store of every client's bureau fields: in memory (read on
+    the loop) and the same file through a store that blocks (read in a thread); each in a home
+    of its own (traffic log, BentoML's metrics folder), sharing the model store."""
+    store = enrichment.write_store(singles, home / "bureau.jsonl")
+    stores = {
+        "bentoml_enriched": {"LOAN_FEATURE_STORE": f"memory:{store}"},
+        "bentoml_enriched_thread": {
+            "LOAN_FEATURE_STORE": f"feast:{store}",
+            "LOAN_FEATURE_STORE_FEAST_FACTORY": "bench.enrichment:BlockingFileLookup",
+        },
+    }
+    models = Path(env.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
+    servers = {}
+    for offset, (name, settings) in enumerate(stores.items()):
+        own = home / name
+        (own / "bentoml").mkdir(parents=True)
+        (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
+        port = ENRICHED_PORT + 2 * offset
+        server_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
+        server_env.update(LOAN_GRPC_PORT=str(port + 1), **settings)
+        command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
+        servers[name] = ([*command, "--port", str(port)], server_env, port)
+    return servers
+
+
+def _measure_enrichment(
+    ports: dict[str, int], singles: list[dict], c: int, seconds: float
+) -> dict[str, list[LoadResult]]:
+    """``/v1/predict`` with the same keyed bodies on each server, alternated."""
+    bodies = [orjson.dumps(app) for app in enrichment.keyed(singles)]
+    names = {"off": "bentoml", "memory": "bentoml_enriched", "thread": "bentoml_enriched_thread"}
+    runs: dict[str, list[LoadResult]] = {kind: [] for kind in names}
+    for kind in ("off", "memory", "thread", "thread", "memory", "off"):
+        res = load(ports[names[kind]], "/v1/predict", bodies, c, seconds)
+        runs[kind].append(res)
+        _row(names[kind], f"keyed c={c}", res)
+    return runs
+
+
+def _enrichment_case(
+    targets: dict, singles: list[dict], c: int, seconds: float, strict: bool
+) -> int:
+    """``--enrichment-only``: both servers up, the enrichment case, its verdict."""
+    ports = {name: port for name, (_, _, port) in targets.items()}
+    with ExitStack() as stack:
+        for name, (cmd, target_env, port) in targets.items():
+            stack.enter_context(server(name, cmd, target_env, port))
+        check = orjson.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{ports['bentoml_enriched']}/v1/predict",
+            data=orjson.dumps(enrichment.keyed(singles)[0]),
+            headers={"Content-Type": "application/json"},
+        ), timeout=30).read())  # fmt: skip
+        print(f"enriched answer: {check.get('enrichment')}", flush=True)
+        runs = _measure_enrichment(ports, singles, c, seconds)
+    met = _report(enrichment.verdict(runs, c))
+    return 1 if strict and not met else 0
+
+
+def _report(targets: dict[str, bool]) -> bool:
+    for text, ok in targets.items():
+        print(f"{'met   ' if ok else 'MISSED'}  {text}")
+    return all(targets.values())
 
 
 def _grpc(name: str) -> str:

@@ -71,6 +71,28 @@ class BatchRequest(_Body):
     )
 
 
+class Enrichment(_Body):
+    """What the feature store filled in: fields the application left out, found by its
+    ``client_id`` (the request's own values always win)."""
+
+    outcome: Literal["hit", "miss", "timeout", "error"] = Field(
+        ...,
+        description="hit: the store knows the client; miss: it does not; timeout / error: "
+        "the store did not answer in time or failed, and the application was scored as sent.",
+    )
+    fields: dict[str, float] = Field(
+        ...,
+        description="Each field taken from the store, with the age of its stored value in "
+        "seconds at scoring time.",
+        examples=[{"score_source_1": 86400.0, "credit_bureau": 604800.0}],
+    )
+    rejected: list[str] = Field(
+        ...,
+        description="Stored values not used because they break the field's rule (range, "
+        "type): those fields stay missing.",
+    )
+
+
 class Prediction(_Body):
     """The model's assessment of one application."""
 
@@ -88,6 +110,11 @@ class Prediction(_Body):
     model_name: str = Field(..., description="Registered model name.", examples=["loan_default"])
     model_version: str = Field(..., description="Version of the model that scored it.")
     timestamp: datetime = Field(..., description="When the prediction was made (UTC, ISO 8601).")
+    enrichment: Enrichment | None = Field(
+        None,
+        description="Only when the application carries a `client_id` and the service has a "
+        "feature store: which fields came from the store and how old they were.",
+    )
 
 
 class BatchPrediction(_Body):

@@ -10,13 +10,25 @@ the gRPC client all use these; the traffic log's lines are typed here too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from loan_default.schema import RiskCategory
 
+LookupOutcome = Literal["hit", "miss", "timeout", "error"]
+"""What a feature-store lookup gave (``runners.enrichment``)."""
+
+
+class EnrichmentBody(TypedDict):
+    """:class:`~loan_default.api.Enrichment`: what the feature store filled in."""
+
+    outcome: LookupOutcome
+    fields: dict[str, float]  # field -> age of the stored value in seconds
+    rejected: list[str]
+
 
 class PredictionBody(TypedDict):
-    """:class:`~loan_default.api.Prediction` as the service builds it (ids and times as strings)."""
+    """:class:`~loan_default.api.Prediction` as the service builds it (ids and times as strings;
+    ``enrichment`` only for an application carrying a client key while a store is configured)."""
 
     prediction_id: str
     default_probability: float
@@ -24,6 +36,7 @@ class PredictionBody(TypedDict):
     model_name: str
     model_version: str
     timestamp: str
+    enrichment: NotRequired[EnrichmentBody]
 
 
 class ReasonBody(TypedDict):
@@ -138,6 +151,7 @@ class PredictionLine(TypedDict):
     application: Mapping[str, Any]  # the validated fields, as received
     default_probability: float
     risk_category: RiskCategory
+    enrichment: NotRequired[EnrichmentBody]
 
 
 class FeedbackLine(TypedDict):

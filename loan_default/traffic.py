@@ -59,6 +59,11 @@ class PredictionRecord(BaseModel):
     application: dict[str, Any] = Field(description="The canonical input fields as received.")
     default_probability: float = Field(ge=0.0, le=1.0)
     risk_category: str
+    enrichment: dict[str, Any] | None = Field(
+        None,
+        description="What the feature store filled in (``outcome``, ``fields``: field -> age "
+        "in seconds, ``rejected``); absent for an application without a client key.",
+    )
 
 
 class FeedbackRecord(BaseModel):

@@ -30,7 +30,7 @@ from monitoring.drift import DriftSummary, compute_drift
 from monitoring.evidently_report import Verdicts, sidecar_verdicts
 from monitoring.fairness import AGE_BAND, compute_fairness
 from monitoring.performance import estimated_performance, labelled_performance
-from monitoring.quality import compute_quality
+from monitoring.quality import compute_quality, lookup_quality
 from monitoring.results import FeatureDrift, GroupFairness, Labelled, Segment, WindowResult
 from monitoring.settings import MonitoringConfig
 from monitoring.state import MonitorState
@@ -212,6 +212,7 @@ def _segment(
         ],
         quality_breach=quality.breach,
         quality_problems=quality.problems,
+        lookups=lookup_quality((r.enrichment for r in records), config.quality),
         details={
             "drift": drift.model_dump(mode="json"),
             "performance": perf.model_dump(mode="json"),

@@ -61,6 +61,20 @@ class SidecarMetrics:
             "loan_data_quality_breach", "1 when the last window breached data quality.", _V,
             registry=r,
         )  # fmt: skip
+        self.lookup_miss_share = Gauge(
+            "loan_feature_lookup_miss_share",
+            "Share of the last window's feature-store lookups that found no client.", _V,
+            registry=r,
+        )  # fmt: skip
+        self.lookup_failure_share = Gauge(
+            "loan_feature_lookup_failure_share",
+            "Share of the last window's feature-store lookups that timed out or failed.", _V,
+            registry=r,
+        )  # fmt: skip
+        self.lookups = Gauge(
+            "loan_feature_lookup_window_records",
+            "Applications of the last window looked up in the feature store.", _V, registry=r,
+        )  # fmt: skip
         self.paused = Gauge(
             "loan_scoring_paused", "1 while scoring is paused (pause switch set).", registry=r
         )
@@ -106,7 +120,7 @@ class SidecarMetrics:
         self._per_window = (
             self.drift_score, self.drifted_features, self.feature_psi, self.feature_drift,
             self.score_psi, self.auc, self.labelled, self.estimated_auc, self.air,
-            self.quality_breach,
+            self.quality_breach, self.lookup_miss_share, self.lookup_failure_share, self.lookups,
         )  # fmt: skip
 
     def serve(self, host: str, port: int) -> Any:
@@ -143,6 +157,10 @@ class SidecarMetrics:
                 if g.adverse_impact_ratio is not None and not g.small:
                     self.air.labels(v, g.attribute, g.group).set(g.adverse_impact_ratio)
             self.quality_breach.labels(v).set(int(seg.quality_breach))
+            if seg.lookups is not None:
+                self.lookup_miss_share.labels(v).set(seg.lookups.miss_share)
+                self.lookup_failure_share.labels(v).set(seg.lookups.failure_share)
+                self.lookups.labels(v).set(seg.lookups.looked_up)
         self.window_records.set(result.records)
         self.last_window.set(result.analysed_at.timestamp())
         if restored:

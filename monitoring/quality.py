@@ -20,12 +20,16 @@ breaches when any field does (and it has at least ``min_rows`` rows);
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from loan_default.reference import MONITORED_FIELDS, ReferenceProfile
 from loan_default.schema import FieldSpec, Kind
+from monitoring.results import Lookups
 
 _OPEN_CATEGORY = r"[a-z0-9_]{1,64}"
 
@@ -46,6 +50,13 @@ class QualityConfig(BaseModel):
         default_factory=dict, description="Per-field missing share allowed (overrides both)."
     )
     min_rows: int = Field(50, ge=1, description="Smaller windows are reported, never breached.")
+    max_lookup_miss_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of feature-store lookups that find no client above which the "
+        "window is flagged (a warning, never a pause: the applications were still scored).",
+    )
 
 
 class FieldQuality(BaseModel):
@@ -152,4 +163,41 @@ def judge_quality(
     return QualitySummary(
         rows=rows, fields=results, breached_fields=breached, breach=bool(breached),
         problems=problems,
+    )  # fmt: skip
+
+
+def lookup_quality(
+    enrichments: Iterable[Mapping[str, Any] | None], config: QualityConfig | None = None
+) -> Lookups | None:
+    """How the feature-store lookups of a window went, from the traffic log's ``enrichment``
+    of each record (None for an application without a client key).
+
+    The window is flagged when more than ``max_lookup_miss_share`` of the lookups found no
+    client (and at least ``min_rows`` were looked up): the store is not being fed, or callers
+    send keys it does not know; those applications were scored without their stored fields.
+
+    Returns:
+        None when no application of the window was looked up.
+    """
+    config = config or QualityConfig()
+    outcomes: dict[str, int] = {}
+    for enrichment in enrichments:
+        if enrichment is not None:
+            outcome = str(enrichment.get("outcome"))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    looked_up = sum(outcomes.values())
+    if not looked_up:
+        return None
+    miss_share = outcomes.get("miss", 0) / looked_up
+    failure_share = (outcomes.get("timeout", 0) + outcomes.get("error", 0)) / looked_up
+    flagged = looked_up >= config.min_rows and miss_share > config.max_lookup_miss_share
+    problem = None
+    if flagged:
+        problem = (
+            f"feature store: {miss_share:.1%} of {looked_up} lookups found no client "
+            f"(limit {config.max_lookup_miss_share:.1%})"
+        )
+    return Lookups(
+        looked_up=looked_up, outcomes=outcomes, miss_share=miss_share,
+        failure_share=failure_share, flagged=flagged, problem=problem,
     )  # fmt: skip

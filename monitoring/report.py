@@ -164,6 +164,15 @@ def _segment_html(seg: Segment) -> str:
         parts.append(f"<p>{label}</p><ul>{items}</ul>")
     else:
         parts.append("<p>No problem found.</p>")
+    if (lookups := seg.lookups) is not None:
+        parts.append("<h3>Feature store</h3>")
+        counts = ", ".join(f"{escape(k)} {v}" for k, v in sorted(lookups.outcomes.items()))
+        flag = '<span class="bad">flagged</span>: ' if lookups.flagged else ""
+        parts.append(
+            f"<p>{flag}{lookups.looked_up} applications looked up ({counts}): "
+            f"{lookups.miss_share:.1%} missed, {lookups.failure_share:.1%} timed out or "
+            "failed.</p>"
+        )
     return "\n".join(parts)
 
 

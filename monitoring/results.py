@@ -46,6 +46,18 @@ class GroupFairness(BaseModel):
     flagged: bool
 
 
+class Lookups(BaseModel):
+    """Feature-store lookups of the window's applications that carried a client key (from
+    each traffic-log line's ``enrichment``; ``monitoring.quality.lookup_quality``)."""
+
+    looked_up: int
+    outcomes: dict[str, int] = Field(description="hit, miss, timeout, error -> applications.")
+    miss_share: float = Field(description="Misses over looked-up applications (0-1).")
+    failure_share: float = Field(description="Timeouts and errors over looked-up ones (0-1).")
+    flagged: bool
+    problem: str | None = None
+
+
 class Segment(BaseModel):
     """The records of one model version in a window, analysed against that model's reference."""
 
@@ -63,6 +75,9 @@ class Segment(BaseModel):
     fairness: list[GroupFairness] = Field(default_factory=list)
     quality_breach: bool = False
     quality_problems: list[str] = Field(default_factory=list)
+    lookups: Lookups | None = Field(
+        None, description="Feature-store lookups (None: no application had a client key)."
+    )
     details: dict[str, Any] = Field(
         default_factory=dict, description="The statistics modules' own summaries, as JSON."
     )

@@ -172,6 +172,9 @@ class Sidecar:
             result.triggers = evaluation.fired
             if evaluation.fired and self.retrainer.trainer is not None:
                 evaluation.state.last_training_at = now
+            for segment in result.segments:
+                if segment.lookups is not None and segment.lookups.problem is not None:
+                    log.warning("window %s: %s", window_id, segment.lookups.problem)
             breaches = [s for s in result.segments if s.quality_breach]
             if breaches and self.config.responses.pause_on_quality_breach:
                 problems = "; ".join(p for s in breaches for p in s.quality_problems)

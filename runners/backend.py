@@ -29,6 +29,7 @@ from loan_default.api import (
     validation_details,
 )
 from loan_default.bodies import (
+    EnrichmentBody,
     ExplanationBody,
     FeedbackReceiptBody,
     ModelInfoBody,
@@ -45,6 +46,7 @@ from loan_default.security.guard import ANONYMOUS, Guard
 from loan_default.security.rbac import Principal
 from runners import metrics
 from runners.batching import MicroBatcher
+from runners.enrichment import Enricher
 from runners.scorer import Scorer, ScoreRequest
 
 ExplainFn = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
@@ -70,13 +72,22 @@ class ServingBackend:
         explain: the explainer call.
         max_batch_rows: the most applications one call may carry (``LOAN_MAX_BATCH_ROWS``).
         guard: authorization and audit (``runners.edge.worker_guard``).
+        enricher: fills what applications with a client key leave out from a feature store
+            (``runners.enrichment``; None: no store, applications are scored as sent).
     """
 
     def __init__(
-        self, scorer: Scorer, explain: ExplainFn, *, max_batch_rows: int, guard: Guard
+        self,
+        scorer: Scorer,
+        explain: ExplainFn,
+        *,
+        max_batch_rows: int,
+        guard: Guard,
+        enricher: Enricher | None = None,
     ) -> None:
         self.scorer = scorer
         self.guard = guard
+        self.enricher = enricher
         self._explain = explain
         self.max_batch_rows = max_batch_rows
         self._batcher = MicroBatcher(scorer.score_many, max_rows=INLINE_ROWS)
@@ -102,16 +113,27 @@ class ServingBackend:
         who = self.authorize(ctx).subject
         self.check_batch_size(len(applications))
         records = _records(applications, batch=ctx.endpoint == "predict_batch")
+        records, notes = await self._enrich(records)
         if len(records) <= INLINE_ROWS:
-            request = ScoreRequest(records, ctx.endpoint, ctx.request_id, who)
+            request = ScoreRequest(records, ctx.endpoint, ctx.request_id, who, notes)
             return await self._batcher.score(request)
         answers: list[PredictionBody] = []
         for start in range(0, len(records), SLICE_ROWS):
             rows = records[start : start + SLICE_ROWS]
-            piece = ScoreRequest(rows, ctx.endpoint, ctx.request_id, who)
+            part = notes[start : start + SLICE_ROWS] if notes is not None else None
+            piece = ScoreRequest(rows, ctx.endpoint, ctx.request_id, who, part)
             answers.extend(self.scorer.score_many([piece])[0])
             await asyncio.sleep(0)  # let the loop serve other calls between slices
         return answers
+
+    async def _enrich(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[EnrichmentBody | None] | None]:
+        """The applications completed from the feature store, if there is one (never raises
+        for the store's sake: ``runners.enrichment``)."""
+        if self.enricher is None:
+            return records, None
+        return await self.enricher.enrich(records)
 
     def check_batch_size(self, rows: int) -> None:
         """The one check of a call's size, for both transports (422 naming ``applications``)."""
@@ -126,7 +148,7 @@ class ServingBackend:
         """A prediction plus its principal reasons, computed by the explainer worker."""
         who = self.authorize(ctx).subject
         self.scorer.check_open()
-        (record,) = _records([application], batch=False)
+        (record,), notes = await self._enrich(_records([application], batch=False))
         (explanation,) = await self._explain([{k: record[k] for k in _FEATURES}])
         version = self.scorer.meta.version
         if explanation["model_version"] != version:
@@ -134,7 +156,7 @@ class ServingBackend:
                 f"the explainer serves model {explanation['model_version']} and the scorer "
                 f"{version} (a model change is rolling out); retry shortly"
             )
-        request = ScoreRequest([record], ctx.endpoint, ctx.request_id, who)
+        request = ScoreRequest([record], ctx.endpoint, ctx.request_id, who, notes)
         (prediction,) = await self._batcher.score(request)
         answer = ExplanationBody(
             **prediction, base_value=explanation["base_value"], reasons=explanation["reasons"]

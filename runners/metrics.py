@@ -61,6 +61,17 @@ MODEL_SWITCHES = Counter(
     "Champion changes seen by the workers: switched to, or refused (failed check).",
     ["outcome"],
 )
+FEATURE_LOOKUPS = Counter(
+    "loan_feature_lookups_total",
+    "Applications with a client key looked up in the feature store, by outcome (hit, miss, "
+    "timeout, error: timeout and error are scored from the request alone).",
+    ["outcome"],
+)
+FEATURE_REJECTED = Counter(
+    "loan_feature_rejected_values_total",
+    "Stored values not used because they break their field's rule (range, type), by field.",
+    ["field"],
+)
 MODEL_INFO = Gauge(
     "loan_model_info",
     "The model this worker serves (value 1).",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loan_default.bodies import (
+    EnrichmentBody,
     FeedbackLine,
     FeedbackReceiptBody,
     ModelInfoBody,
@@ -61,6 +62,8 @@ class ScoreRequest:
     request_id: str | None = None
     subject: str | None = None
     """Who asked (the token's ``sub``), for the audit trail."""
+    enrichment: Sequence[EnrichmentBody | None] | None = None
+    """What the feature store filled in, per application (``runners.enrichment``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,18 @@ class ActiveModel:
             settings.thresholds(meta.thresholds.risk()),
             {risk: metrics.PREDICTIONS.labels(meta.version, risk) for risk in RISK_CATEGORIES},
         )
+
+
+def _note_enrichment(
+    notes: Sequence[EnrichmentBody | None],
+    results: list[PredictionBody],
+    lines: list[PredictionLine],
+) -> None:
+    """Each answer and traffic-log line says what the feature store filled in."""
+    for note, result, line in zip(notes, results, lines, strict=True):
+        if note is not None:
+            result["enrichment"] = note
+            line["enrichment"] = note
 
 
 class Scorer:
@@ -199,6 +214,8 @@ class Scorer:
                 }
                 for (pid, p, risk), app in zip(rows[start:stop], request.applications, strict=True)
             ]
+            if request.enrichment is not None:
+                _note_enrichment(request.enrichment, results[start:stop], lines)
             records.extend(lines)
             answers.append(results[start:stop])
             start = stop

@@ -86,6 +86,28 @@ class ServingSettings(LoanSettings):
         description="Interface the gRPC server binds (default: LOAN_BIND_HOST, the one REST "
         "is told with --host, so both transports listen on the same interface).",
     )
+    feature_store: str = Field(
+        "none",
+        description="Where applications with a ``client_id`` are completed from: ``none``, "
+        "``memory:<file>`` (a .jsonl or .csv file of feature rows, held in memory) or "
+        "``feast:<repository>`` (a Feast feature repository's online store). See "
+        "docs/feature-store.md.",
+    )
+    feature_store_feast_factory: str = Field(
+        "loan_default.feature_store.online:FeastLookup",
+        description="``module:callable`` building the Feast lookup from the repository path "
+        "(imported only for ``feast:``, so the service never imports Feast otherwise).",
+    )
+    feature_lookup_timeout: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="Seconds a scoring call waits for the feature store; after it, the "
+        "application is scored as sent (counted as a timeout).",
+    )
+    feature_lookup_threads: int = Field(
+        2, ge=1, le=32, description="Threads per worker calling the feature store."
+    )
 
     reasons_path: Path = Field(
         _REASONS, description="YAML of plain-language adverse-action reasons per model feature."

@@ -482,6 +482,7 @@ class Prediction(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
+    ENRICHMENT_FIELD_NUMBER: _builtins.int
     prediction_id: _builtins.str
     """Identifies this prediction; quote it in Feedback."""
     default_probability: _builtins.float
@@ -491,6 +492,12 @@ class Prediction(_message.Message):
     model_version: _builtins.str
     timestamp: _builtins.str
     """When the prediction was made (ISO 8601, UTC)."""
+    @_builtins.property
+    def enrichment(self) -> Global___Enrichment:
+        """Only for an application carrying a client_id while the service has a feature store:
+        which fields came from the store and how old they were.
+        """
+
     def __init__(
         self,
         *,
@@ -500,14 +507,71 @@ class Prediction(_message.Message):
         model_name: _builtins.str = ...,
         model_version: _builtins.str = ...,
         timestamp: _builtins.str = ...,
+        enrichment: Global___Enrichment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment", "enrichment", b"enrichment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment", "default_probability", b"default_probability", "enrichment", b"enrichment", "model_name", b"model_name", "model_version", b"model_version", "prediction_id", b"prediction_id", "risk_category", b"risk_category", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__enrichment: _TypeAlias = _typing.Literal["enrichment"]  # noqa: Y015
+    _WhichOneofArgType__enrichment: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enrichment) -> _WhichOneofReturnType__enrichment | None: ...
+
+Global___Prediction: _TypeAlias = Prediction  # noqa: Y015
+
+@_typing.final
+class Enrichment(_message.Message):
+    """What the feature store filled in (the fields the application left out)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    outcome: _builtins.str
+    """hit, miss, timeout or error (timeout and error: scored as sent)."""
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Each field taken from the store -> the age of its stored value in seconds."""
+
+    @_builtins.property
+    def rejected(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Stored values not used because they break the field's rule; those fields stay missing."""
+
+    def __init__(
+        self,
+        *,
+        outcome: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        rejected: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_probability", b"default_probability", "model_name", b"model_name", "model_version", b"model_version", "prediction_id", b"prediction_id", "risk_category", b"risk_category", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "outcome", b"outcome", "rejected", b"rejected"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Prediction: _TypeAlias = Prediction  # noqa: Y015
+Global___Enrichment: _TypeAlias = Enrichment  # noqa: Y015
 
 @_typing.final
 class PredictRequest(_message.Message):

@@ -18,8 +18,10 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from loan_default.bodies import (
     CharacteristicPointsBody,
+    EnrichmentBody,
     ExplanationBody,
     FeedbackReceiptBody,
+    LookupOutcome,
     PredictionBody,
     ReasonBody,
 )
@@ -129,7 +131,7 @@ def add_application(
 
 def prediction_to_dict(message: pb.Prediction) -> PredictionBody:
     """The REST body of a prediction."""
-    return PredictionBody(
+    body = PredictionBody(
         prediction_id=message.prediction_id,
         default_probability=message.default_probability,
         risk_category=_RISK_NAME[message.risk_category],
@@ -137,6 +139,14 @@ def prediction_to_dict(message: pb.Prediction) -> PredictionBody:
         model_version=message.model_version,
         timestamp=message.timestamp,
     )
+    if message.HasField("enrichment"):
+        enrichment = message.enrichment
+        body["enrichment"] = EnrichmentBody(
+            outcome=cast(LookupOutcome, enrichment.outcome),
+            fields=dict(enrichment.fields),
+            rejected=list(enrichment.rejected),
+        )
+    return body
 
 
 def explanation_to_dict(message: pb.ExplainResponse) -> ExplanationBody:

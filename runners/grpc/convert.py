@@ -56,6 +56,7 @@ def prediction_to_proto(
     prediction: Mapping[str, Any], constructor: Callable[..., pb.Prediction] = pb.Prediction
 ) -> pb.Prediction:
     """A ``Prediction`` from the backend's prediction dict (``constructor``: see batches)."""
+    enrichment = prediction.get("enrichment")
     return constructor(
         prediction_id=str(prediction["prediction_id"]),
         default_probability=float(prediction["default_probability"]),
@@ -63,6 +64,7 @@ def prediction_to_proto(
         model_name=str(prediction["model_name"]),
         model_version=str(prediction["model_version"]),
         timestamp=_iso(prediction["timestamp"]),
+        enrichment=None if enrichment is None else pb.Enrichment(**enrichment),
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from loan_default import api, bodies, traffic
 
 PAIRS = [
+    (bodies.EnrichmentBody, api.Enrichment),
     (bodies.PredictionBody, api.Prediction),
     (bodies.ReasonBody, api.Reason),
     (bodies.ExplanationBody, api.Explanation),

@@ -95,7 +95,10 @@ def _compile(proto: Path, root: Path, out: Path) -> descriptor_pb2.FileDescripto
     done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", *args], check=False)
     assert done.returncode == 0
     compiled = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file[0]
-    for message in compiled.message_type:  # generated modules embed descriptors without these
+    messages = list(compiled.message_type)
+    while messages:  # generated modules embed descriptors without these (map entries too)
+        message = messages.pop()
+        messages.extend(message.nested_type)
         for fd in message.field:
             fd.ClearField("json_name")
     return compiled

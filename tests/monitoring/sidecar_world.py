@@ -5,6 +5,7 @@ traffic logs written the way the service writes them (``loan_default.traffic.Tra
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,12 @@ def write_traffic(
     shift: Shift | str | None = None,
     start: datetime | None = None,
     cipher: RecordCipher | None = None,
+    enrichment: Callable[[int], dict[str, Any] | None] | None = None,
 ) -> list[str]:
-    """Score generated applications and log them, with every outcome; returns the ids."""
+    """Score generated applications and log them, with every outcome; returns the ids.
+
+    ``enrichment(i)`` is the i-th record's feature-store note (default: none was looked up).
+    """
     frame = generate_applications(rows, seed=seed, shift=shift)
     apps = frame_to_records(frame)
     p = model.predict_proba(frame)
@@ -95,6 +100,7 @@ def write_traffic(
                 application=app,
                 default_probability=float(prob),
                 risk_category=category,
+                enrichment=enrichment(i) if enrichment is not None else None,
             )
         )
         outcomes.append(FeedbackRecord(prediction_id=pid, observed_default=int(y), timestamp=at))

@@ -52,6 +52,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
     text = re.sub(r"\{[^}]*\}", " ", text)
     text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\boffset\s+[0-9][0-9a-z]*", " ", text)
     text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
@@ -82,9 +83,9 @@ def exported_metrics() -> set[str]:
 def test_metric_name_parser() -> None:
     expr = (
         'sum(rate(a_total{kind=~"x|y"}[5m])) / (sum by (le, job) (b_bucket[1m]) or vector(0))'
-        ' > 0.05 and on () max(up{job="s"}) == 1'
+        ' > 0.05 and on () max(up{job="s"}) == 1 or c - c offset 1d > 0.1'
     )
-    assert metric_names(expr) == {"a_total", "b_bucket", "up"}
+    assert metric_names(expr) == {"a_total", "b_bucket", "up", "c"}
 
 
 def test_promtool_checks_the_rules_and_the_scrape_config() -> None:

@@ -7,7 +7,7 @@ import pytest
 from loan_default.data.generate import simulate
 from loan_default.reference import MONITORED_FIELDS, build_reference
 from loan_default.schema import field
-from monitoring.quality import QualityConfig, compute_quality, invalid_mask
+from monitoring.quality import QualityConfig, compute_quality, invalid_mask, lookup_quality
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,20 @@ def test_absent_column_is_all_missing_and_small_windows_never_breach(clean):
     small = compute_quality(clean.iloc[:10].drop(columns=["credit_bureau"]))
     assert not small.breach
     assert compute_quality(clean.iloc[:0]).rows == 0
+
+
+def test_lookup_quality_counts_outcomes_and_flags_many_misses():
+    notes = [{"outcome": "hit"}] * 60 + [{"outcome": "miss"}] * 30 + [{"outcome": "error"}] * 10
+    summary = lookup_quality([*notes, None, None], QualityConfig(max_lookup_miss_share=0.2))
+    assert summary is not None
+    assert summary.looked_up == 100 and summary.outcomes == {"hit": 60, "miss": 30, "error": 10}
+    assert (summary.miss_share, summary.failure_share) == (0.3, 0.1)
+    assert summary.flagged and summary.problem == (
+        "feature store: 30.0% of 100 lookups found no client (limit 20.0%)"
+    )
+    for few_or_within_limit in (
+        lookup_quality(notes, QualityConfig(max_lookup_miss_share=0.3)),
+        lookup_quality(notes[60:], QualityConfig(min_rows=60)),  # 40 lookups: too few
+    ):
+        assert few_or_within_limit is not None and not few_or_within_limit.flagged
+    assert lookup_quality([None, None]) is None

@@ -196,6 +196,36 @@ def test_a_data_quality_breach_pauses_scoring(tmp_path: Path, model: ScoringMode
     assert control.resume(settings.home)
 
 
+def test_feature_store_misses_are_flagged_published_and_never_pause(
+    tmp_path: Path, model: ScoringModel
+) -> None:
+    settings = sidecar_settings(tmp_path)
+
+    def note(i: int) -> dict[str, object] | None:
+        if i % 5 == 4:
+            return None  # no client key: not looked up
+        outcome = "miss" if i % 5 in (0, 1) else "timeout" if i % 5 == 2 else "hit"
+        return {"outcome": outcome, "fields": {}, "rejected": []}
+
+    write_traffic(settings.traffic_path, model, VERSION, rows=500, seed=16, enrichment=note)
+    metrics = SidecarMetrics()
+    car = Sidecar(settings, sidecar_config(), metrics=metrics, evidently=False)
+    [result] = car.run_once()
+    car.close()
+    lookups = result.segments[0].lookups
+    assert lookups is not None
+    assert lookups.looked_up == 400
+    assert lookups.outcomes == {"miss": 200, "timeout": 100, "hit": 100}
+    assert (lookups.miss_share, lookups.failure_share) == (0.5, 0.25)
+    assert lookups.flagged and lookups.problem is not None and "50.0% of 400" in lookups.problem
+    assert sample(metrics, "loan_feature_lookup_miss_share", model_version=VERSION) == 0.5
+    assert sample(metrics, "loan_feature_lookup_failure_share", model_version=VERSION) == 0.25
+    assert sample(metrics, "loan_feature_lookup_window_records", model_version=VERSION) == 400
+    assert result.paused is None and control.status(settings.home) is None
+    page = (settings.reports_path / result.window_id / "index.html").read_text()
+    assert "Feature store" in page and "400 applications looked up" in page
+
+
 @pytest.mark.slow
 def test_sigkill_mid_log_then_restart_counts_every_record_once(
     tmp_path: Path, model: ScoringModel
