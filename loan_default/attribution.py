@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -58,6 +59,43 @@ def unknown_features(feature_names: Sequence[str]) -> list[str]:
     return [name for name in feature_names if name not in sources]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one model's columns fold (built once per list of feature names)."""
+
+    fields: tuple[str, ...]
+    field_columns: np.ndarray
+    """The model column of each field (its given-ness)."""
+    single: np.ndarray
+    """``(n_features, n_fields)``: 1 where a single-source column goes to its field."""
+    shared: tuple[tuple[int, np.ndarray, bool], ...]
+    """Multi-source columns: (column, field indices, counts missing)."""
+
+
+@lru_cache(maxsize=16)
+def _plan(feature_names: tuple[str, ...]) -> _Plan:
+    if unknown := unknown_features(feature_names):
+        raise ValueError(f"no source field known for model feature(s) {', '.join(unknown)}")
+    sources = feature_sources()
+    used = {field for name in feature_names for field in sources[name]}
+    fields = tuple(spec.name for spec in FEATURE_FIELDS if spec.name in used)
+    column = {name: j for j, name in enumerate(feature_names)}
+    if absent := [f for f in fields if f not in column]:
+        raise ValueError(f"source field(s) {', '.join(absent)} are not model columns")
+    at = {field: k for k, field in enumerate(fields)}
+    single = np.zeros((len(feature_names), len(fields)))
+    shared = []
+    missingness = counts_missing()
+    for j, name in enumerate(feature_names):
+        targets = np.array([at[field] for field in sources[name]], dtype=np.intp)
+        if len(targets) == 1:
+            single[j, targets[0]] = 1.0
+        else:
+            shared.append((j, targets, name in missingness))
+    columns = np.array([column[f] for f in fields], dtype=np.intp)
+    return _Plan(fields, columns, single, tuple(shared))
+
+
 def fold_contributions(
     contributions: np.ndarray, X: np.ndarray, feature_names: Sequence[str]
 ) -> FieldContributions:
@@ -71,32 +109,19 @@ def fold_contributions(
     Raises:
         ValueError: a column has no known source, or a source field is not a model column.
     """
-    if unknown := unknown_features(feature_names):
-        raise ValueError(f"no source field known for model feature(s) {', '.join(unknown)}")
-    sources = feature_sources()
-    used = {field for name in feature_names for field in sources[name]}
-    fields = tuple(spec.name for spec in FEATURE_FIELDS if spec.name in used)
-    column = {name: j for j, name in enumerate(feature_names)}
-    if absent := [f for f in fields if f not in column]:
-        raise ValueError(f"source field(s) {', '.join(absent)} are not model columns")
-    at = {field: k for k, field in enumerate(fields)}
+    plan = _plan(tuple(feature_names))
     X = np.asarray(X, dtype=np.float64)
-    given = ~np.isnan(X[:, [column[f] for f in fields]])
-    values = np.zeros((X.shape[0], len(fields)))
-    missingness = counts_missing()
-    for j, name in enumerate(feature_names):
-        targets = [at[field] for field in sources[name]]
-        share = contributions[:, j]
-        if len(targets) == 1:
-            values[:, targets[0]] += share
-            continue
+    contributions = np.asarray(contributions, dtype=np.float64)
+    given = ~np.isnan(X[:, plan.field_columns])
+    values = contributions[:, :-1] @ plan.single
+    for j, targets, missingness in plan.shared:
         gave = given[:, targets]
-        if name in missingness:
+        if missingness:
             chosen = ~gave
         else:
             present = ~np.isnan(X[:, j])
             chosen = np.where(present[:, None], gave, ~gave)
         chosen = np.where(chosen.any(axis=1, keepdims=True), chosen, True)
         weights = chosen / chosen.sum(axis=1, keepdims=True)
-        values[:, targets] += share[:, None] * weights
-    return FieldContributions(fields, values, np.asarray(contributions[:, -1], float), given)
+        values[:, targets] += contributions[:, j, None] * weights
+    return FieldContributions(plan.fields, values, contributions[:, -1].copy(), given)
