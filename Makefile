@@ -211,6 +211,10 @@ bench-scale: install ## Portfolio scoring streamed vs LocalCluster (rows/s, peak
 bench-features: install ## Feature engineering and generator speed vs a pandas baseline (~20 s of CPU)
 	$(PY) bench/features.py
 
+.PHONY: bench-reasons
+bench-reasons: install ## Reason codes per field (fold + choice) vs the model's contributions (~15 s)
+	$(PY) bench/reasons.py
+
 # Serving. The model: LOAN_MODEL_TAG if set, else the MLflow alias `champion` (at start-up).
 GRPC_PORT ?= 3001
 .PHONY: serve

@@ -124,22 +124,32 @@ class BatchPrediction(_Body):
 
 
 class Reason(_Body):
-    """One principal reason: a feature that raised the predicted risk."""
+    """One principal reason: an application field whose value (or absence) raised the risk."""
 
-    feature: str = Field(..., description="Model feature (see `features` in /v1/metadata).")
+    feature: str = Field(
+        ...,
+        description="The application field (an input field of the schema). Contributions of "
+        "derived features (e.g. debt_to_income, age_years) are folded into the fields they are "
+        "computed from, so a field appears at most once.",
+    )
     value: float | str | bool | None = Field(
         ...,
-        description="The applicant's value: the field as sent for application fields, the "
-        "computed value for derived features (e.g. debt_to_income); null when missing.",
+        description="The applicant's value of the field as sent; null when the field was not "
+        "given, in which case `reason` states its absence (cited only when the model's "
+        "treatment of the absence raised the risk materially).",
     )
     contribution: float = Field(
         ...,
         gt=0,
-        description="How much this feature raised the score, in log-odds of default (the "
-        "model's own per-row contribution; the contributions and the base value sum to the "
-        "uncalibrated score).",
+        description="How much this field raised the raw score: the model's own per-row "
+        "contributions of the field and of its share of derived features; with `base_value` "
+        "the contributions of all fields sum to the raw score before calibration (log-odds "
+        "for LightGBM, logistic regression and scorecards; probability of default for "
+        "decision trees, random forests and blends).",
     )
-    reason: str = Field(..., description="Plain-language adverse-action reason for a notice.")
+    reason: str = Field(
+        ..., description="Plain-language adverse-action reason for a notice (Regulation B)."
+    )
 
 
 class CharacteristicPoints(_Body):
@@ -159,15 +169,18 @@ class Explanation(Prediction):
     """A prediction with the principal reasons behind it."""
 
     base_value: float = Field(
-        ..., description="The model's average score (log-odds) before this applicant's features."
+        ...,
+        description="The model's base value (in the units of `Reason.contribution`): the raw "
+        "score before this applicant's fields; scorecards: the log-odds of an applicant in "
+        "every best bin.",
     )
     reasons: list[Reason] = Field(
         ...,
         max_length=10,
-        description="Up to 4 (configurable) features that raised the risk most, largest first. "
-        "Only positive contributions: empty when nothing raised the risk above the average. "
-        "Scorecards: the characteristics that lost the most points against their best bin "
-        "(contribution = points lost / (pdo / ln 2), in log-odds).",
+        description="Up to 4 (configurable) application fields that raised the risk most, "
+        "largest first, each once. Only positive contributions: empty when nothing raised the "
+        "risk above the base value. Scorecards: the fields whose characteristics lost the most "
+        "points against their best bins (contribution = points lost / (pdo / ln 2)).",
     )
     score: float | None = Field(
         None,

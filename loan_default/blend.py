@@ -4,12 +4,14 @@ Each part is an estimator with its own calibration map; the blend's probability 
 weighted mean of the parts' calibrated probabilities (and the registered
 :class:`~loan_default.model.ScoringModel` calibrates the blend once more, as for any model).
 
-Reason codes come from the parts: the per-feature contributions of each part (log-odds, the
-scorecard's as losses against its best bins, LightGBM's from ``pred_contrib``) are weighted by
-the part's weight and summed. The weighted sum is the blend's raw log-odds only approximately
-(the blend averages calibrated probabilities, not log-odds), so the blend's ``base_value`` is
-the weighted mean of the parts' base values and the reasons rank the features that raised the
-parts' scores most, weighted as the blend weights them.
+Reason codes come from the parts, exactly: the blend's raw score is its probability
+``sum_k w_k cal_k(p_k(z_k))`` (``z_k`` a part's raw score, ``p_k`` its link: the logistic
+function for log-odds parts, the identity for forests). Each part's contributions ``phi_kj``
+(summing to ``z_k - b_k`` over its base value ``b_k``) are rescaled by the secant
+``s_k = (cal_k(p_k(z_k)) - cal_k(p_k(b_k))) / (z_k - b_k)``, never negative because both maps are
+monotone, so every contribution keeps its sign, and summed with the blend weights; the base value
+is ``sum_k w_k cal_k(p_k(b_k))``. Rows then sum to the blend's probability exactly (units:
+probability), and a feature ranks as high as it moved the parts' calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -55,10 +57,21 @@ class BlendEstimator:
         return np.column_stack([1.0 - p, p])
 
     def contributions(self, X: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
-        """The parts' per-feature contributions weighted by the blend weights (base last)."""
-        from loan_default.contributions import contributions
+        """Per-feature contributions to the blend's probability, base value last (rows sum to
+        ``predict_proba(X)[:, 1]``; the rescaling is in the module docstring)."""
+        from loan_default.contributions import contributions, probability_of_raw
 
         out = np.zeros((X.shape[0], X.shape[1] + 1))
-        for part, w in zip(self.parts, self.weights, strict=True):
-            out += w * contributions(part, X, num_threads=num_threads)
+        parts = zip(self.parts, self.calibrators, self.weights, strict=True)
+        for part, calibrate, w in parts:
+            phi = contributions(part, X, num_threads=num_threads)
+            base = phi[:, -1]
+            raw = phi.sum(axis=1)
+            p = calibrate(probability_of_raw(part, raw))
+            p0 = calibrate(probability_of_raw(part, base))
+            moved = raw - base
+            close = np.abs(moved) < 1e-12
+            scale = np.where(close, 0.0, (p - p0) / np.where(close, 1.0, moved))
+            out[:, :-1] += w * phi[:, :-1] * scale[:, None]
+            out[:, -1] += w * p0
         return out

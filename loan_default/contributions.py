@@ -1,21 +1,29 @@
-"""Per-row feature contributions for every algorithm that can become champion.
+"""Per-row feature contributions, and the raw score they add up to, for every algorithm.
 
 :meth:`loan_default.model.ScoringModel.contributions_matrix` calls :func:`contributions` for
 estimators other than a bare LightGBM model. Each method returns an ``(n, n_features + 1)``
 array over the FeatureEngineer's columns whose last column is the base value and whose rows sum
-to the model's uncalibrated raw score:
+to the model's **raw score** (:func:`raw_scores`: the margin before the registered model's
+calibration map):
 
-* LightGBM (behind an imputer): ``pred_contrib``; units log-odds;
+* LightGBM (behind an imputer): ``pred_contrib`` (exact TreeSHAP); raw score = the booster's
+  ``raw_score`` (log-odds); base = its expected value;
 * decision trees and random forests: path attribution (Saabas): each split on a row's path
   credits the change of the node's default share to the split's feature, averaged over the
-  trees; base = the root's share; units probability (a forest's raw score);
+  trees; base = the root's share; raw score = ``predict_proba`` of default (a forest's mean leaf
+  share; units probability). Exact (the path telescopes to the leaf), computed from the fitted
+  trees without a new dependency; unlike TreeSHAP it credits a split's feature with the whole
+  change at that split, so features near the root can weigh more than under SHAP;
 * logistic regression: coefficient x preprocessed input, summed back onto the feature column
-  each one-hot or scaled input came from; base = intercept; units log-odds;
+  each one-hot or scaled input came from; base = intercept; raw score = ``decision_function``
+  (log-odds);
 * WoE scorecards: the log-odds each characteristic lost against its best bin (points lost /
   factor, never negative); base = the log-odds of an applicant in every best bin
-  (:meth:`loan_default.scorecard.WoEScorecard.contributions`), so the largest contributions
-  are the classic adverse-action reason codes;
-* blends: the parts' contributions, weighted (:class:`loan_default.blend.BlendEstimator`).
+  (:meth:`loan_default.scorecard.WoEScorecard.contributions`); raw score =
+  ``decision_function`` (log-odds);
+* blends: raw score = the blend's probability (the weighted mean of its parts' calibrated
+  probabilities); each part's contributions are rescaled onto its calibrated probability
+  (:meth:`loan_default.blend.BlendEstimator.contributions`); units probability.
 """
 
 from __future__ import annotations
@@ -96,9 +104,7 @@ def contributions(estimator: Any, X: np.ndarray, *, num_threads: int = 0) -> np.
     if booster is not None and type(booster).__module__.startswith("lightgbm"):
         contrib = booster.predict(Xt, pred_contrib=True, num_threads=num_threads)
         return np.asarray(contrib, dtype=np.float64)
-    if hasattr(model, "tree_") or (
-        hasattr(model, "estimators_") and hasattr(model.estimators_[0], "tree_")
-    ):
+    if _is_trees(model):
         return _tree_contributions(model, np.asarray(Xt, dtype=np.float32))
     coef = getattr(model, "coef_", None)
     if coef is not None and np.ndim(coef) == 2 and coef.shape[0] == 1:
@@ -113,3 +119,47 @@ def contributions(estimator: Any, X: np.ndarray, *, num_threads: int = 0) -> np.
         out[:, -1] = float(model.intercept_[0])
         return out
     raise TypeError(f"per-row contributions are not available for {type(model).__name__}")
+
+
+def _is_trees(model: Any) -> bool:
+    return hasattr(model, "tree_") or (
+        hasattr(model, "estimators_") and hasattr(model.estimators_[0], "tree_")
+    )
+
+
+def raw_in_probability(estimator: Any) -> bool:
+    """True when the raw score is a probability (trees, forests, blends), False for log-odds."""
+    if hasattr(estimator, "parts"):
+        return True
+    return _is_trees(_split_model(estimator))
+
+
+def _split_model(estimator: Any) -> Any:
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def raw_scores(estimator: Any, X: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
+    """The raw score that :func:`contributions` add up to (see the module docstring).
+
+    Raises:
+        TypeError: the estimator is none of the supported kinds.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    model = _split_model(estimator)
+    booster = getattr(model, "booster_", None)
+    if booster is not None and type(booster).__module__.startswith("lightgbm"):
+        head = estimator[:-1] if hasattr(estimator, "steps") and len(estimator.steps) > 1 else None
+        Xt = head.transform(X) if head is not None else X
+        raw = booster.predict(Xt, raw_score=True, num_threads=num_threads)
+        return np.asarray(raw, dtype=np.float64)
+    if raw_in_probability(estimator):
+        return np.asarray(estimator.predict_proba(X)[:, 1], dtype=np.float64)
+    if hasattr(estimator, "decision_function"):
+        return np.asarray(estimator.decision_function(X), dtype=np.float64)
+    raise TypeError(f"no raw score defined for {type(model).__name__}")
+
+
+def probability_of_raw(estimator: Any, raw: np.ndarray) -> np.ndarray:
+    """The estimator's (uncalibrated) probability of default for a raw score."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return raw if raw_in_probability(estimator) else 1.0 / (1.0 + np.exp(-raw))

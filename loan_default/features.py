@@ -52,6 +52,9 @@ class FeatureInfo:
     monotone: int = 0
     """+1: risk never falls as the value rises; -1: never rises; 0: no constraint."""
     categorical: bool = False
+    counts_missing: bool = False
+    """The value counts which of its source fields are missing (reason codes: its contribution
+    is the absence of those fields, :func:`loan_default.attribution.fold_contributions`)."""
 
 
 # Known directions of risk for canonical features (used as LightGBM monotone constraints).
@@ -78,7 +81,11 @@ DERIVED: tuple[FeatureInfo, ...] = (
     FeatureInfo("ext_score_mean", "Mean of the available external scores.", -1),
     FeatureInfo("ext_score_min", "Lowest available external score.", -1),
     FeatureInfo("ext_score_max", "Highest available external score.", -1),
-    FeatureInfo("ext_score_missing", "How many of the three external scores are missing (0-3)."),
+    FeatureInfo(
+        "ext_score_missing",
+        "How many of the three external scores are missing (0-3).",
+        counts_missing=True,
+    ),
 )
 
 _BASE: tuple[str, ...] = tuple(spec.name for spec in FEATURE_FIELDS)
@@ -162,6 +169,30 @@ def _interact(base: np.ndarray, derived: np.ndarray, out: np.ndarray) -> None:
     filled = np.where(np.isnan(scores), mean[:, None], scores)
     out[:, 0] = filled[:, 0] * filled[:, 1] * filled[:, 2]
     out[:, 1] = derived[:, 10] - derived[:, 9]
+
+
+def feature_sources() -> dict[str, tuple[str, ...]]:
+    """The canonical fields each model input column is computed from, in column order.
+
+    A canonical field is its own source. The derived features and interactions take theirs from
+    the very tables :func:`_derive` and :func:`_interact` read (``_RATIOS``, ``_YEARS``,
+    ``_SCORES``), so the mapping follows the computation; ``tests/loan_default/
+    test_feature_sources.py`` also changes every field in turn and checks which columns move.
+    Reason codes fold contributions into these fields (:mod:`loan_default.attribution`).
+    """
+    scores = tuple(_BASE[i] for i in _SCORES)
+    years = [(_BASE[i],) for i in _YEARS]
+    # _derive: the six ratios, the two day counts in years, four statistics of the scores.
+    derived = [(num, den) for num, den, _ in _RATIOS] + years + [scores] * 4
+    out: dict[str, tuple[str, ...]] = {name: (name,) for name in _BASE}
+    out.update(zip((d.name for d in DERIVED), derived, strict=True))
+    out.update((d.name, scores) for d in INTERACTIONS)  # _interact: the scores and their stats
+    return out
+
+
+def counts_missing() -> frozenset[str]:
+    """Model columns whose value counts missing sources (:attr:`FeatureInfo.counts_missing`)."""
+    return frozenset(d.name for d in (*DERIVED, *INTERACTIONS) if d.counts_missing)
 
 
 class FeatureEngineer(TransformerMixin, BaseEstimator):

@@ -158,9 +158,10 @@ class ScoringModel:
         """Per-row contributions of each feature to the model's raw score.
 
         Returns an ``(n, n_features + 1)`` array whose last column is the base value; a row
-        sums to the uncalibrated raw score. Positive values push towards default. Units are
-        log-odds for LightGBM and logistic regression, probability for trees and forests
-        (path attribution); see :mod:`loan_default.contributions`.
+        sums to :meth:`raw_score_matrix` (the score before calibration). Positive values push
+        towards default. Units are log-odds for LightGBM, logistic regression and scorecards,
+        probability for trees, forests (path attribution) and blends; see
+        :mod:`loan_default.contributions`.
 
         Raises:
             TypeError: the estimator is of a kind that cannot be explained.
@@ -174,3 +175,10 @@ class ScoringModel:
         from loan_default.contributions import contributions
 
         return contributions(self.estimator, X, num_threads=self.num_threads)
+
+    def raw_score_matrix(self, X: np.ndarray) -> np.ndarray:
+        """The raw score the contributions explain: the estimator's margin before this model's
+        calibration (log-odds, or a probability for trees, forests and blends)."""
+        from loan_default.contributions import raw_scores
+
+        return raw_scores(self.estimator, X, num_threads=self.num_threads)

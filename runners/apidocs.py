@@ -27,9 +27,9 @@ TITLE = "Loan default scoring API"
 DESCRIPTION = """\
 Scores loan applications with the registered champion model: the calibrated probability of
 default, a risk category (LOW / MEDIUM / HIGH), and on request the principal adverse-action
-reasons (at most four, from the factors actually scored). Every answer names the model version
-that scored it and is written to the traffic log before it is sent; observed outcomes posted to
-`/v1/feedback` feed the performance monitoring.
+reasons (at most four application fields, from the factors actually scored). Every answer names
+the model version that scored it and is written to the traffic log before it is sent; observed
+outcomes posted to `/v1/feedback` feed the performance monitoring.
 
 Bad input gets `422` naming each field and rule; a paused service (data-quality breach) or a
 missing model gets `503` with the reason. gRPC (`LoanScoring` on port 3001) offers the same

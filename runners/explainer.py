@@ -12,10 +12,12 @@ from typing import Any
 import aiohttp
 import bentoml
 
-from loan_default.errors import UnavailableError
+from loan_default.attribution import fold_contributions
+from loan_default.errors import ConfigError, UnavailableError
+from loan_default.reasons import ReasonCodes, principal_reasons, reason_codes, validate_reason_codes
 from loan_default.store import LoadedModel
 from runners.loading import load_serving_model
-from runners.reasons import ReasonBook, principal_reasons, scorecard_points
+from runners.reasons import scorecard_points
 from runners.reloader import ModelWatcher
 from runners.settings import serving_settings
 from runners.startup import startup_guard
@@ -30,31 +32,34 @@ class ExplainerCore:
 
     Args:
         loaded: the model to explain (the same version the API scores with).
-        book: the adverse-action reasons; every model feature must have one.
+        codes: the reason-code table; every field the model scores must have its statements.
         limit: principal reasons per application.
+
+    Raises:
+        ConfigError: the model's features fail :func:`loan_default.reasons.validate_reason_codes`.
     """
 
-    def __init__(self, loaded: LoadedModel, book: ReasonBook, *, limit: int = 4) -> None:
-        book.require(loaded.model.feature_names)
+    def __init__(self, loaded: LoadedModel, codes: ReasonCodes, *, limit: int = 4) -> None:
+        if problems := validate_reason_codes(loaded.model.feature_names, codes):
+            raise ConfigError(f"{codes.source}: {'; '.join(problems)}")
         self.loaded = loaded
-        self.book = book
+        self.codes = codes
         self.limit = limit
         self.features = loaded.model.feature_names
 
     def explain(self, applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per application: ``model_version``, ``base_value`` and ``reasons``; for a
-        scorecard (or a blend with one) also ``score`` and ``points`` per characteristic."""
+        """Per application: ``model_version``, ``base_value`` and ``reasons`` (per application
+        field, :mod:`loan_default.attribution`); for a scorecard (or a blend with one) also
+        ``score`` and ``points`` per characteristic."""
         model = self.loaded.model
         X = model.features.transform_records(applications)
-        contributions = model.contributions_matrix(X)
+        folded = fold_contributions(model.contributions_matrix(X), X, self.features)
         version = self.loaded.metadata.version
         out = [
             {
                 "model_version": version,
-                "base_value": float(contributions[i, -1]),
-                "reasons": principal_reasons(
-                    contributions[i], self.features, X[i], app, self.book, limit=self.limit
-                ),
+                "base_value": float(folded.base[i]),
+                "reasons": principal_reasons(folded, i, app, self.codes, limit=self.limit),
             }
             for i, app in enumerate(applications)
         ]
@@ -74,7 +79,7 @@ class Explainer:
             settings = serving_settings()
             self.core = ExplainerCore(
                 load_serving_model(settings),
-                ReasonBook.load(settings.reasons_path),
+                reason_codes(settings.reasons_path),
                 limit=settings.max_reasons,
             )
         self.watcher = ModelWatcher(
@@ -83,7 +88,7 @@ class Explainer:
 
     def _swap(self, loaded: LoadedModel) -> str:
         old = self.core
-        self.core = ExplainerCore(loaded, old.book, limit=old.limit)  # one assignment
+        self.core = ExplainerCore(loaded, old.codes, limit=old.limit)  # one assignment
         return old.loaded.metadata.version
 
     @bentoml.on_startup

@@ -15,9 +15,8 @@ from pydantic import BaseModel, Field, model_validator
 from loan_default.api import MAX_BATCH_ROWS
 from loan_default.errors import ConfigError
 from loan_default.model import RiskThresholds
+from loan_default.reasons import REASONS_PATH
 from loan_default.settings import LoanSettings
-
-_REASONS = Path(__file__).resolve().parents[1] / "configs" / "reasons.yaml"
 
 
 class ServingSettings(LoanSettings):
@@ -110,7 +109,9 @@ class ServingSettings(LoanSettings):
     )
 
     reasons_path: Path = Field(
-        _REASONS, description="YAML of plain-language adverse-action reasons per model feature."
+        REASONS_PATH,
+        description="YAML of the adverse-action reason codes per application field "
+        "(`loan_default.reasons`).",
     )
 
     @model_validator(mode="after")

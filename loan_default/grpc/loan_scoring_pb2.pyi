@@ -677,7 +677,7 @@ Global___ExplainRequest: _TypeAlias = ExplainRequest  # noqa: Y015
 
 @_typing.final
 class Reason(_message.Message):
-    """One principal reason for a score."""
+    """One principal reason for a score: an application field whose value (or absence) raised it."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -686,14 +686,18 @@ class Reason(_message.Message):
     CONTRIBUTION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
-    """The model feature (a canonical field or a derived one such as debt_to_income)."""
+    """The application field; derived features (debt_to_income, age_years) fold into the fields
+    they are computed from, so a field appears once.
+    """
     contribution: _builtins.float
-    """Contribution to the log-odds of default; positive values raise the risk."""
+    """Contribution to the raw score before calibration (log-odds for LightGBM, logistic
+    regression and scorecards; probability for trees, forests and blends); positive.
+    """
     reason: _builtins.str
     """The reason in words, for an adverse action notice."""
     @_builtins.property
     def value(self) -> _struct_pb2.Value:
-        """The applicant's value of the feature (null when missing)."""
+        """The applicant's value as sent (null when not given: the reason then states its absence)."""
 
     def __init__(
         self,
@@ -757,15 +761,15 @@ class ExplainResponse(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     POINTS_FIELD_NUMBER: _builtins.int
     base_value: _builtins.float
-    """The model's average score (log-odds) before this applicant's features."""
+    """The model's base value (units of Reason.contribution) before this applicant's fields."""
     score: _builtins.float
     """Scorecard models (and blends with a scorecard part) only: the total score in points."""
     @_builtins.property
     def prediction(self) -> Global___Prediction: ...
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]:
-        """The principal reasons (features that raised the risk), strongest first. Scorecards: the
-        characteristics that lost the most points against their best bin.
+        """The principal reasons (fields that raised the risk), strongest first. Scorecards: the
+        fields whose characteristics lost the most points against their best bins.
         """
 
     @_builtins.property

@@ -94,9 +94,12 @@ def test_grpc_explanation_equals_rest(client, applications):
     assert rest.status_code == 200, rest.text
     explanation = client.explain(applications[0])
     assert explanation["default_probability"] == rest.json()["default_probability"]
-    assert [r["feature"] for r in explanation["reasons"]] == [
-        r["feature"] for r in rest.json()["reasons"]
+    assert [(r["feature"], r["value"], r["reason"]) for r in explanation["reasons"]] == [
+        (r["feature"], r["value"], r["reason"]) for r in rest.json()["reasons"]
     ]
+    assert [r["contribution"] for r in explanation["reasons"]] == pytest.approx(
+        [r["contribution"] for r in rest.json()["reasons"]]
+    )
 
 
 def test_grpc_and_rest_reject_the_same_field(client, applications):

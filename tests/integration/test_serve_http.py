@@ -10,6 +10,7 @@ import threading
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,6 +19,7 @@ import yaml
 
 from loan_default.api import BatchPrediction, Explanation, ModelInfo, Prediction
 from loan_default.data.generate import generate_applications
+from loan_default.reasons import reason_codes
 from loan_default.traffic import log_files
 from tests.integration.conftest import RunningService
 from tests.integration.serving import ROOT
@@ -42,6 +44,27 @@ def _logged_ids(home: Path) -> set[str]:
     }
 
 
+DOCS_EXAMPLE = {"client_income": 6750, "credit_amount": 61190.55, "age_days": 13957,
+                "loan_annuity": 3416.85, "score_source_2": 0.478,
+                "client_education": "secondary"}  # fmt: skip
+"""The application of docs/serving.md (issue 11 saw reasons for fields it never gave)."""
+
+
+def _check_reasons_per_field(client: Any, body: dict) -> None:
+    """Reasons name schema fields, each once; a field not sent only as its "missing" statement."""
+    answer = client.request("POST", "/v1/explain", json=body)
+    assert answer.status_code == 200, answer.text
+    reasons = Explanation.model_validate(answer.json()).reasons
+    codes = reason_codes().codes
+    assert reasons and len({r.feature for r in reasons}) == len(reasons)
+    for r in reasons:
+        assert r.feature in codes
+        expected = (body[r.feature], codes[r.feature].reason) if r.feature in body else (
+            None, codes[r.feature].missing
+        )  # fmt: skip
+        assert (r.value, r.reason) == expected
+
+
 def test_every_endpoint_over_a_real_server(http_server: RunningService, bodies: list[dict]) -> None:
     client = http_server.client()
     assert client.is_ready(timeout=5)
@@ -53,6 +76,7 @@ def test_every_endpoint_over_a_real_server(http_server: RunningService, bodies: 
     explanation = Explanation.model_validate(explained.json())
     assert explanation.default_probability == single.default_probability
     assert 0 < len(explanation.reasons) <= 4
+    _check_reasons_per_field(client, DOCS_EXAMPLE)
     info = ModelInfo.model_validate(client.request("GET", "/v1/metadata").json())
     assert info.model_version == "vintegration"
     feedback = client.request(

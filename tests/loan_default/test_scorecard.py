@@ -104,22 +104,24 @@ def test_points_reproduce_the_probability_through_the_scaling(
 def test_reason_codes_are_the_largest_point_losses(
     fitted: ScoringModel, frame: pd.DataFrame
 ) -> None:
-    from runners.reasons import ReasonBook, principal_reasons
+    from loan_default.attribution import fold_contributions
+    from loan_default.reasons import ReasonCode, ReasonCodes, principal_reasons
 
     card = _card(fitted)
     X = fitted.features.transform(frame.drop(columns=[LABEL]).head(50))
     lost = card.max_points() - card.points(X)
     contributions = fitted.contributions_matrix(X)
     np.testing.assert_allclose(contributions.sum(axis=1), card.decision_function(X), atol=1e-10)
-    book = ReasonBook({name: name for name in fitted.feature_names})
+    for k, c in enumerate(card.characteristics_):  # each column: its points lost / factor
+        np.testing.assert_allclose(contributions[:, c.column] * card.factor, lost[:, k], atol=1e-9)
+    folded = fold_contributions(contributions, X, fitted.feature_names)
+    np.testing.assert_allclose(folded.values.sum(axis=1) * card.factor, lost.sum(axis=1))
+    codes = ReasonCodes({f: ReasonCode(f, f, f"no {f}") for f in folded.fields}, 0.0)
     for i in range(len(X)):
-        reasons = principal_reasons(contributions[i], fitted.feature_names, X[i], {}, book)
-        expected = [card.characteristics_[k].name for k in np.argsort(-lost[i], kind="stable")
-                    if lost[i, k] > 1e-9][:4]  # fmt: skip
-        assert [r["feature"] for r in reasons] == expected
-        for r in reasons:
-            k = [c.name for c in card.characteristics_].index(r["feature"])
-            assert r["contribution"] * card.factor == pytest.approx(lost[i, k])
+        reasons = principal_reasons(folded, i, {}, codes)
+        expected = [folded.fields[k] for k in np.argsort(-folded.values[i], kind="stable")
+                    if folded.values[i, k] > 0][:4]  # fmt: skip
+        assert [r["feature"] for r in reasons] == expected  # every field cited: share 0
 
 
 def test_missing_and_special_values_have_bins_of_their_own(fitted: ScoringModel) -> None:

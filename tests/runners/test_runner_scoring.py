@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from loan_default.api import CallContext
 from loan_default.errors import NotFoundError, RequestRejectedError, UnavailableError
+from loan_default.reasons import reason_codes
 from loan_default.store import load_model
 from loan_default.traffic import Checkpoint, read_new
 from runners.backend import ServingBackend
 from runners.explainer import ExplainerCore
 from runners.loading import load_serving_model
-from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
 from tests.runners.tiny_model import build, dev_guard, payloads
@@ -29,7 +29,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scorer, ExplainerCo
     home = tmp_path_factory.mktemp("home")
     settings = ServingSettings(model_tag=tag, home=home, pause_check_seconds=0)
     scorer = Scorer(load_serving_model(settings), settings)
-    explainer = ExplainerCore(load_model(tag), ReasonBook.load(settings.reasons_path))
+    explainer = ExplainerCore(load_model(tag), reason_codes(settings.reasons_path))
     return scorer, explainer, frame.drop(columns=["default"])
 
 

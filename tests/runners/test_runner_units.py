@@ -14,9 +14,9 @@ from loan_default import control
 from loan_default.errors import ConfigError, UnavailableError
 from loan_default.features import DERIVED, INTERACTIONS
 from loan_default.model import RiskThresholds
+from loan_default.reasons import reason_codes, validate_reason_codes
 from loan_default.schema import FEATURE_FIELDS
 from runners.ledger import PauseGate, PredictionIndex, new_prediction_ids
-from runners.reasons import ReasonBook, principal_reasons
 from runners.routing import ConnectionRecycler, DirectRoutes
 from runners.settings import ServingSettings
 
@@ -24,36 +24,25 @@ MODEL_FEATURES = [f.name for f in FEATURE_FIELDS] + [d.name for d in (*DERIVED, 
 
 
 def test_every_model_feature_has_an_adverse_action_reason() -> None:
-    book = ReasonBook.load(ServingSettings().reasons_path)
-    assert book.missing(MODEL_FEATURES) == []
-    assert all(len(text) < 100 for text in book.reasons.values())
+    codes = reason_codes(ServingSettings().reasons_path)
+    assert validate_reason_codes(MODEL_FEATURES, codes) == []
+    for code in codes.codes.values():
+        assert len(code.reason) < 100 and len(code.missing) < 100
 
 
-def test_reason_book_refuses_a_missing_feature(tmp_path: Path) -> None:
+def test_reason_codes_refuse_a_malformed_table(tmp_path: Path) -> None:
     path = tmp_path / "reasons.yaml"
-    path.write_text("reasons:\n  client_income: Income insufficient\n")
-    with pytest.raises(ConfigError, match="credit_amount"):
-        ReasonBook.load(path).require(["client_income", "credit_amount"])
-    path.write_text("reasons:\n  client_income: ''\n")
-    with pytest.raises(ConfigError, match="client_income"):
-        ReasonBook.load(path)
+    path.write_text("reasons:\n  client_income: {reason: Low income, missing: No income}\n")
+    problems = validate_reason_codes(["client_income", "debt_to_income"], reason_codes(path))
+    assert problems == [
+        f"field 'loan_annuity' (scored through debt_to_income) has no reason code in {path}"
+    ]
+    path.write_text("reasons:\n  client_income: {reason: Income insufficient}\n")
+    with pytest.raises(ConfigError, match=r"client_income\.missing"):
+        reason_codes(path)
     path.write_text("- not a mapping\n")
     with pytest.raises(ConfigError, match=str(path)):
-        ReasonBook.load(path)
-
-
-def test_principal_reasons_are_the_largest_positive_contributions() -> None:
-    features = ["a", "b", "c", "d", "e", "f"]
-    book = ReasonBook({f: f"reason {f}" for f in features})
-    contributions = np.array([0.1, -0.5, 0.7, 0.0, 0.3, 0.2, -2.0])  # base value last
-    row = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0])
-    reasons = principal_reasons(contributions, features, row, {"a": "sent"}, book, limit=4)
-    assert [r["feature"] for r in reasons] == ["c", "e", "f", "a"]
-    assert reasons[0]["value"] is None  # NaN computed value is missing
-    assert reasons[3]["value"] == "sent"  # application fields as sent
-    assert reasons[0]["reason"] == "reason c"
-    only_negative = principal_reasons(-np.abs(contributions), features, row, {}, book)
-    assert only_negative == []
+        reason_codes(path)
 
 
 def test_every_worker_finds_every_workers_ids(tmp_path: Path) -> None:

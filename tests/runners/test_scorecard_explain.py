@@ -14,11 +14,11 @@ from loan_default.api import Explanation
 from loan_default.data.generate import generate_applications
 from loan_default.grpc.messages import explanation_to_dict
 from loan_default.model import ScoringModel
+from loan_default.reasons import reason_codes
 from loan_default.schema import LABEL, frame_to_records
 from loan_default.store import LoadedModel, ModelMetadata
 from runners.explainer import ExplainerCore
 from runners.grpc.convert import explanation_to_proto
-from runners.reasons import ReasonBook
 from runners.settings import ServingSettings
 from training.candidates import build_pipeline, scoring_estimator
 from training.config import TrainingConfig
@@ -47,7 +47,7 @@ def core(frame: pd.DataFrame) -> ExplainerCore:
     meta = ModelMetadata(version="vscorecard", algorithm=model.algorithm,
                          created_at=datetime.now(UTC), feature_names=model.feature_names,
                          data_hash="0" * 64, data_rows=len(frame))  # fmt: skip
-    book = ReasonBook.load(ServingSettings().reasons_path)
+    book = reason_codes(ServingSettings().reasons_path)
     return ExplainerCore(LoadedModel(model, meta, Path()), book)
 
 
@@ -62,10 +62,11 @@ def test_explanation_has_points_that_sum_to_the_score(
         assert [p["characteristic"] for p in points] == [c.name for c in card.characteristics_]
         assert answer["score"] == pytest.approx(sum(p["points"] for p in points))
         assert all(p["points"] <= p["max_points"] + 1e-9 for p in points)
-        lost = {p["characteristic"]: p["max_points"] - p["points"] for p in points}
-        reasons = [r["feature"] for r in answer["reasons"]]
-        ranked = sorted((k for k in lost if lost[k] > 1e-9), key=lambda k: -lost[k])[:4]
-        assert reasons == ranked
+        lost = sum(p["max_points"] - p["points"] for p in points)
+        contributions = [r["contribution"] for r in answer["reasons"]]
+        assert contributions == sorted(contributions, reverse=True)
+        assert sum(contributions) * card.factor <= lost + 1e-6  # folded point losses
+        assert len({r["feature"] for r in answer["reasons"]}) == len(contributions)
         raw = float(card.probability_of_score(np.array([answer["score"]]))[0])
         assert 0 < raw < 1
 

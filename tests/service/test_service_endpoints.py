@@ -16,10 +16,12 @@ from loan_default.api import (
     FeedbackReceipt,
     ModelInfo,
     Prediction,
+    Reason,
 )
+from loan_default.attribution import fold_contributions
 from loan_default.model import RiskThresholds
+from loan_default.reasons import principal_reasons, reason_codes
 from loan_default.schema import INPUT_FIELDS, schema_fingerprint
-from runners.reasons import ReasonBook
 from runners.settings import ServingSettings
 from tests.service.conftest import Served
 
@@ -65,7 +67,7 @@ def test_every_answer_is_in_the_traffic_log(client: TestClient, served: Served) 
     }
 
 
-def test_explain_gives_the_largest_positive_contributions(
+def test_explain_gives_the_fields_that_raised_the_risk_most(
     client: TestClient, served: Served
 ) -> None:
     body = served.bodies(1, start=60)[0]
@@ -74,15 +76,19 @@ def test_explain_gives_the_largest_positive_contributions(
     explanation = Explanation.model_validate(response.json())
     model = served.model
     X = model.features.transform_records([body])
-    contributions = model.contributions_matrix(X)[0]
-    positive = sorted((c for c in contributions[:-1] if c > 0), reverse=True)[:4]
-    assert [r.contribution for r in explanation.reasons] == pytest.approx(positive)
-    assert explanation.base_value == pytest.approx(contributions[-1])
-    book = ReasonBook.load(ServingSettings().reasons_path)
+    folded = fold_contributions(model.contributions_matrix(X), X, model.feature_names)
+    codes = reason_codes(ServingSettings().reasons_path)
+    assert explanation.reasons, "the fixture row has adverse contributions"
+    assert explanation.reasons == [
+        Reason.model_validate(r) for r in principal_reasons(folded, 0, body, codes)
+    ]
+    assert explanation.base_value == pytest.approx(folded.base[0])
     for reason in explanation.reasons:
-        assert reason.reason == book.reasons[reason.feature]
+        k = folded.fields.index(reason.feature)
+        assert reason.contribution == pytest.approx(folded.values[0, k]) and reason.contribution > 0
         if reason.feature in body:
             assert reason.value == body[reason.feature]
+            assert reason.reason == codes.codes[reason.feature].reason
     assert explanation.default_probability == pytest.approx(model.predict_proba_records([body])[0])
 
 

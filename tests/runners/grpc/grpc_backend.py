@@ -21,12 +21,12 @@ from loan_default.data.generate import generate_applications
 from loan_default.errors import LoanError
 from loan_default.features import FeatureEngineer
 from loan_default.model import ScoringModel
+from loan_default.reasons import reason_codes
 from loan_default.schema import frame_to_records
 from loan_default.store import load_model
 from runners.backend import Application, ServingBackend
 from runners.explainer import ExplainerCore
 from runners.loading import load_serving_model
-from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
 from tests.runners.tiny_model import dev_guard
@@ -81,7 +81,7 @@ def serving_backend(home: Path, tag: str, *, max_batch_rows: int = 10_000) -> Fa
         model_tag=tag, home=home, pause_check_seconds=0, max_batch_rows=max_batch_rows
     )
     scorer = Scorer(load_serving_model(settings), settings)
-    explainer = ExplainerCore(load_model(tag), ReasonBook.load(settings.reasons_path))
+    explainer = ExplainerCore(load_model(tag), reason_codes(settings.reasons_path))
 
     async def explain(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return explainer.explain(applications)

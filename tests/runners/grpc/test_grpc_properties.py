@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc import loan_scoring_pb2_grpc as pb_grpc
 from loan_default.grpc.client import violations_from_call
+from loan_default.reasons import reason_codes
 from loan_default.store import load_model
 from runners.backend import ServingBackend
 from runners.explainer import ExplainerCore
 from runners.grpc.server import GrpcServer, start_server
 from runners.loading import load_serving_model
-from runners.reasons import ReasonBook
 from runners.scorer import Scorer
 from runners.settings import ServingSettings
 from tests.runners.grpc.grpc_backend import Loop
@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, bodies: Any) -> Iterator[Gr
     )
     guard = dev_guard(settings_.home)
     scorer = Scorer(load_serving_model(settings_), settings_, guard)
-    explainer = ExplainerCore(load_model(tag), ReasonBook.load(settings_.reasons_path))
+    explainer = ExplainerCore(load_model(tag), reason_codes(settings_.reasons_path))
 
     async def explain(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return explainer.explain(applications)
