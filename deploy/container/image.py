@@ -5,10 +5,12 @@ Dockerfile installs the Python packages with ``uv pip install`` from a package i
 image build here can reach (no registry, and PyPI only through a TLS proxy the image does not
 trust). This script keeps the Bento's Dockerfile (its user, paths, environment, entrypoint)
 and changes one thing: the packages come from a first build stage, ``wheels``, that installs the
-Bento's ``requirements.txt`` pinned by ``uv.lock`` (``requirements.lock``) from wheels downloaded
-on the host (``wheels.sh``) with ``pip install --no-index --find-links``. The wheels are served
-to that stage over loopback HTTP, so they are never copied into any layer; the final stage
-copies only the finished virtual environment.
+serving packages (``serving.txt``: what ``bentoml serve`` imports, not the Bento's full
+dependency set) at the versions of ``uv.lock`` (``requirements.lock``) from wheels downloaded on
+the host (``wheels.sh``), with the host's ``uv`` binary (``--no-index --find-links``; seconds,
+where pip took a quarter of an hour). The wheels, the list and uv are served to that stage over
+loopback HTTP, so they are never copied into any layer; the final stage copies only the finished
+virtual environment.
 
 Usage (``make container`` runs it)::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import http.server
 import shutil
 import subprocess
@@ -31,16 +34,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 WHEELS_STAGE = """\
-# Stage 1: the locked wheels (downloaded on the host, served over loopback) into /app/.venv.
+# Stage 1: the serving packages at their locked versions, from wheels downloaded on the host and
+# served over loopback, installed by the host's uv into /app/.venv. The digest names the inputs
+# (package list, lock, uv): the builder caches a RUN step by its text, not by what it fetches.
 FROM {base} AS wheels
-COPY env/python/requirements.txt /tmp/requirements.txt
-RUN python3 -m venv /app/.venv \\
-    && /app/.venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \\
-       --find-links {url}/ --constraint {url}/requirements.lock -r /tmp/requirements.txt \\
-    && /app/.venv/bin/pip check
+RUN echo "inputs {digest}" \\
+    && curl -fsS {url}/uv -o /tmp/uv && chmod +x /tmp/uv \\
+    && curl -fsS {url}/serving.txt -o /tmp/serving.txt \\
+    && curl -fsS {url}/wheels/requirements.lock -o /tmp/requirements.lock \\
+    && UV_PYTHON_DOWNLOADS=never /tmp/uv venv --quiet --python /usr/bin/python3 /app/.venv \\
+    && VIRTUAL_ENV=/app/.venv /tmp/uv pip install --no-cache --no-index --compile-bytecode \\
+       --find-links {url}/wheels/ --constraint /tmp/requirements.lock -r /tmp/serving.txt \\
+    && VIRTUAL_ENV=/app/.venv /tmp/uv pip check \\
+    && rm /tmp/uv /tmp/serving.txt /tmp/requirements.lock
 
 # Stage 2: the Bento's own Dockerfile, the package install replaced by a copy of stage 1.
 """
+SERVING = Path(__file__).with_name("serving.txt")
 VENV_COPY = "COPY --from=wheels /app/.venv /app/.venv"
 HEALTHCHECK = (
     "HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \\\n"
@@ -80,13 +90,22 @@ def instructions(dockerfile: str) -> list[str]:
     return result
 
 
-def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> str:
+def multi_stage(
+    bento_dockerfile: str, *, base_image: str, wheels_url: str, digest: str = "-"
+) -> str:
     """The Bento's Dockerfile with its index-dependent install replaced by the wheels stage.
 
     The copy of the finished venv is the last step: with the vfs storage driver every step
     copies the whole filesystem of the step before, so nothing should follow the big layer
     (a code change then costs one copy of the venv, not one per remaining step). Runs of
     ``ENV`` lines are merged into one step for the same reason.
+
+    Args:
+        bento_dockerfile: the Bento's generated Dockerfile.
+        base_image: the image both stages start from (the bentofile's ``docker.base_image``).
+        wheels_url: where :func:`serve_inputs` serves the wheels, the list and uv.
+        digest: names the first stage's inputs (:func:`inputs_digest`), so a changed list,
+            lock or uv rebuilds it.
 
     Raises:
         ContainerfileError: the Dockerfile does not have exactly one of each step replaced, or
@@ -112,7 +131,8 @@ def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> s
     if not any(step.startswith(_MKDIR_BENTO) for step in steps):
         raise ContainerfileError(f"no step {_MKDIR_BENTO!r} in the Bento's Dockerfile")
     body = "\n\n".join([*merge_env(kept), VENV_COPY])
-    return WHEELS_STAGE.format(base=base_image, url=wheels_url) + body + "\n"
+    stage = WHEELS_STAGE.format(base=base_image, url=wheels_url, digest=digest)
+    return stage + body + "\n"
 
 
 def merge_env(steps: list[str]) -> list[str]:
@@ -160,6 +180,24 @@ def build_context(bento_tag: str, context: Path) -> tuple[Path, str]:
     return context, str(bento.tag)
 
 
+def stage_inputs(wheels: Path, uv: Path, folder: Path) -> str:
+    """Lay out what the first stage fetches in ``folder``; returns their digest.
+
+    ``folder`` gets ``wheels/`` (a link to the wheels), ``uv`` and ``serving.txt`` (copies). The
+    digest covers the list, the lock and uv: the wheels themselves are named by the lock.
+    """
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "wheels").symlink_to(wheels.resolve(), target_is_directory=True)
+    shutil.copy2(uv, folder / "uv")
+    shutil.copy2(SERVING, folder / "serving.txt")
+    digest = hashlib.sha256()
+    for path in (folder / "serving.txt", wheels / "requirements.lock", folder / "uv"):
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
 @contextmanager
 def serve_directory(directory: Path, port: int) -> Iterator[str]:
     """Serve ``directory`` read-only over HTTP on 127.0.0.1:``port`` while the block runs."""
@@ -187,16 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", required=True, help="image tag (repeatable)")
     parser.add_argument("--context", type=Path, required=True, help="build context folder")
     parser.add_argument("--port", type=int, default=3480, help="loopback port of the wheels")
+    parser.add_argument("--uv", type=Path, default=shutil.which("uv"), help="the uv binary")
     args = parser.parse_args(argv)
     lock = args.wheels / "requirements.lock"
     if not (args.wheels / ".complete").exists() or not lock.exists():
         parser.error(f"{args.wheels} is not a complete wheels folder: run wheels.sh first")
+    if args.uv is None or not args.uv.is_file():
+        parser.error("no uv binary: pass --uv (make container passes the Makefile's UV)")
     context, bento_tag = build_context(args.bento, args.context)
     bento_dockerfile = (context / "env" / "docker" / "Dockerfile").read_text()
     base = instructions(bento_dockerfile)[0].split()[1]
-    with serve_directory(args.wheels, args.port) as url:
+    served = context.with_name("served")  # outside the context: in no layer
+    digest = stage_inputs(args.wheels, args.uv, served)
+    with serve_directory(served, args.port) as url:
         dockerfile = context.with_name("Dockerfile")  # outside the context: not in the image
-        dockerfile.write_text(multi_stage(bento_dockerfile, base_image=base, wheels_url=url))
+        dockerfile.write_text(
+            multi_stage(bento_dockerfile, base_image=base, wheels_url=url, digest=digest)
+        )
         tags = [part for tag in args.tag for part in ("-t", tag)]
         command = ["docker", "build", "--network", "host", "-f", str(dockerfile), *tags]
         command += ["--label", f"org.opencontainers.image.version={bento_tag}", str(context)]

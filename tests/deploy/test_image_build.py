@@ -3,6 +3,8 @@ the rewrite of the Bento's Dockerfile into the multi-stage build, and the build 
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata as metadata
 import os
 import re
 import subprocess
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from deploy.container.image import (
+    SERVING,
     VENV_COPY,
     ContainerfileError,
     build_context,
@@ -30,6 +35,73 @@ def test_the_bentofile_base_image_is_the_one_make_container_builds() -> None:
     (base,) = re.findall(r"^CONTAINER_BASE := (\S+)$", makefile, flags=re.MULTILINE)
     assert bentofile["docker"] == {"base_image": base}
     assert "dockerfile_template" not in (ROOT / "bentofile.yaml").read_text()
+
+
+FIRST_PARTY = {"loan_default", "runners", "service"}
+# Imports in the served modules that serving never runs, with the reason.
+NOT_SERVED = {"optbinning": "WoEScorecard.fit only (training); a fitted scorecard is numpy"}
+
+
+def _served_imports() -> dict[str, set[str]]:
+    """Third-party top-level modules imported anywhere (also inside functions) by service.py and
+    every project module it reaches, transitively: module -> the project modules importing it."""
+    todo: list[str] = ["service"]
+    seen: set[str] = set()
+    found: dict[str, set[str]] = {}
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        base = ROOT.joinpath(*module.split("."))
+        paths = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+        for node in ast.walk(ast.parse(paths[0].read_text())) if paths else ():
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in FIRST_PARTY:
+                    todo += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+                elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
+                    found.setdefault(parts[0], set()).add(module)
+    return found
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` install (this environment's metadata), extras too."""
+    extras_of: dict[str, set[str]] = {}
+    todo = [(canonicalize_name(r.name), set(r.extras)) for r in map(Requirement, requirements)]
+    while todo:
+        name, extras = todo.pop()
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of[name] = extras_of.get(name, set()) | extras
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requires):
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in {"", *extras}):
+                todo.append((canonicalize_name(requirement.name), set(requirement.extras)))
+    return set(extras_of)
+
+
+def test_the_serving_image_installs_every_package_the_service_imports() -> None:
+    requirements = [line.split("#")[0].strip() for line in SERVING.read_text().splitlines()]
+    installed = _closure([r for r in requirements if r])
+    distributions = metadata.packages_distributions()
+    missing = {
+        module: sorted(importers)
+        for module, importers in _served_imports().items()
+        if module not in NOT_SERVED
+        and not {canonicalize_name(d) for d in distributions.get(module, [module])} & installed
+    }
+    assert not missing, f"add to deploy/container/serving.txt (module: imported by): {missing}"
 
 
 def test_env_runs_merge_unless_a_value_refers_to_the_same_run() -> None:
@@ -78,8 +150,9 @@ def test_bento_v2_build_and_its_multi_stage_dockerfile(tmp_path: Path) -> None:
     generated = (context / "env" / "docker" / "Dockerfile").read_text()
     dockerfile = multi_stage(generated, base_image=BASE, wheels_url="http://127.0.0.1:3480")
     assert dockerfile.count(f"FROM {BASE}") == 2
-    assert "uv venv" not in dockerfile and "apt-get" not in dockerfile
-    assert "--no-index" in dockerfile and "requirements.lock" in dockerfile
+    assert "pip install -r" not in dockerfile and "apt-get" not in dockerfile
+    assert "--no-index" in dockerfile and "--constraint /tmp/requirements.lock" in dockerfile
+    assert "-r /tmp/serving.txt" in dockerfile
     assert dockerfile.rstrip().endswith(VENV_COPY)
     assert "USER bentoml" in dockerfile and "HEALTHCHECK" in dockerfile
     assert "ln -s $BENTO_PATH/models /home/bentoml/models" in dockerfile  # read-only root fs
