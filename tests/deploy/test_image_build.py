@@ -16,14 +16,14 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from deploy.container.image import (
-    SERVING,
+from deploy.container.dockerfile import (
     VENV_COPY,
     ContainerfileError,
-    build_context,
-    merge_env,
+    executables,
+    instructions,
     multi_stage,
 )
+from deploy.container.image import SERVING, build_context
 from tests.integration.serving import ROOT
 
 BASE = "local/loan-default-os:bookworm"
@@ -104,9 +104,61 @@ def test_the_serving_image_installs_every_package_the_service_imports() -> None:
     assert not missing, f"add to deploy/container/serving.txt (module: imported by): {missing}"
 
 
-def test_env_runs_merge_unless_a_value_refers_to_the_same_run() -> None:
-    steps = ["ENV A=1", "ENV B=2", "ENV C=${A}", "RUN true", "ENV D=4"]
-    assert merge_env(steps) == ["ENV A=1 \\\n    B=2", "ENV C=${A}", "RUN true", "ENV D=4"]
+# The shape of BentoML 1.4's generated Dockerfile (Bento v2), shortened.
+BENTO_DOCKERFILE = f"""\
+FROM {BASE} AS base-container
+ENV LANG=C.UTF-8
+ARG BENTO_USER=bentoml
+ARG BENTO_USER_UID=1034
+RUN useradd -m -u $BENTO_USER_UID $BENTO_USER
+ARG BENTO_PATH=/home/bentoml/bento
+ENV BENTO_PATH=$BENTO_PATH
+ARG LOAN_HOME=/home/bentoml/var
+ENV LOAN_HOME=$LOAN_HOME
+RUN mkdir $BENTO_PATH && chown bentoml:bentoml $BENTO_PATH -R
+WORKDIR $BENTO_PATH
+COPY --chown=bentoml:bentoml ./env/docker ./env/docker/
+RUN apt-get update && apt-get install -y git
+RUN command -v uv >/dev/null || pip install uv
+RUN uv venv --python 3.11 /app/.venv
+ENV VIRTUAL_ENV=/app/.venv
+ENV PATH=/app/.venv/bin:${{PATH}}
+COPY --chown=bentoml:bentoml ./env/python ./env/python/
+RUN uv pip install -r $BENTO_PATH/env/python/requirements.txt
+COPY --chown=bentoml:bentoml . ./
+EXPOSE 3000
+EXPOSE 3001
+RUN chmod +x /home/bentoml/bento/env/docker/entrypoint.sh
+USER bentoml
+ENTRYPOINT [ "/home/bentoml/bento/env/docker/entrypoint.sh" ]
+"""
+
+
+def _stage_two(dockerfile: str) -> list[str]:
+    steps = instructions(dockerfile)
+    froms = [i for i, step in enumerate(steps) if step.startswith("FROM")]
+    assert len(froms) == 2
+    return steps[froms[1] :]
+
+
+def test_the_bento_steps_become_few_steps_code_and_venv_last() -> None:
+    dockerfile = multi_stage(BENTO_DOCKERFILE, base_image=BASE, wheels_url="http://x", version="t")
+    steps = _stage_two(dockerfile)
+    assert [step.split()[0] for step in steps] == [
+        "FROM", "ENV", "RUN", "WORKDIR", "EXPOSE", "HEALTHCHECK", "USER", "ENTRYPOINT", "COPY",
+        "LABEL", "COPY",
+    ]  # fmt: skip
+    env = steps[1]
+    # ARG defaults and earlier values resolved; the base image's PATH left to the builder.
+    assert "BENTO_PATH=/home/bentoml/bento" in env and "LOAN_HOME=/home/bentoml/var" in env
+    assert "PATH=/app/.venv/bin:${PATH}" in env
+    assert steps[2].startswith("RUN useradd -m -u 1034 bentoml \\\n    && mkdir /home/bentoml/bento")
+    assert "ln -s $BENTO_PATH/models /home/bentoml/models" in steps[2]  # read-only root fs
+    assert steps[3] == "WORKDIR /home/bentoml/bento" and steps[4] == "EXPOSE 3000 3001"
+    assert steps[-3] == "COPY --chown=bentoml:bentoml . ./"
+    assert steps[-2] == "LABEL org.opencontainers.image.version=t" and steps[-1] == VENV_COPY
+    assert "apt-get" not in dockerfile and "pip install -r" not in dockerfile
+    assert executables(BENTO_DOCKERFILE, "/home/bentoml/bento") == ["env/docker/entrypoint.sh"]
 
 
 def test_a_dockerfile_of_another_shape_is_refused() -> None:
@@ -117,6 +169,9 @@ def test_a_dockerfile_of_another_shape_is_refused() -> None:
         multi_stage(f"FROM {BASE}\n{steps}\n", base_image=BASE, wheels_url="http://x")
     with pytest.raises(ContainerfileError, match="uv venv"):
         multi_stage(f"FROM {BASE}\nRUN apt-get update\n", base_image=BASE, wheels_url="http://x")
+    for unknown in ("VOLUME /data", "RUN echo after the code", "COPY ./elsewhere /x"):
+        with pytest.raises(ContainerfileError):
+            multi_stage(BENTO_DOCKERFILE + unknown, base_image=BASE, wheels_url="http://x")
 
 
 @pytest.mark.slow
@@ -150,6 +205,7 @@ def test_bento_v2_build_and_its_multi_stage_dockerfile(tmp_path: Path) -> None:
     generated = (context / "env" / "docker" / "Dockerfile").read_text()
     dockerfile = multi_stage(generated, base_image=BASE, wheels_url="http://127.0.0.1:3480")
     assert dockerfile.count(f"FROM {BASE}") == 2
+    assert len(_stage_two(dockerfile)) <= 12  # every step is a full copy with vfs
     assert "pip install -r" not in dockerfile and "apt-get" not in dockerfile
     assert "--no-index" in dockerfile and "--constraint /tmp/requirements.lock" in dockerfile
     assert "-r /tmp/serving.txt" in dockerfile
