@@ -152,7 +152,7 @@ def test_the_bento_steps_become_few_steps_code_and_venv_last() -> None:
     # ARG defaults and earlier values resolved; the base image's PATH left to the builder.
     assert "BENTO_PATH=/home/bentoml/bento" in env and "LOAN_HOME=/home/bentoml/var" in env
     assert "PATH=/app/.venv/bin:${PATH}" in env
-    assert steps[2].startswith("RUN useradd -m -u 1034 bentoml \\\n    && mkdir /home/bentoml/bento")
+    assert steps[2].startswith("RUN useradd -m -u 1034 bentoml \\\n    && mkdir /home/bentoml/")
     assert "ln -s $BENTO_PATH/models /home/bentoml/models" in steps[2]  # read-only root fs
     assert steps[3] == "WORKDIR /home/bentoml/bento" and steps[4] == "EXPOSE 3000 3001"
     assert steps[-3] == "COPY --chown=bentoml:bentoml . ./"
