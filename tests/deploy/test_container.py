@@ -61,7 +61,13 @@ def _docker(*args: str, check: bool = True, timeout: float = 900) -> str:
 
 @pytest.fixture(scope="module")
 def image(session_home: Path) -> str:
-    """``make container`` on a tiny model in this session's Bento store; removed after."""
+    """``make container`` on a tiny model in this session's Bento store.
+
+    ``LOAN_TEST_IMAGE=<tag>`` runs an image already built instead (e.g. the previous run's,
+    to repeat the checks without the build).
+    """
+    if prebuilt := os.environ.get("LOAN_TEST_IMAGE"):
+        return prebuilt
     from tests.runners.tiny_model import build
 
     tag, _, _ = build(version=MODEL_VERSION)
@@ -205,8 +211,8 @@ def _exec(container: str, *command: str) -> subprocess.CompletedProcess[str]:
 
 def test_runs_as_the_non_root_user_with_env_settings(container: str) -> None:
     # Every process of the container (bentoml serve, its workers) runs as the image's user.
-    uids = _docker("top", container, "-eo", "uid,args").splitlines()[1:]
-    assert uids and {line.split()[0] for line in uids} == {str(UID)}, uids
+    rows = _docker("top", container, "-eo", "pid,uid,args").splitlines()[1:]
+    assert rows and {row.split()[1] for row in rows} == {str(UID)}, rows
     # The root filesystem is read-only: the Bento's own folder (owned by that user) refuses a
     # write; only the mounted volume and the tmpfs folders take one.
     denied = _exec(container, "touch", "/home/bentoml/bento/x")
