@@ -264,8 +264,9 @@ container: install container-engine ## Build the image ($(IMAGE)) from the Bento
 	  && UV=$(UV) PYTHON=$(PY) deploy/container/wheels.sh $(CONTAINER_WORK) \
 	  && echo "  wheels: $$((SECONDS - step)) s" && step=$$SECONDS \
 	  && $(MAKE) --no-print-directory bento && echo "  bento: $$((SECONDS - step)) s" \
-	  && $(PY) deploy/container/image.py --bento "$$(cat $(VAR)/last-bento.txt)" \
+	  && $(PY) -m deploy.container.image --bento "$$(cat $(VAR)/last-bento.txt)" \
 	       --wheels $(CONTAINER_WORK)/wheels --context $(CONTAINER_WORK)/context --tag $(IMAGE) \
+	       --uv $(UV) \
 	  && echo "container $(IMAGE): $$((SECONDS - start)) s in all;" \
 	       "$$(docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1/1e6}')"
 

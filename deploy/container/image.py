@@ -3,16 +3,19 @@
 ``bentoml build`` writes a Dockerfile into the Bento (``env/docker/Dockerfile``, Bento v2). That
 Dockerfile installs the Python packages with ``uv pip install`` from a package index, which no
 image build here can reach (no registry, and PyPI only through a TLS proxy the image does not
-trust). This script keeps the Bento's Dockerfile (its user, paths, environment, entrypoint)
-and changes one thing: the packages come from a first build stage, ``wheels``, that installs the
-Bento's ``requirements.txt`` pinned by ``uv.lock`` (``requirements.lock``) from wheels downloaded
-on the host (``wheels.sh``) with ``pip install --no-index --find-links``. The wheels are served
-to that stage over loopback HTTP, so they are never copied into any layer; the final stage
-copies only the finished virtual environment.
+trust). This script keeps the Bento's Dockerfile (its user, paths, environment, entrypoint),
+compacted into few steps (``dockerfile.py``: every step is a full copy with the vfs driver), and
+changes one thing: the packages come from a first build stage, ``wheels``, that installs the
+serving packages (``serving.txt``: what ``bentoml serve`` imports, not the Bento's full
+dependency set) at the versions of ``uv.lock`` (``requirements.lock``) from wheels downloaded on
+the host (``wheels.sh``), with the host's ``uv`` binary (``--no-index --find-links``; seconds,
+where pip took a quarter of an hour). The wheels, the list and uv are served to that stage over
+loopback HTTP, so they are never copied into any layer; the final stage copies only the finished
+virtual environment.
 
 Usage (``make container`` runs it)::
 
-    python deploy/container/image.py --bento loan_default:latest --wheels build/container/wheels \
+    python -m deploy.container.image --bento loan_default:latest --wheels build/container/wheels \
         --tag loan-default:latest --context build/container/context
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import http.server
 import shutil
 import subprocess
@@ -30,116 +34,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-WHEELS_STAGE = """\
-# Stage 1: the locked wheels (downloaded on the host, served over loopback) into /app/.venv.
-FROM {base} AS wheels
-COPY env/python/requirements.txt /tmp/requirements.txt
-RUN python3 -m venv /app/.venv \\
-    && /app/.venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \\
-       --find-links {url}/ --constraint {url}/requirements.lock -r /tmp/requirements.txt \\
-    && /app/.venv/bin/pip check
+from deploy.container.dockerfile import executables, instructions, multi_stage
 
-# Stage 2: the Bento's own Dockerfile, the package install replaced by a copy of stage 1.
-"""
-VENV_COPY = "COPY --from=wheels /app/.venv /app/.venv"
-HEALTHCHECK = (
-    "HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \\\n"
-    '    CMD curl -fsS "http://127.0.0.1:${BENTOML_PORT:-3000}/readyz" || exit 1'
-)
-# The Bento's step that makes its folder, extended with BentoML's home folders (BentoML creates
-# them at start-up, which a read-only root filesystem refuses) and the model store pointed at
-# the Bento's models (so `loanctl monitor` in the same image finds them).
-_MKDIR_BENTO = "RUN mkdir $BENTO_PATH"
-HOME_FOLDERS = (
-    " \\\n    && mkdir -p /home/bentoml/bentos /home/bentoml/envs /home/bentoml/tmp"
-    " \\\n    && ln -s $BENTO_PATH/models /home/bentoml/models"
-    " \\\n    && chown -h bentoml:bentoml /home/bentoml/bentos /home/bentoml/envs"
-    " /home/bentoml/tmp /home/bentoml/models"
-)
-# The Bento's RUN steps that need a package index: distro build tools, uv, the venv, the install.
-_INDEX_STEPS = ("apt-get update", "pip install uv", "uv venv", "pip install -r")
-
-
-class ContainerfileError(RuntimeError):
-    """The Bento's Dockerfile no longer has the shape this script rewrites."""
-
-
-def instructions(dockerfile: str) -> list[str]:
-    """The Dockerfile's instructions, each with its continuation lines, comments dropped."""
-    result: list[str] = []
-    current: list[str] = []
-    for line in dockerfile.splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        current.append(line)
-        if not line.rstrip().endswith("\\"):
-            result.append("\n".join(current))
-            current = []
-    if current:
-        result.append("\n".join(current))
-    return result
-
-
-def multi_stage(bento_dockerfile: str, *, base_image: str, wheels_url: str) -> str:
-    """The Bento's Dockerfile with its index-dependent install replaced by the wheels stage.
-
-    The copy of the finished venv is the last step: with the vfs storage driver every step
-    copies the whole filesystem of the step before, so nothing should follow the big layer
-    (a code change then costs one copy of the venv, not one per remaining step). Runs of
-    ``ENV`` lines are merged into one step for the same reason.
-
-    Raises:
-        ContainerfileError: the Dockerfile does not have exactly one of each step replaced, or
-            its base image is not ``base_image``.
-    """
-    steps = instructions(bento_dockerfile)
-    if not steps or steps[0].split()[:2] != ["FROM", base_image]:
-        raise ContainerfileError(f"the Bento's Dockerfile does not start FROM {base_image}")
-    kept: list[str] = []
-    found = dict.fromkeys(_INDEX_STEPS, 0)
-    for step in steps:
-        matches = [marker for marker in _INDEX_STEPS if step.startswith("RUN") and marker in step]
-        for marker in matches:
-            found[marker] += 1
-        if step.startswith("ENTRYPOINT"):
-            kept.append(HEALTHCHECK)
-        if step.startswith(_MKDIR_BENTO):
-            step += HOME_FOLDERS
-        if not matches:
-            kept.append(step)
-    if any(count != 1 for count in found.values()):
-        raise ContainerfileError(f"expected one RUN step of each of {found}; BentoML changed?")
-    if not any(step.startswith(_MKDIR_BENTO) for step in steps):
-        raise ContainerfileError(f"no step {_MKDIR_BENTO!r} in the Bento's Dockerfile")
-    body = "\n\n".join([*merge_env(kept), VENV_COPY])
-    return WHEELS_STAGE.format(base=base_image, url=wheels_url) + body + "\n"
-
-
-def merge_env(steps: list[str]) -> list[str]:
-    """Consecutive one-line ``ENV name=value`` steps as one step, unless a value refers to a
-    name set in the same run (one ``ENV`` sees only the values from before it)."""
-    merged: list[str] = []
-    run: list[tuple[str, str]] = []
-
-    def flush() -> None:
-        if len(run) == 1:
-            merged.append(f"ENV {run[0][0]}={run[0][1]}")
-        elif run:
-            merged.append("ENV " + " \\\n    ".join(f"{name}={value}" for name, value in run))
-        run.clear()
-
-    for step in steps:
-        words = step.split(maxsplit=1)
-        if words[0] == "ENV" and "\n" not in step and "=" in words[1] and " " not in words[1]:
-            name, value = words[1].split("=", 1)
-            if any(f"${other}" in value or f"${{{other}}}" in value for other, _ in run):
-                flush()
-            run.append((name, value))
-            continue
-        flush()
-        merged.append(step)
-    flush()
-    return merged
+SERVING = Path(__file__).with_name("serving.txt")
 
 
 def build_context(bento_tag: str, context: Path) -> tuple[Path, str]:
@@ -157,7 +54,29 @@ def build_context(bento_tag: str, context: Path) -> tuple[Path, str]:
     models.mkdir(exist_ok=True)
     for info in bento.info.all_models:
         bentoml.models.BentoModel(info.tag).resolve(models)
+    # The Bento's `RUN chmod +x` steps, done here: a file is copied with its mode.
+    dockerfile = (context / "env" / "docker" / "Dockerfile").read_text()
+    for path in executables(dockerfile, "/home/bentoml/bento"):
+        (context / path).chmod(0o755)
     return context, str(bento.tag)
+
+
+def stage_inputs(wheels: Path, uv: Path, folder: Path) -> str:
+    """Lay out what the first stage fetches in ``folder``; returns their digest.
+
+    ``folder`` gets ``wheels/`` (a link to the wheels), ``uv`` and ``serving.txt`` (copies). The
+    digest covers the list, the lock and uv: the wheels themselves are named by the lock.
+    """
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "wheels").symlink_to(wheels.resolve(), target_is_directory=True)
+    shutil.copy2(uv, folder / "uv")
+    shutil.copy2(SERVING, folder / "serving.txt")
+    digest = hashlib.sha256()
+    for path in (folder / "serving.txt", wheels / "requirements.lock", folder / "uv"):
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 @contextmanager
@@ -187,19 +106,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", required=True, help="image tag (repeatable)")
     parser.add_argument("--context", type=Path, required=True, help="build context folder")
     parser.add_argument("--port", type=int, default=3480, help="loopback port of the wheels")
+    parser.add_argument("--uv", type=Path, default=shutil.which("uv"), help="the uv binary")
     args = parser.parse_args(argv)
     lock = args.wheels / "requirements.lock"
     if not (args.wheels / ".complete").exists() or not lock.exists():
         parser.error(f"{args.wheels} is not a complete wheels folder: run wheels.sh first")
+    if args.uv is None or not args.uv.is_file():
+        parser.error("no uv binary: pass --uv (make container passes the Makefile's UV)")
     context, bento_tag = build_context(args.bento, args.context)
     bento_dockerfile = (context / "env" / "docker" / "Dockerfile").read_text()
     base = instructions(bento_dockerfile)[0].split()[1]
-    with serve_directory(args.wheels, args.port) as url:
+    served = context.with_name("served")  # outside the context: in no layer
+    digest = stage_inputs(args.wheels, args.uv, served)
+    with serve_directory(served, args.port) as url:
         dockerfile = context.with_name("Dockerfile")  # outside the context: not in the image
-        dockerfile.write_text(multi_stage(bento_dockerfile, base_image=base, wheels_url=url))
+        dockerfile.write_text(
+            multi_stage(
+                bento_dockerfile, base_image=base, wheels_url=url, digest=digest, version=bento_tag
+            )
+        )
         tags = [part for tag in args.tag for part in ("-t", tag)]
+        # No `--label`: the builder would add it as one more step after the venv's layer.
         command = ["docker", "build", "--network", "host", "-f", str(dockerfile), *tags]
-        command += ["--label", f"org.opencontainers.image.version={bento_tag}", str(context)]
+        command.append(str(context))
         print(f"building {', '.join(args.tag)} from Bento {bento_tag}", flush=True)
         start = time.monotonic()
         result = subprocess.run(command, check=False)

@@ -81,7 +81,12 @@ class CheckpointSigner:
         self.key_id = public_key_id(self.public_key)
         pub = key_path.with_suffix(".pub.pem")
         if not pub.exists():
-            pub.write_bytes(public_pem(self.public_key))
+            try:
+                pub.write_bytes(public_pem(self.public_key))
+            except OSError as exc:
+                # The key on a read-only mount (a Kubernetes Secret): the public half is a
+                # convenience for verifiers, who can derive it from the key (loanctl audit).
+                log.info("audit public key not written next to the key (%s)", exc.strerror)
 
     def sign(self, body: Mapping[str, Any]) -> dict[str, Any]:
         signed = {**body, "key_id": self.key_id}

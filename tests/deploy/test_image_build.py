@@ -3,6 +3,8 @@ the rewrite of the Bento's Dockerfile into the multi-stage build, and the build 
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata as metadata
 import os
 import re
 import subprocess
@@ -11,14 +13,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from deploy.container.image import (
+from deploy.container.dockerfile import (
     VENV_COPY,
     ContainerfileError,
-    build_context,
-    merge_env,
+    executables,
+    instructions,
     multi_stage,
 )
+from deploy.container.image import SERVING, build_context
 from tests.integration.serving import ROOT
 
 BASE = "local/loan-default-os:bookworm"
@@ -32,9 +37,128 @@ def test_the_bentofile_base_image_is_the_one_make_container_builds() -> None:
     assert "dockerfile_template" not in (ROOT / "bentofile.yaml").read_text()
 
 
-def test_env_runs_merge_unless_a_value_refers_to_the_same_run() -> None:
-    steps = ["ENV A=1", "ENV B=2", "ENV C=${A}", "RUN true", "ENV D=4"]
-    assert merge_env(steps) == ["ENV A=1 \\\n    B=2", "ENV C=${A}", "RUN true", "ENV D=4"]
+FIRST_PARTY = {"loan_default", "runners", "service"}
+# Imports in the served modules that serving never runs, with the reason.
+NOT_SERVED = {"optbinning": "WoEScorecard.fit only (training); a fitted scorecard is numpy"}
+
+
+def _served_imports() -> dict[str, set[str]]:
+    """Third-party top-level modules imported anywhere (also inside functions) by service.py and
+    every project module it reaches, transitively: module -> the project modules importing it."""
+    todo: list[str] = ["service"]
+    seen: set[str] = set()
+    found: dict[str, set[str]] = {}
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        base = ROOT.joinpath(*module.split("."))
+        paths = [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+        for node in ast.walk(ast.parse(paths[0].read_text())) if paths else ():
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in FIRST_PARTY:
+                    todo += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+                elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
+                    found.setdefault(parts[0], set()).add(module)
+    return found
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` install (this environment's metadata), extras too."""
+    extras_of: dict[str, set[str]] = {}
+    todo = [(canonicalize_name(r.name), set(r.extras)) for r in map(Requirement, requirements)]
+    while todo:
+        name, extras = todo.pop()
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of[name] = extras_of.get(name, set()) | extras
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requires):
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in {"", *extras}):
+                todo.append((canonicalize_name(requirement.name), set(requirement.extras)))
+    return set(extras_of)
+
+
+def test_the_serving_image_installs_every_package_the_service_imports() -> None:
+    requirements = [line.split("#")[0].strip() for line in SERVING.read_text().splitlines()]
+    installed = _closure([r for r in requirements if r])
+    distributions = metadata.packages_distributions()
+    missing = {
+        module: sorted(importers)
+        for module, importers in _served_imports().items()
+        if module not in NOT_SERVED
+        and not {canonicalize_name(d) for d in distributions.get(module, [module])} & installed
+    }
+    assert not missing, f"add to deploy/container/serving.txt (module: imported by): {missing}"
+
+
+# The shape of BentoML 1.4's generated Dockerfile (Bento v2), shortened.
+BENTO_DOCKERFILE = f"""\
+FROM {BASE} AS base-container
+ENV LANG=C.UTF-8
+ARG BENTO_USER=bentoml
+ARG BENTO_USER_UID=1034
+RUN useradd -m -u $BENTO_USER_UID $BENTO_USER
+ARG BENTO_PATH=/home/bentoml/bento
+ENV BENTO_PATH=$BENTO_PATH
+ARG LOAN_HOME=/home/bentoml/var
+ENV LOAN_HOME=$LOAN_HOME
+RUN mkdir $BENTO_PATH && chown bentoml:bentoml $BENTO_PATH -R
+WORKDIR $BENTO_PATH
+COPY --chown=bentoml:bentoml ./env/docker ./env/docker/
+RUN apt-get update && apt-get install -y git
+RUN command -v uv >/dev/null || pip install uv
+RUN uv venv --python 3.11 /app/.venv
+ENV VIRTUAL_ENV=/app/.venv
+ENV PATH=/app/.venv/bin:${{PATH}}
+COPY --chown=bentoml:bentoml ./env/python ./env/python/
+RUN uv pip install -r $BENTO_PATH/env/python/requirements.txt
+COPY --chown=bentoml:bentoml . ./
+EXPOSE 3000
+EXPOSE 3001
+RUN chmod +x /home/bentoml/bento/env/docker/entrypoint.sh
+USER bentoml
+ENTRYPOINT [ "/home/bentoml/bento/env/docker/entrypoint.sh" ]
+"""
+
+
+def _stage_two(dockerfile: str) -> list[str]:
+    steps = instructions(dockerfile)
+    froms = [i for i, step in enumerate(steps) if step.startswith("FROM")]
+    assert len(froms) == 2
+    return steps[froms[1] :]
+
+
+def test_the_bento_steps_become_few_steps_code_and_venv_last() -> None:
+    dockerfile = multi_stage(BENTO_DOCKERFILE, base_image=BASE, wheels_url="http://x", version="t")
+    steps = _stage_two(dockerfile)
+    assert [step.split()[0] for step in steps] == [
+        "FROM", "ENV", "RUN", "WORKDIR", "EXPOSE", "HEALTHCHECK", "USER", "ENTRYPOINT", "COPY",
+        "LABEL", "COPY",
+    ]  # fmt: skip
+    env = steps[1]
+    # ARG defaults and earlier values resolved; the base image's PATH left to the builder.
+    assert "BENTO_PATH=/home/bentoml/bento" in env and "LOAN_HOME=/home/bentoml/var" in env
+    assert "PATH=/app/.venv/bin:${PATH}" in env
+    assert steps[2].startswith("RUN useradd -m -u 1034 bentoml \\\n    && mkdir /home/bentoml/")
+    assert "ln -s $BENTO_PATH/models /home/bentoml/models" in steps[2]  # read-only root fs
+    assert steps[3] == "WORKDIR /home/bentoml/bento" and steps[4] == "EXPOSE 3000 3001"
+    assert steps[-3] == "COPY --chown=bentoml:bentoml . ./"
+    assert steps[-2] == "LABEL org.opencontainers.image.version=t" and steps[-1] == VENV_COPY
+    assert "apt-get" not in dockerfile and "pip install -r" not in dockerfile
+    assert executables(BENTO_DOCKERFILE, "/home/bentoml/bento") == ["env/docker/entrypoint.sh"]
 
 
 def test_a_dockerfile_of_another_shape_is_refused() -> None:
@@ -45,6 +169,9 @@ def test_a_dockerfile_of_another_shape_is_refused() -> None:
         multi_stage(f"FROM {BASE}\n{steps}\n", base_image=BASE, wheels_url="http://x")
     with pytest.raises(ContainerfileError, match="uv venv"):
         multi_stage(f"FROM {BASE}\nRUN apt-get update\n", base_image=BASE, wheels_url="http://x")
+    for unknown in ("VOLUME /data", "RUN echo after the code", "COPY ./elsewhere /x"):
+        with pytest.raises(ContainerfileError):
+            multi_stage(BENTO_DOCKERFILE + unknown, base_image=BASE, wheels_url="http://x")
 
 
 @pytest.mark.slow
@@ -78,8 +205,10 @@ def test_bento_v2_build_and_its_multi_stage_dockerfile(tmp_path: Path) -> None:
     generated = (context / "env" / "docker" / "Dockerfile").read_text()
     dockerfile = multi_stage(generated, base_image=BASE, wheels_url="http://127.0.0.1:3480")
     assert dockerfile.count(f"FROM {BASE}") == 2
-    assert "uv venv" not in dockerfile and "apt-get" not in dockerfile
-    assert "--no-index" in dockerfile and "requirements.lock" in dockerfile
+    assert len(_stage_two(dockerfile)) <= 12  # every step is a full copy with vfs
+    assert "pip install -r" not in dockerfile and "apt-get" not in dockerfile
+    assert "--no-index" in dockerfile and "--constraint /tmp/requirements.lock" in dockerfile
+    assert "-r /tmp/serving.txt" in dockerfile
     assert dockerfile.rstrip().endswith(VENV_COPY)
     assert "USER bentoml" in dockerfile and "HEALTHCHECK" in dockerfile
     assert "ln -s $BENTO_PATH/models /home/bentoml/models" in dockerfile  # read-only root fs

@@ -58,6 +58,14 @@ def test_the_service_deployment_is_what_the_brief_asks(rendered) -> None:
     assert service["startupProbe"]["grpc"]["port"] == 3001
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert service["securityContext"]["readOnlyRootFilesystem"] is True
+    # The key files the settings name are on the read-only Secret volume (as the container
+    # test runs the image: tests/deploy/test_container.py).
+    settings = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    keys = next(v for v in pod["volumes"] if v["name"] == "keys")["secret"]["secretName"]
+    (mount,) = [m for m in service["volumeMounts"] if m["name"] == "keys"]
+    assert keys == "loan-default-keys" and mount["readOnly"] is True
+    for setting in ("JWKS", "AUDIT_SIGNING_KEY", "PSEUDONYM_KEY", "DATA_KEY"):
+        assert settings[f"LOAN_{setting}_FILE"].startswith(mount["mountPath"] + "/")
     assert service["image"].startswith("registry.example.com/credit-risk/loan-default:")
     hpa = _one(objects, "HorizontalPodAutoscaler", "loan-default")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 10)
