@@ -75,6 +75,10 @@ def _register() -> None:
 
     app.add_typer(pipeline_app, name="pipeline", help="The daily ingestion -> training flow.")
 
+    from loanctl.records_cli import register as register_records
+
+    register_records(app)  # lineage, privacy, report
+
 
 _register()
 

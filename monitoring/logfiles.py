@@ -102,7 +102,7 @@ def prepare(path: Path, root: Path, drop: Callable[[bytes], bool]) -> Rewrite | 
     if not removed:
         return None
     rewrite = Rewrite(path, str(path.relative_to(root)), removed, size, offset_map)
-    write_synced(rewrite.tmp, b"".join(kept), mode=os.stat(path).st_mode & 0o777)
+    write_synced(rewrite.tmp, b"".join(kept), mode=path.stat().st_mode & 0o777)
     return rewrite
 
 
@@ -144,7 +144,7 @@ def replace_lines(rewrite: Rewrite, drop: Callable[[bytes], bool]) -> int:
     except FileNotFoundError:
         old_fd = -1
     try:
-        os.replace(rewrite.tmp, rewrite.path)
+        rewrite.tmp.replace(rewrite.path)
         fsync_dir(rewrite.path.parent)
         if old_fd < 0:
             return 0
@@ -178,7 +178,7 @@ def recover(root: Path, state: MonitorState | None) -> int:
     for target in pending:
         tmp = Path(target + SUFFIX)
         if tmp.exists():
-            os.replace(tmp, target)
+            tmp.replace(target)
             fsync_dir(tmp.parent)
             done += 1
     if state is not None and pending:

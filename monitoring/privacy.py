@@ -14,7 +14,6 @@ that nothing was found.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +138,7 @@ def find(traffic: Path, state_db: Path | None, quarantine: Path | None, applican
 def state_rows(
     state: MonitorState, ids: set[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    db = state._db  # noqa: SLF001 (a read of our own module's store)
+    db = state._db
     keys = orjson.dumps(sorted(ids)).decode()
     cols = ["prediction_id", "window_id", "ts", "model_version", "probability", "risk_category",
             "attributes"]  # fmt: skip
@@ -181,10 +180,10 @@ def erase(traffic: Path, state_db: Path, quarantine: Path | None, applicant: str
             rewrites: dict[Kind, list[logfiles.Rewrite]] = {"predictions": [], "feedback": []}
             tests = {"predictions": match.is_prediction, "feedback": match.is_feedback}
             for kind in ("predictions", "feedback"):
-                for path in sorted(found.files[kind]):  # type: ignore[index]
+                for path in sorted(found.files[kind]):
                     rw = logfiles.prepare(path, traffic, tests[kind])
                     if rw is not None:
-                        rewrites[kind].append(rw)  # type: ignore[index]
+                        rewrites[kind].append(rw)
             ids = orjson.dumps(sorted(found.prediction_ids)).decode()
             everything = rewrites["predictions"] + rewrites["feedback"]
             with state.transaction() as db:
@@ -195,14 +194,14 @@ def erase(traffic: Path, state_db: Path, quarantine: Path | None, applicant: str
                 removed = 0
                 for table in ("predictions", "feedback"):
                     removed += db.execute(
-                        f"DELETE FROM {table} WHERE prediction_id IN "  # noqa: S608
+                        f"DELETE FROM {table} WHERE prediction_id IN "
                         "(SELECT value FROM json_each(?))", (ids,)).rowcount  # fmt: skip
                 MonitorState.put(db, logfiles.PENDING, [str(r.path) for r in everything])
                 MonitorState.put(db, logfiles.EPOCH, logfiles.epoch(state) + 1)
             late = 0
             for rw in everything:
-                late += logfiles.replace_lines(rw, tests["predictions"] if rw in
-                                               rewrites["predictions"] else tests["feedback"])  # fmt: skip
+                kind = "predictions" if rw in rewrites["predictions"] else "feedback"
+                late += logfiles.replace_lines(rw, tests[kind])
             with state.transaction() as db:
                 MonitorState.put(db, logfiles.PENDING, [])
         finally:
@@ -227,6 +226,6 @@ def _rewrite_quarantine(path: Path, match: Matcher) -> int:
         return 0
     tmp = path.with_name(path.name + logfiles.SUFFIX)
     logfiles.write_synced(tmp, b"".join(kept))
-    os.replace(tmp, path)
+    tmp.replace(path)
     logfiles.fsync_dir(path.parent)
     return len(raw) - len(kept)

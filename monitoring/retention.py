@@ -19,7 +19,6 @@ kind's deletions are one audit entry (``retention.deleted``: kind, items, cutoff
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -142,7 +141,7 @@ def _logs(
 ) -> None:  # fmt: skip
     checkpoints = {k: state.checkpoint(k) if state else Checkpoint()
                    for k in ("predictions", "feedback")}  # fmt: skip
-    due = {k: _log_days(k, targets, config, now, checkpoints[k], out)  # type: ignore[arg-type]
+    due = {k: _log_days(k, targets, config, now, checkpoints[k], out)
            for k in ("predictions", "feedback")}  # fmt: skip
     for kind, folders in due.items():
         label = "traffic" if kind == "predictions" else "feedback"
@@ -186,7 +185,7 @@ def _quarantine(
         return
     tmp = path.with_name(path.name + logfiles.SUFFIX)
     logfiles.write_synced(tmp, b"".join(kept))
-    os.replace(tmp, path)
+    tmp.replace(path)
     _audit(who, targets, "quarantine", expired, cutoff)
 
 

@@ -76,7 +76,7 @@ class CardFacts:
         try:
             value = json.loads(raw) if raw else []
         except json.JSONDecodeError:
-            return [{"by": "?", "role": "?", "reason": f"unreadable tag: {raw[:60]}", "at": ""}]
+            return [{"by": "?", "role": "?", "reason": f"unreadable tag: {raw!s:.60}", "at": ""}]
         return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
 
     def status(self) -> str:
@@ -98,18 +98,37 @@ def sections(facts: CardFacts) -> list[tuple[str, list[str] | list[list[str]], l
     metrics = TrainingMetrics.model_validate(meta.get("training_metrics") or {})
     thresholds = meta.get("thresholds") or {}
     out: list[tuple[str, Any, list[str] | None]] = []
-    out.append(("Purpose and intended use", [PURPOSE, "Intended users: credit underwriters, "
+    out.append(
+        (
+            "Purpose and intended use",
+            [
+                PURPOSE,
+                "Intended users: credit underwriters, "
                 "the model risk team, fair-lending officers. Out of scope: any use on "
-                "applicants of other products or lenders without revalidation."], None))
-    out.append(("Identity", [
-        ["Bento tag", facts.tag], ["MLflow version", _v(facts.mlflow_version)],
-        ["aliases", ", ".join(facts.aliases) or "none"], ["governance status", facts.status()],
-        ["algorithm", _v(meta.get("algorithm"))], ["created (UTC)", _v(meta.get("created_at"))],
-    ], ["item", "value"]))
+                "applicants of other products or lenders without revalidation.",
+            ],
+            None,
+        )
+    )
+    out.append(
+        (
+            "Identity",
+            [
+                ["Bento tag", facts.tag],
+                ["MLflow version", _v(facts.mlflow_version)],
+                ["aliases", ", ".join(facts.aliases) or "none"],
+                ["governance status", facts.status()],
+                ["algorithm", _v(meta.get("algorithm"))],
+                ["created (UTC)", _v(meta.get("created_at"))],
+            ],
+            ["item", "value"],
+        )
+    )
     validation = facts.validation or {}
     out.append(("Data", [
         ["source mapping", _v(meta.get("data_source"))], ["source file", _v(facts.data_file)],
-        ["data hash (SHA-256)", _v(meta.get("data_hash"))], ["rows (valid)", _v(meta.get("data_rows"))],
+        ["data hash (SHA-256)", _v(meta.get("data_hash"))],
+        ["rows (valid)", _v(meta.get("data_rows"))],
         ["period", _v(meta.get("data_period"))],
         ["validation", NOT_RECORDED if not validation else
          f"{'passed' if validation.get('passed') else 'FAILED'}: {validation.get('rows_in')} rows "
@@ -130,7 +149,7 @@ def sections(facts: CardFacts) -> list[tuple[str, list[str] | list[list[str]], l
                      _v(spread.mean if spread else None),
                      _v(spread.std if spread else None),
                      _v(metrics.holdout.get(name))])  # fmt: skip
-    out.append(("Performance", perf, [f"metric", f"CV mean ({metrics.folds or '?'} folds)",
+    out.append(("Performance", perf, ["metric", f"CV mean ({metrics.folds or '?'} folds)",
                                       "CV std (fold spread)",
                                       f"hold-out ({_v(metrics.holdout_rows)} rows)"]))  # fmt: skip
     policy = meta.get("decision_policy")
@@ -159,11 +178,17 @@ def sections(facts: CardFacts) -> list[tuple[str, list[str] | list[list[str]], l
     out.append(("Limitations", list(LIMITATIONS), None))
     approvals = [[_v(a.get("by")), _v(a.get("role")), _v(a.get("reason")), _v(a.get("at"))]
                  for a in facts.approvals()]  # fmt: skip
-    out.append(("Approvals", approvals or [f"{NOT_RECORDED}: no approval on this version."],
-                ["by", "role", "reason", "at"] if approvals else None))
+    out.append(
+        (
+            "Approvals",
+            approvals or [f"{NOT_RECORDED}: no approval on this version."],
+            ["by", "role", "reason", "at"] if approvals else None,
+        )
+    )
     out.append(("Lineage", [
         ["MLflow run", _v(meta.get("mlflow_run_id"))], ["code commit", _v(meta.get("git_commit"))],
-        ["data hash", _v(meta.get("data_hash"))], ["artifact SHA-256", _v(meta.get("artifact_sha256"))],
+        ["data hash", _v(meta.get("data_hash"))],
+        ["artifact SHA-256", _v(meta.get("artifact_sha256"))],
         ["training reason", _v(facts.mlflow_tags.get("reason"))],
     ], ["item", "value"]))  # fmt: skip
     return out

@@ -74,6 +74,10 @@ def _data_file(mlflow_client: MlflowClient, run_id: str | None) -> str | None:
     return None
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def gather(ref: str, settings: LoanSettings | None = None) -> CardFacts:
     """The facts of the version ``ref`` (MLflow number, alias, Bento tag or version).
 
@@ -104,17 +108,19 @@ def gather(ref: str, settings: LoanSettings | None = None) -> CardFacts:
     version = None if mv is None else str(mv.version)
     return CardFacts(
         metadata=metadata,
-        mlflow_version=version or metadata.get("mlflow_model_version"),
+        mlflow_version=version or _text(metadata.get("mlflow_model_version")),
         mlflow_tags={} if mv is None else {str(k): str(v) for k, v in mv.tags.items()},
         aliases=_aliases(mlflow_client, version) if version else [],
         reasons=reason_texts(),
         validation=validation,
         calibration_png=png.read_bytes() if png.is_file() else None,
-        data_file=_data_file(mlflow_client, metadata.get("mlflow_run_id")),
+        data_file=_data_file(mlflow_client, _text(metadata.get("mlflow_run_id"))),
     )
 
 
-def write_model_card(ref: str, out: Path, settings: LoanSettings | None = None) -> tuple[Path, Path]:
+def write_model_card(
+    ref: str, out: Path, settings: LoanSettings | None = None
+) -> tuple[Path, Path]:
     """Write the card of ``ref`` into ``out``; returns (Markdown, HTML) paths."""
     facts = gather(ref, settings)
     stem = f"model_card-{facts.metadata.get('version', ref)}"

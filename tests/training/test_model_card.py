@@ -15,7 +15,8 @@ from training.card import NOT_RECORDED, CardFacts, render_html, render_markdown
 from training.card_facts import reason_texts
 
 SECTIONS = ("Purpose and intended use", "Data", "Design and features", "Performance",
-            "Fairness at the decision", "Reason codes", "Limitations", "Approvals", "Lineage")  # fmt: skip
+            "Fairness at the decision", "Reason codes", "Limitations", "Approvals",
+            "Lineage")  # fmt: skip
 
 
 def test_registration_stores_the_card_with_the_model(trained: Any) -> None:
@@ -49,7 +50,7 @@ def test_cli_card_shows_approvals_metrics_and_lineage(trained: Any, tmp_path: Pa
     data_hash = bentoml.models.get(trained.bento_tag).info.metadata["data_hash"]
     assert trained.mlflow_run_id in md and data_hash in md
     assert "applications.parquet" in md  # the source file, from the MLflow run
-    roc = [line for line in md.splitlines() if line.startswith("| roc_auc |")][0]
+    roc = next(line for line in md.splitlines() if line.startswith("| roc_auc |"))
     assert NOT_RECORDED not in roc  # CV mean, fold spread and hold-out all present
     assert "| debt_to_income | Instalment too high relative to income |" in md or \
         "debt_to_income" not in md  # fmt: skip
