@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from loan_default.security.records import RecordCipher
+    from loan_default.security.settings import SecuritySettings
 
 privacy_app = typer.Typer(no_args_is_help=True)
 report_app = typer.Typer(no_args_is_help=True)
@@ -151,8 +155,7 @@ def compliance(
     """Decisions, approval rates and adverse impact at the decision, drift and performance,
     model changes and approvals, and the audit chain's verification, for a period."""
     from loan_default.errors import InputError
-    from loan_default.security.audit_verify import entries, select, verify
-    from loan_default.security.cli import _public_key, cli_principal
+    from loan_default.security.cli import cli_principal
     from loan_default.security.records import RecordCipher
     from loan_default.security.settings import SecuritySettings
     from monitoring import compliance_report
@@ -165,20 +168,7 @@ def compliance(
         raise InputError(f"--to {end} is before --from {start}")
     settings, security = MonitorSettings(), SecuritySettings()
     cipher = RecordCipher.load(security.data_key_file) if security.data_key_file else None
-    audit_ok, summary, events = None, "the audit trail is disabled", []
-    if security.audit_enabled:
-        report = verify(
-            security.audit_path,
-            security.audit_checkpoint_path,
-            public_key=_public_key(None),  # type: ignore[arg-type]
-            cipher=cipher,
-        )
-        audit_ok = report.ok
-        summary = (f"{report.entries:,} entries in {report.streams} stream(s), "
-                   f"{report.checkpoints:,} signed checkpoint(s); "
-                   + ("no problem found" if report.ok else
-                      "; ".join(str(f) for f in report.findings[:5])))  # fmt: skip
-        events = list(select(entries(security.audit_path, cipher), since=first, until=last))
+    audit_ok, summary, events = _audit(security, cipher, first, last)
     result = build(traffic=settings.traffic_path, reports=settings.reports_path, events=events,
                    start=first, end=last,
                    fairness=MonitoringConfig.load(settings.monitor_config).fairness,
@@ -188,6 +178,32 @@ def compliance(
     typer.echo(f"compliance report: {html}")
     if audit_ok is False:
         typer.echo("warning: the audit trail failed verification (see the report)", err=True)
+
+
+def _audit(
+    security: SecuritySettings, cipher: RecordCipher | None, first: datetime, last: datetime
+) -> tuple[bool | None, str, list[dict[str, Any]]]:
+    """(verified?, what was checked, the period's entries) of the audit trail."""
+    from loan_default.errors import ConfigError
+    from loan_default.security.audit_verify import entries, select, verify
+    from loan_default.security.cli import _public_key
+
+    if not security.audit_enabled:
+        return None, "the audit trail is disabled (LOAN_AUDIT_ENABLED=false)", []
+    if not any(security.audit_path.glob("*.jsonl")) if security.audit_path.exists() else True:
+        return None, f"no audit entries under {security.audit_path}", []
+    try:
+        public_key = _public_key(None)
+        unsigned = ""
+    except ConfigError as exc:
+        public_key, unsigned = None, f" (checkpoint signatures NOT checked: {exc})"
+    report = verify(security.audit_path, security.audit_checkpoint_path,
+                    public_key=public_key, cipher=cipher)  # type: ignore[arg-type]  # fmt: skip
+    found = "no problem found" if report.ok else "; ".join(str(f) for f in report.findings[:5])
+    summary = (f"{report.entries:,} entries in {report.streams} stream(s), "
+               f"{report.checkpoints:,} signed checkpoint(s): {found}{unsigned}")  # fmt: skip
+    events = list(select(entries(security.audit_path, cipher), since=first, until=last))
+    return report.ok, summary, events
 
 
 def register(app: typer.Typer) -> None:

@@ -80,12 +80,13 @@ def _details(entry: dict[str, Any]) -> str:
 def render_markdown(c: Compliance) -> str:
     lines = [f"# Compliance report {c.start:%Y-%m-%d} to {c.end:%Y-%m-%d}", ""]
     for title, text, table in sections(c):
-        lines += [f"## {title}", "", *text]
+        lines += [f"## {title}", ""]
+        lines += [*text, ""] if text else []
         if table is not None and table[1]:
             head, rows = table
-            lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             lines += ["| " + " | ".join(x.replace("|", "\\|") for x in r) + " |" for r in rows]
-        lines.append("")
+            lines.append("")
     return "\n".join(lines)
 
 
