@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import pytest
 from typer.testing import CliRunner
 
 from loanctl.cli import app
@@ -85,3 +86,40 @@ def test_reason_mapping_reads_both_entry_shapes(tmp_path: Path) -> None:
     path.write_text("reasons:\n  a: Text A\n  b: {text: Text B}\n  c: 3\n")
     assert reason_texts(path) == {"a": "Text A", "b": "Text B"}
     assert reason_texts(tmp_path / "absent.yaml") == {}
+
+
+def test_lineage_traces_a_prediction_to_run_data_commit_and_approvals(
+    trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from loan_default.traffic import TrafficWriter
+
+    monkeypatch.setenv("LOAN_TRAFFIC_DIR", str(tmp_path / "traffic"))
+    writer = TrafficWriter(tmp_path / "traffic", "predictions")
+    writer.write([{"prediction_id": "p-lineage", "timestamp": datetime.now(UTC).isoformat(),
+                   "model_name": "loan_default", "model_version": trained.run_id,
+                   "endpoint": "predict", "application": {"application_id": "A-1"},
+                   "default_probability": 0.3, "risk_category": "MEDIUM",
+                   "decision": "refer"}])  # fmt: skip
+    writer.close()
+    approval = {"by": "Ada Risk", "role": "model-risk", "reason": "validated", "at": "2026-12-01"}
+    client = registry.client()
+    client.set_model_version_tag(registry.MODEL_NAME, trained.mlflow_version,
+                                 "governance.approvals", json.dumps([approval]))  # fmt: skip
+    try:
+        result = CliRunner().invoke(app, ["lineage", "p-lineage", "--json"])
+    finally:
+        client.delete_model_version_tag(registry.MODEL_NAME, trained.mlflow_version,
+                                        "governance.approvals")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    meta = bentoml.models.get(trained.bento_tag).info.metadata
+    assert found["model version"] == trained.bento_tag
+    assert found["MLflow run"] == trained.mlflow_run_id
+    assert found["MLflow model version"] == trained.mlflow_version
+    assert found["data hash"] == meta["data_hash"]
+    assert found["data file"].endswith("applications.parquet")
+    assert found["code commit"] == meta.get("git_commit", "not recorded")
+    assert found["feature schema fingerprint"] == meta["schema_fingerprint"]
+    assert found["decision"] == "refer" and found["approvals"] == [approval]
