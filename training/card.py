@@ -154,8 +154,8 @@ def sections(facts: CardFacts) -> list[tuple[str, list[str] | list[list[str]], l
                                       f"hold-out ({_v(metrics.holdout_rows)} rows)"]))  # fmt: skip
     policy = meta.get("decision_policy")
     out.append(("Decision policy", [
-        ["risk bands", f"LOW <= {_v(thresholds.get('medium'))} < MEDIUM <= "
-                       f"{_v(thresholds.get('high'))} < HIGH"],
+        ["risk bands", f"LOW below {_v(thresholds.get('medium'))}, MEDIUM from there, "
+                       f"HIGH from {_v(thresholds.get('high'))} (calibrated probability)"],
         ["metrics threshold", _v(thresholds.get("decision"))],
         ["approve / refer / decline", NOT_RECORDED if policy is None else escape_cell(policy)],
     ], ["item", "value"]))  # fmt: skip
