@@ -97,8 +97,8 @@ def test_erase_removes_only_the_applicant_and_keeps_the_sidecar_aligned(
         # The sidecar's cursors were at the end of each file: they still are, so nothing is
         # read twice or skipped; and the epoch moved, so a running sidecar re-reads.
         for kind in ("predictions", "feedback"):
-            cursor = state.checkpoint(kind)  # type: ignore[arg-type]
-            for path in log_files(world["traffic"], kind):  # type: ignore[arg-type]
+            cursor = state.checkpoint(kind)
+            for path in log_files(world["traffic"], kind):
                 key = str(path.relative_to(world["traffic"]))
                 assert cursor.offsets[key] == path.stat().st_size
         assert logfiles.epoch(state) == 1 and state.get(logfiles.PENDING) == []

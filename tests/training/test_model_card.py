@@ -48,7 +48,7 @@ def test_cli_card_shows_approvals_metrics_and_lineage(trained: Any, tmp_path: Pa
     assert result.exit_code == 0, result.output
     md = next(tmp_path.glob("model_card-*.md")).read_text()
     assert "| Ada Risk | model-risk | validated | 2026-12-01 |" in md
-    data_hash = bentoml.models.get(trained.bento_tag).info.metadata["data_hash"]
+    data_hash = str(bentoml.models.get(trained.bento_tag).info.metadata["data_hash"])
     assert trained.mlflow_run_id in md and data_hash in md
     assert "applications.parquet" in md  # the source file, from the MLflow run
     roc = next(line for line in md.splitlines() if line.startswith("| roc_auc |"))
