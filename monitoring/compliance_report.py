@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ def sections(c: Compliance) -> list[tuple[str, list[str], Table | None]]:
     """(title, paragraphs, table) per section."""
     out: list[tuple[str, list[str], Table | None]] = []
     period = f"{c.start:%Y-%m-%d %H:%M} to {c.end:%Y-%m-%d %H:%M} UTC (end excluded)"
-    notes = [f"Period: {period}. Decisions logged: {c.decisions:,}."]
+    notes = [f"Period: {period}. Predictions logged: {c.decisions:,}."]
     if c.unreadable:
         notes.append(f"{c.unreadable:,} traffic line(s) could not be read (corrupt, or encrypted "
                      "without LOAN_DATA_KEY_FILE) and are not counted.")  # fmt: skip
@@ -77,11 +79,17 @@ def _details(entry: dict[str, Any]) -> str:
     return "; ".join(parts)[:300]
 
 
+def title(c: Compliance) -> str:
+    """``Compliance report FROM to TO``, both days included."""
+    last = c.end - timedelta(microseconds=1)
+    return f"Compliance report {c.start:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
 def render_markdown(c: Compliance) -> str:
-    lines = [f"# Compliance report {c.start:%Y-%m-%d} to {c.end:%Y-%m-%d}", ""]
-    for title, text, table in sections(c):
-        lines += [f"## {title}", ""]
-        lines += [*text, ""] if text else []
+    lines = [f"# {title(c)}", ""]
+    for name, text, table in sections(c):
+        lines += [f"## {name}", ""]
+        lines += [part for paragraph in text for part in (paragraph, "")]
         if table is not None and table[1]:
             head, rows = table
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -103,7 +111,7 @@ def _cell(text: str) -> str:
 
 
 def render_html(c: Compliance) -> str:
-    title = f"Compliance report {c.start:%Y-%m-%d} to {c.end:%Y-%m-%d}"
+    heading = title(c)
     body = []
     for name, text, table in sections(c):
         body.append(f"<h2>{escape(name)}</h2>")
@@ -111,22 +119,23 @@ def render_html(c: Compliance) -> str:
             css = ""
             if name == "Audit chain verification":
                 css = ' class="good"' if c.audit_ok else ' class="bad"'
-            body.append(f"<p{css}>{escape(p)}</p>")
+            code = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(p))
+            body.append(f"<p{css}>{code}</p>")
         if table is not None and table[1]:
             head, rows = table
             cells = "".join(f"<th>{escape(h)}</th>" for h in head)
             trs = "".join("<tr>" + "".join(f"<td>{_cell(x)}</td>" for x in r) + "</tr>"
                           for r in rows)  # fmt: skip
             body.append(f"<table><tr>{cells}</tr>{trs}</table>")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-            f"</title><style>{_CSS}</style></head><body><h1>{escape(title)}</h1>\n"
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(heading)}'
+            f"</title><style>{_CSS}</style></head><body><h1>{escape(heading)}</h1>\n"
             + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
 
 
 def write(c: Compliance, folder: Path) -> tuple[Path, Path]:
     """``compliance-<from>-<to>.md`` and ``.html`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"compliance-{c.start:%Y%m%d}-{c.end:%Y%m%d}"
+    stem = f"compliance-{c.start:%Y%m%d}-{c.end - timedelta(microseconds=1):%Y%m%d}"
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
     for path, text in ((md, render_markdown(c)), (html, render_html(c))):
         tmp = path.with_suffix(path.suffix + ".tmp")
