@@ -48,11 +48,12 @@ def lineage(
                    f"{a.get('reason')}")  # fmt: skip
 
 
-def _paths() -> tuple[Path, Path, Path]:
+def _paths() -> tuple[Path, Path, Path, Path]:
+    """(traffic folder, sidecar state, quarantine file, home)."""
     from monitoring.settings import MonitorSettings
 
-    settings = MonitorSettings()
-    return settings.traffic_path, settings.state_db, settings.quarantine_path
+    s = MonitorSettings()
+    return s.traffic_path, s.state_db, s.quarantine_path, s.home
 
 
 def _pseudonym(applicant: str) -> str | None:
@@ -76,10 +77,10 @@ def export(
     from monitoring.privacy import find
 
     principal = cli_principal("cli.privacy.export")
-    traffic, state_db, quarantine = _paths()
+    traffic, state_db, quarantine, home = _paths()
     found = find(traffic, state_db, quarantine, applicant)
     pseudonym = _pseudonym(applicant)
-    path = out or traffic.parent / "privacy" / f"export-{pseudonym or 'applicant'}.json"
+    path = out or home / "privacy" / f"export-{pseudonym or 'applicant'}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found.export(), indent=1, default=str))
     path.chmod(0o600)
@@ -97,7 +98,7 @@ def erase(applicant: Annotated[str, APPLICANT]) -> None:
     from monitoring.privacy import erase as do_erase
 
     principal = cli_principal("cli.privacy.erase")
-    traffic, state_db, quarantine = _paths()
+    traffic, state_db, quarantine, _ = _paths()
     done = do_erase(traffic, state_db, quarantine, applicant)
     record_control("privacy.erased", principal, applicant=_pseudonym(applicant),
                    predictions=done.predictions, feedback=done.feedback,
