@@ -79,6 +79,7 @@ demo: dev-keys demo-model ## Generate data, train, register, promote, serve (aut
 	  $(LOANCTL) service wait --url http://$(HOST):$(PORT) --timeout 240 || exit 1; \
 	  $(MAKE) --no-print-directory demo-enrichment || exit 1; \
 	  $(MAKE) --no-print-directory demo-monitor || exit 1; \
+	  $(MAKE) --no-print-directory demo-records || exit 1; \
 	  echo; echo "serving: http://$(HOST):$(PORT) (API docs at /), gRPC on $(HOST):$(GRPC_PORT);"; \
 	  echo "sidecar reports: $(VAR)/monitoring/reports/index.html. Ctrl-C stops the service."; \
 	  wait $$server
@@ -146,6 +147,14 @@ demo-monitor: install ## (service running) Replay normal then drifted traffic; t
 	  $(DEMO_METRICS) || true
 	@grep -E '^loan_feature_drift\{.*\} 1\.0$$' $(DEMO_METRICS) || true
 	@echo "--- window reports: $(VAR)/monitoring/reports/index.html"
+
+# The governance records of the demo: the champion's model card and today's compliance report
+# (decisions, approval rates and adverse impact at the decision, drift, model changes, audit).
+DEMO_RECORDS := $(VAR)/reports
+.PHONY: demo-records
+demo-records: install ## Write the champion's model card and today's compliance report
+	@$(LOANCTL) models card champion --out $(DEMO_RECORDS)
+	@$(LOANCTL) report compliance --from $$(date -u +%F) --to $$(date -u +%F) --out $(DEMO_RECORDS)
 
 # -- gRPC (engineer F) -------------------------------------------------------------------------
 GRPC_DIR := loan_default/grpc

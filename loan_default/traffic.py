@@ -126,7 +126,9 @@ class TrafficWriter:
         """The file may end inside a line: start the next write with a newline."""
 
     def _descriptor(self, day: str) -> int:
-        if self._fd is None or day != self._day:
+        # A file replaced by an erasure (monitoring.logfiles) has no name any more: reopen.
+        replaced = self._fd is not None and os.fstat(self._fd).st_nlink == 0
+        if self._fd is None or day != self._day or replaced:
             self.close()
             folder = self.root / self.kind / day
             folder.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,10 @@ def _register() -> None:
 
     app.add_typer(features_app, name="features", help="The feature store: apply, load, status.")
 
+    from loanctl.records_cli import register as register_records
+
+    register_records(app)  # lineage, privacy, report
+
 
 _register()
 

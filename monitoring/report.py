@@ -293,8 +293,11 @@ def write_index(reports: Path, *, auc_floor: float | None = None) -> Path:
     return reports / PAGE
 
 
-def apply_retention(reports: Path, *, days: float, now: datetime) -> list[str]:
-    """Delete window reports whose window ended more than ``days`` ago; returns their ids."""
+def apply_retention(
+    reports: Path, *, days: float, now: datetime, dry_run: bool = False
+) -> list[str]:
+    """Delete window reports whose window ended more than ``days`` ago; returns their ids
+    (with ``dry_run``: the ids that would go, nothing deleted)."""
     cutoff = now - timedelta(days=days)
     removed: list[str] = []
     for folder in sorted(p for p in reports.glob("*") if p.is_dir()):
@@ -304,6 +307,9 @@ def apply_retention(reports: Path, *, days: float, now: datetime) -> list[str]:
         except (OSError, ValueError):
             continue  # not a window report: not ours to delete
         if ended < cutoff:
-            shutil.rmtree(folder)
+            if not dry_run:
+                shutil.rmtree(folder)
             removed.append(folder.name)
+    if removed and not dry_run:
+        write_index(reports)
     return removed

@@ -146,7 +146,23 @@ class ReportConfig(_Section):
 
 
 class RetentionConfig(_Section):
+    """How long each kind of record is kept (days), enforced by the sidecar on a schedule
+    and by ``loanctl privacy retention`` (:mod:`monitoring.retention`); every deletion is
+    audited."""
+
     report_days: float = Field(30.0, gt=0, description="Window reports are deleted after this.")
+    traffic_days: float = Field(
+        400.0, gt=0, description="Prediction log days are deleted after this (but see below)."
+    )
+    feedback_days: float = Field(400.0, gt=0, description="Feedback log days after this.")
+    quarantine_days: float = Field(90.0, gt=0, description="Quarantined lines after this.")
+    feedback_window_days: float = Field(
+        365.0,
+        ge=0,
+        description="Outcomes may arrive this long after a prediction: a prediction day is "
+        "kept at least this long whatever traffic_days says (the hold is reported).",
+    )
+    run_every_hours: float = Field(24.0, gt=0, description="How often the sidecar enforces it.")
     prediction_days: float = Field(
         120.0, gt=0, description="Predictions kept for joining late outcomes."
     )

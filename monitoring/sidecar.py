@@ -22,11 +22,12 @@ from loan_default.errors import PauseFileError
 from loan_default.feature_store.settings import FeatureStoreSettings
 from loan_default.feature_store.store import bureau_newest_event
 from loan_default.traffic import BadLine, FeedbackRecord, Kind, read_new, utcnow
+from monitoring import logfiles, retention
 from monitoring.analysis import ModelCatalog, analyse, stored_attributes
 from monitoring.client_history import history_job
 from monitoring.metrics import SidecarMetrics
 from monitoring.quarantine import Quarantine
-from monitoring.report import apply_retention, latest_report, write_index, write_window_report
+from monitoring.report import latest_report, write_index, write_window_report
 from monitoring.responses import Retrainer, Trainer, TriggerLog, pause_scoring
 from monitoring.results import WindowResult
 from monitoring.settings import MonitoringConfig, MonitorSettings
@@ -70,12 +71,9 @@ class Sidecar:
         self.evidently = evidently
         self.state = MonitorState(settings.state_db)
         self.quarantine = Quarantine(settings.quarantine_path)
-        start = self.state.checkpoint("predictions")
-        self.tail = LogTail(settings.traffic_path, start, on_bad=self._quarantined("predictions"))
-        w = config.windows
-        self.windower = Windower(
-            start, max_records=w.max_records, max_seconds=w.max_seconds, min_records=w.min_records
-        )
+        with logfiles.maintenance_lock(settings.traffic_path, exclusive=True):
+            logfiles.recover(settings.traffic_path, self.state)  # an interrupted erasure
+        self._readers()
         self.catalog = ModelCatalog()
         self.trigger_log = TriggerLog(settings.trigger_log)
         self.retrainer = Retrainer(trainer if config.retrain.enabled else None, self.trigger_log)
@@ -84,6 +82,19 @@ class Sidecar:
         latest = latest_report(settings.reports_path)
         if latest is not None:  # alerts keep their state across a restart
             self.metrics.publish(latest, restored=True)
+
+    def _readers(self) -> None:
+        """(Re)build the log readers from the persisted checkpoints (at start, and after an
+        erasure or retention rewrote the log: ``log_epoch`` moved)."""
+        start = self.state.checkpoint("predictions")
+        self._epoch = logfiles.epoch(self.state)
+        self.tail = LogTail(
+            self.settings.traffic_path, start, on_bad=self._quarantined("predictions")
+        )
+        w = self.config.windows
+        self.windower = Windower(
+            start, max_records=w.max_records, max_seconds=w.max_seconds, min_records=w.min_records
+        )
 
     def close(self) -> None:
         self.retrainer.close()
@@ -112,8 +123,17 @@ class Sidecar:
     def step(self, *, flush: bool, wait_training: bool, results: list[WindowResult]) -> int:
         """One round: ingest outcomes, read predictions, analyse closed windows.
 
-        Returns how many prediction records were read; appends the window results.
+        Returns how many prediction records were read; appends the window results. Holds the
+        traffic folder's maintenance lock (shared) throughout: an erasure waits for the round.
         """
+        self._log_retention(self.clock())
+        with logfiles.maintenance_lock(self.settings.traffic_path, exclusive=False):
+            if logfiles.epoch(self.state) != self._epoch:
+                log.info("the traffic log was rewritten (erasure or retention): re-reading")
+                self._readers()
+            return self._step(flush=flush, wait_training=wait_training, results=results)
+
+    def _step(self, *, flush: bool, wait_training: bool, results: list[WindowResult]) -> int:
         self._ingest_feedback()
         items = self.tail.poll(_POLL_LIMIT)
         self.windower.add(items)
@@ -244,12 +264,28 @@ class Sidecar:
         if newest is not None:
             self.metrics.bureau_newest.set(newest.timestamp())
 
+    def _log_retention(self, now: datetime) -> None:
+        """Delete expired log files, quarantine entries and reports, once per schedule."""
+        every = self.config.retention.run_every_hours
+        last = self.state.get("retention_at")
+        if last is not None and now - datetime.fromisoformat(last) < timedelta(hours=every):
+            return
+        try:
+            outcome = retention.enforce(
+                retention.Targets.of(self.settings), self.config.retention, now=now,
+                dry_run=False, state=self.state,
+            )  # fmt: skip
+        except OSError as exc:  # a full disk must not stop the monitoring; tried next time
+            log.error("retention failed: %s", exc)
+            return
+        with self.state.transaction() as db:
+            MonitorState.put(db, "retention_at", now.isoformat())
+        if outcome.deleted:
+            log.info("retention: %s", outcome.summary())
+
     def _retention(self, now: datetime) -> None:
+        """Bound the prediction store (the reports and logs: :meth:`_log_retention`)."""
         keep = self.config.retention
-        removed = apply_retention(self.settings.reports_path, days=keep.report_days, now=now)
-        if removed:
-            write_index(self.settings.reports_path, auc_floor=self.config.triggers.auc_below)
-            log.info("deleted %d window reports older than %g days", len(removed), keep.report_days)
         self.state.prune(
             older_than=now - timedelta(days=keep.prediction_days),
             max_predictions=keep.max_predictions,

@@ -236,6 +236,25 @@ def rollback() -> None:
     typer.echo(_REACH)
 
 
+@models_app.command("card")
+def card(
+    version: Annotated[str, typer.Argument(help="MLflow version number, alias or Bento tag.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write into (default: <home>/cards).")
+    ] = None,
+) -> None:
+    """Write the model card (Markdown and HTML) of VERSION: purpose, data, design, performance,
+    calibration, fairness at the decision, reason codes, limitations, approvals, lineage."""
+    from loan_default.security.cli import cli_principal
+    from loan_default.settings import LoanSettings
+    from training.card_facts import write_model_card
+
+    cli_principal("cli.models.card")
+    md, html = write_model_card(version, out or LoanSettings().home / "cards")
+    typer.echo(f"model card: {md}")
+    typer.echo(f"model card: {html}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the training commands to ``loanctl``."""
     app.command("train")(train)

@@ -29,9 +29,10 @@ from loan_default.store import (
     sha256_hex,
 )
 from loan_default.training_metrics import TrainingMetrics
-from training import registry, reports, scorecard_report, tracking
+from training import card, registry, reports, scorecard_report, tracking
 from training.blending import weights
 from training.candidates import DEFAULT_PARAMS
+from training.card_facts import reason_texts
 from training.config import TrainingConfig, TrainingSettings
 from training.evaluation import CVResult
 from training.progress import Progress
@@ -171,6 +172,23 @@ def _metadata(
     )
 
 
+def registration_card(
+    metadata: ModelMetadata, run_dir: Path, prepared: PreparedDataset, reason: str | None
+) -> card.CardFacts:
+    """The model card as of registration (no approval yet: the card says so)."""
+    png = run_dir / "calibration.png"
+    return card.CardFacts(
+        metadata=metadata.model_dump(mode="json"),
+        mlflow_version=metadata.mlflow_model_version,
+        mlflow_tags={"reason": reason or "manual"},
+        aliases=[registry.CHALLENGER],
+        reasons=reason_texts(),
+        validation=prepared.report.to_dict(),
+        calibration_png=png.read_bytes() if png.is_file() else None,
+        data_file=str(prepared.path.resolve()),
+    )
+
+
 def publish(
     *,
     run_id: str,
@@ -210,7 +228,8 @@ def publish(
         mlflow.set_tags(
             {**tags, "champion": champion.result.name, "bento_tag": bento_tag,
              "reason": reason or "manual", "run_folder": str(run_dir),
-             **{f"feature_view.{k}": v for k, v in prepared.feature_views.items()}}
+             **{f"feature_view.{k}": v for k, v in prepared.feature_views.items()},
+             "data_file": str(prepared.path.resolve())}
         )  # fmt: skip
         mlflow.log_params(
             {"data_rows": prepared.rows_in - prepared.rows_quarantined, "train_rows": len(y),
@@ -263,12 +282,28 @@ def publish(
     )  # fmt: skip
     probabilities = champion.model.predict_proba(prepared.frame)
     reference = build_reference(prepared.frame, probabilities, seed=config.seed)
-    save_model(
+    facts = registration_card(
+        metadata.model_copy(update={"artifact_sha256": sha256_hex(payload)}),
+        run_dir, prepared, reason,
+    )  # fmt: skip
+
+    def extras(folder: Path) -> None:
+        reference.save(folder)
+        card_dir = folder / card.CARD_DIR
+        card.write_card(facts, card_dir)
+        (card_dir / card.VALIDATION_JSON).write_text(
+            json.dumps(prepared.report.to_dict(), indent=1, default=str)
+        )
+
+    saved = save_model(
         champion.model,
         metadata,
         labels={"algorithm": metadata.algorithm, "source": prepared.source},
-        write_extra=reference.save,
+        write_extra=extras,
         payload=payload,
+    )
+    registry.client(settings).log_artifacts(
+        parent_id, str(Path(saved.path) / card.CARD_DIR), card.CARD_DIR
     )
     record_control(
         "model.registered", actor("training"), model=bento_tag, mlflow_version=mlflow_version,
