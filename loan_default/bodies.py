@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
+from loan_default.decision import Decision
 from loan_default.schema import RiskCategory
 
 
@@ -21,6 +22,7 @@ class PredictionBody(TypedDict):
     prediction_id: str
     default_probability: float
     risk_category: RiskCategory
+    decision: Decision
     model_name: str
     model_version: str
     timestamp: str
@@ -65,6 +67,9 @@ class ThresholdsBody(TypedDict):
     medium: float
     high: float
     decision: float
+    refer_at: float
+    decline_at: float
+    decision_rule: str
 
 
 class FieldDescriptionBody(TypedDict):
@@ -138,6 +143,7 @@ class PredictionLine(TypedDict):
     application: Mapping[str, Any]  # the validated fields, as received
     default_probability: float
     risk_category: RiskCategory
+    decision: Decision
 
 
 class FeedbackLine(TypedDict):
