@@ -30,7 +30,7 @@ client.create_registered_model(registry.MODEL_NAME)
 mv = client.create_model_version(
     registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
 )
-registry.promote(str(mv.version))
+registry.set_champion(str(mv.version))
 print(tag)
 """
 
@@ -159,7 +159,7 @@ for version in ("vfirst", "vsecond"):
     client.create_model_version(
         registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
     )
-registry.promote("1")
+registry.set_champion("1")
 """
 
 
