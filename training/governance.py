@@ -151,7 +151,8 @@ def _role(principal: Principal, permission: str, settings: LoanSettings | None) 
     from loan_default.security.rbac import Policy
     from loan_default.security.settings import SecuritySettings
 
-    policy = Policy.load(SecuritySettings(home=settings.home if settings else None).rbac_policy)
+    security = SecuritySettings(home=settings.home) if settings else SecuritySettings()
+    policy = Policy.load(security.rbac_policy)
     granting = sorted(r for r in principal.roles if permission in policy.roles.get(r, ()))
     return granting[0] if granting else "(authentication off)"
 

@@ -252,11 +252,12 @@ def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
             by_version.setdefault(str(number), []).append(alias)
     bentos = {str(m.tag): m for m in bento_models()}
     rows = []
-    for mv in versions:
+    for mv in versions:  # versions may share a Bento model (a re-registration)
         tag = mv.tags.get(BENTO_TAG)
         aliases = tuple(sorted(by_version.get(str(mv.version), [])))
-        rows.append(_row(mv, tag, bentos.pop(tag, None) if tag else None, aliases))
-    rows.extend(_row(None, tag, bento) for tag, bento in bentos.items())
+        rows.append(_row(mv, tag, bentos.get(tag) if tag else None, aliases))
+    registered = {mv.tags.get(BENTO_TAG) for mv in versions}
+    rows.extend(_row(None, tag, bento) for tag, bento in bentos.items() if tag not in registered)
     return sorted(rows, key=lambda r: r.created, reverse=True)
 
 
