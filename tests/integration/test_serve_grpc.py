@@ -14,6 +14,7 @@ from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
 from loan_default.store import ModelMetadata, new_version, save_model
 from tests.integration.serving import bentoml_serve, free_port
 from tests.runners.grpc.grpc_backend import to_requests, train_tiny_model
+from training.decision import DecisionRules, choose_policy
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,11 @@ BASE = f"http://127.0.0.1:{HTTP_PORT}"
 def model_tag() -> str:
     """A tiny LightGBM saved in this session's Bento store."""
     model = train_tiny_model()
+    rows = generate_applications(2000, seed=1)
+    policy = choose_policy(model.predict_proba(rows), rows["default"].to_numpy(),
+                           DecisionRules(), measured_on="fixture rows")  # fmt: skip
     metadata = ModelMetadata(
+        decision_policy=policy,
         version=new_version(),
         algorithm=model.algorithm,
         created_at=datetime.now(UTC),
