@@ -132,7 +132,7 @@ def rollback() -> None:
 def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document for tools.")] = False,
 ) -> None:
-    """Every version: status, approvals, gates, CV AUC, worst AIR and lineage."""
+    """Every version: status, approvals, gates, AUC, worst AIR and lineage."""
     from loan_default.console import console, print_table
     from loan_default.settings import LoanSettings
     from training.registry import list_models as rows
@@ -147,46 +147,51 @@ def list_models(
             "`loanctl train --data FILE`"
         )
         return
-    wide = console().width >= 130
-    head = ["MLflow", "status", "Bento tag" if wide else "Bento version", "CV AUC", "min AIR",
-            "approved by", "gates", "data hash"]  # fmt: skip
+    wide = console().width >= 170
     if wide:
-        head[3:3] = ["created (UTC)"]
-        head.append("run")
-    print_table(head, (_cells(r, wide) for r in found),
-                keep={"MLflow", "Bento tag", "Bento version", "CV AUC", "min AIR"},
-                caption=None if wide else "Bento tag = loan_default:<Bento version>; "
-                "`--json` for everything (lineage, gate details, waivers)")  # fmt: skip
+        head = ["MLflow", "status", "Bento tag", "created (UTC)", "AUC", "min AIR",
+                "approved by", "gates", "data hash", "run"]  # fmt: skip
+        caption = "AUC: hold-out when kept, else CV mean; min AIR: worst adverse impact ratio"
+    else:
+        head = ["MLflow", "status", "Bento version", "AUC", "AIR", "appr", "gates"]
+        caption = ("Bento tag = loan_default:<Bento version>; AUC hold-out (else CV); AIR "
+                   "worst adverse impact ratio; appr: approvals; gates * waived; a wider "
+                   "terminal adds names, data hash and run; `--json` has everything")  # fmt: skip
+    print_table(head, (_cells(r, wide) for r in found), caption=caption,
+                keep={"MLflow", "status", "Bento tag", "Bento version", "AUC", "AIR", "appr",
+                      "min AIR",
+                      "gates", "data", "data hash"})  # fmt: skip
 
 
-def _gates(row: RegisteredModel) -> str:
+def _gates(row: RegisteredModel, wide: bool) -> str:
     if not row.gates:
-        return "not checked"
+        return "not checked" if wide else "-"
     failed = [g["gate"] for g in row.gates if not g.get("passed") and not g.get("waived")]
     waived = [g["gate"] for g in row.gates if not g.get("passed") and g.get("waived")]
+    if not wide:
+        return f"FAIL {len(failed)}" if failed else "pass" + ("*" if waived else "")
     text = "pass" if not failed else "fail: " + ", ".join(failed)
     return text + (f" (waived: {', '.join(waived)})" if waived else "")
 
 
 def _cells(row: RegisteredModel, wide: bool) -> list[str]:
-    version = row.bento_tag or "-"
-    if not wide and row.bento_tag:
-        version = row.bento_tag.partition(":")[2] or row.bento_tag
-    cells = [
-        row.mlflow_version or "-",
-        row.status + ("" if "champion" not in row.aliases or row.status == "champion"
-                      else " (champion alias)"),
-        version + ("" if row.in_bento_store else " (not in store)"),
-        _num(row.roc_auc),
-        _num(row.min_air),
-        ", ".join(str(a.get("by")) for a in row.approvals) or "-",
-        _gates(row),
-        (row.data_hash or "-")[:8],
-    ]  # fmt: skip
+    status = row.status
+    if "champion" in row.aliases and status != "champion":
+        status += " (champion alias)"
     if wide:
-        cells[3:3] = [row.created.replace("T", " ")[:16]]
-        cells.append((row.run_id or "-")[:12])
-    return cells
+        return [
+            row.mlflow_version or "-", status,
+            (row.bento_tag or "-") + ("" if row.in_bento_store else " (not in store)"),
+            row.created.replace("T", " ")[:16], _num(row.roc_auc), _num(row.min_air),
+            ", ".join(str(a.get("by")) for a in row.approvals) or "-", _gates(row, wide),
+            (row.data_hash or "-")[:8], (row.run_id or "-")[:12],
+        ]  # fmt: skip
+    version = "-" if row.bento_tag is None else (row.bento_tag.partition(":")[2] or row.bento_tag)
+    return [
+        row.mlflow_version or "-", status,
+        version + ("" if row.in_bento_store else " (not in store)"),
+        _num(row.roc_auc), _num(row.min_air), str(len(row.approvals)), _gates(row, wide),
+    ]  # fmt: skip
 
 
 def _num(value: Any) -> str:
