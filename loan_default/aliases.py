@@ -22,6 +22,16 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
 
+# Governance tags on each MLflow model version (written by ``training.governance``).
+STATUS_TAG = "governance.status"
+"""challenger | approved | champion | retired."""
+APPROVALS_TAG = "governance.approvals"
+"""JSON list of {by, role, subject, reason, at}."""
+WAIVERS_TAG = "governance.waivers"
+"""JSON list of {gate, by, role, subject, reason, at}."""
+GATES_TAG = "governance.gates"
+"""JSON {at, results: [{gate, passed, detail, waived}]}: the latest gate evaluation."""
+
 
 def client(settings: LoanSettings | None = None) -> MlflowClient:
     """A client of the configured tracking/registry store (no global state touched)."""

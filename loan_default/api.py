@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from loan_default.decision import Decision
 from loan_default.schema import RiskCategory, application_model
 from loan_default.security.rbac import CURRENT_PRINCIPAL, Principal
 from loan_default.training_metrics import TrainingMetrics
@@ -106,6 +107,12 @@ class Prediction(_Body):
         ...,
         description="LOW below the medium threshold, HIGH at or above the high threshold, "
         "MEDIUM in between (thresholds in /v1/metadata).",
+    )
+    decision: Decision = Field(
+        ...,
+        description="The model's approved operating policy applied to default_probability: "
+        "approve below refer_at, decline at or above decline_at, refer to an underwriter in "
+        "between (cuts and the rule that chose them in /v1/metadata thresholds).",
     )
     model_name: str = Field(..., description="Registered model name.", examples=["loan_default"])
     model_version: str = Field(..., description="Version of the model that scored it.")
@@ -215,7 +222,16 @@ class Thresholds(_Body):
 
     medium: float = Field(..., description="P(default) >= medium is MEDIUM (or HIGH).")
     high: float = Field(..., description="P(default) >= high is HIGH.")
-    decision: float = Field(..., description="Operating point of the training metrics.")
+    decision: float = Field(
+        ..., description="Operating point of the training metrics (the approve cut, refer_at)."
+    )
+    refer_at: float = Field(..., description="P(default) >= refer_at is not approved.")
+    decline_at: float = Field(..., description="P(default) >= decline_at is declined.")
+    decision_rule: str = Field(
+        ...,
+        description="How the cuts were chosen at training (target_approval_rate, max_bad_rate, "
+        "fixed), or risk_bands for a model trained before decision policies.",
+    )
 
 
 class ModelInfo(_Body):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
+from loan_default.decision import Decision
 from loan_default.schema import RiskCategory
 
 LookupOutcome = Literal["hit", "miss", "timeout", "error"]
@@ -33,6 +34,7 @@ class PredictionBody(TypedDict):
     prediction_id: str
     default_probability: float
     risk_category: RiskCategory
+    decision: Decision
     model_name: str
     model_version: str
     timestamp: str
@@ -78,6 +80,9 @@ class ThresholdsBody(TypedDict):
     medium: float
     high: float
     decision: float
+    refer_at: float
+    decline_at: float
+    decision_rule: str
 
 
 class FieldDescriptionBody(TypedDict):
@@ -151,6 +156,7 @@ class PredictionLine(TypedDict):
     application: Mapping[str, Any]  # the validated fields, as received
     default_probability: float
     risk_category: RiskCategory
+    decision: Decision
     enrichment: NotRequired[EnrichmentBody]
 
 

@@ -106,3 +106,11 @@ class IntegrityError(LoanError):
 
     status_code = 503
     exit_code = 1
+
+
+class GateRefusedError(LoanError):
+    """Promotion to champion refused: an approval is missing or a governance gate failed
+    (exit code 3, apart from bad input's 2)."""
+
+    status_code = 409
+    exit_code = 3

@@ -29,11 +29,13 @@ from loan_default.data.io import write_table
 from loan_default.data.prepare import quarantine_frame
 from loan_default.data.sources import SourceMapping, map_frame
 from loan_default.data.validation import ValidationConfig, validate
+from loan_default.decision import DecisionPolicy
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.partitions import Fragment, read_fragment
 
 PROBABILITY = "default_probability"
 CATEGORY = "risk_category"
+DECISION = "decision"
 INPUT_ROW = "input_row"
 QUARANTINE_DIR = "quarantine"
 
@@ -44,6 +46,7 @@ class ScoringJob:
 
     model: ScoringModel
     thresholds: RiskThresholds
+    policy: DecisionPolicy
     mapping: SourceMapping
     validation: ValidationConfig
     now: datetime
@@ -83,7 +86,11 @@ def score_frame(
     valid = checked.valid
     probabilities = job.model.predict_proba(valid)
     scored = valid.assign(
-        **{PROBABILITY: probabilities, CATEGORY: job.thresholds.categories(probabilities)}
+        **{
+            PROBABILITY: probabilities,
+            CATEGORY: job.thresholds.categories(probabilities),
+            DECISION: job.policy.decisions(probabilities),
+        }
     )
     scored.insert(0, INPUT_ROW, valid.index.to_numpy(dtype="int64") + first_row)
     return scored.reset_index(drop=True), rejected, by_rule

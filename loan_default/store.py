@@ -18,7 +18,9 @@ from typing import Any
 import bentoml
 from pydantic import BaseModel, Field
 
+from loan_default.decision import DecisionPolicy
 from loan_default.errors import IntegrityError
+from loan_default.fairness import FairnessRow
 from loan_default.model import RiskThresholds, ScoringModel
 from loan_default.schema import INPUT_FIELDS, schema_fingerprint
 from loan_default.training_metrics import TrainingMetrics
@@ -66,6 +68,18 @@ class ModelMetadata(BaseModel):
     mlflow_run_id: str | None = None
     mlflow_model_name: str | None = None
     mlflow_model_version: str | None = None
+    decision_policy: DecisionPolicy | None = Field(
+        None,
+        description="Approve / refer / decline cuts chosen at training (loan_default.decision);"
+        " None for models registered before policies existed: they decide by their risk bands "
+        "(policy()) and cannot be promoted.",
+    )
+    fairness: list[FairnessRow] = Field(
+        default_factory=list,
+        description="Fairness at the decision, per protected attribute and group, measured at "
+        "training (hold-out rows when kept, else out-of-fold); empty for older models.",
+    )
+    fairness_measured_on: str | None = Field(None, description="Which rows 'fairness' describes.")
     artifact_sha256: str | None = Field(
         None,
         description="SHA-256 of the pickled model file, recorded at registration and checked "
@@ -75,6 +89,13 @@ class ModelMetadata(BaseModel):
     @property
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
+
+    def policy(self) -> DecisionPolicy:
+        """The recorded decision policy, else the risk-band fallback (LOW approve, MEDIUM
+        refer, HIGH decline) of a model trained before policies existed."""
+        if self.decision_policy is not None:
+            return self.decision_policy
+        return DecisionPolicy.from_risk_bands(self.thresholds.medium, self.thresholds.high)
 
 
 def new_version(now: datetime | None = None) -> str:

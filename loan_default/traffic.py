@@ -40,6 +40,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
+from loan_default.decision import Decision, legacy_decisions
 from loan_default.errors import InputError, RecordingError
 from loan_default.security.records import RecordCipher, decode_line
 
@@ -59,11 +60,22 @@ class PredictionRecord(BaseModel):
     application: dict[str, Any] = Field(description="The canonical input fields as received.")
     default_probability: float = Field(ge=0.0, le=1.0)
     risk_category: str
+    decision: Decision | None = Field(
+        None, description="approve, refer or decline; None on lines logged before decisions."
+    )
     enrichment: dict[str, Any] | None = Field(
         None,
         description="What the feature store filled in (``outcome``, ``fields``: field -> age "
         "in seconds, ``rejected``); absent for an application without a client key.",
     )
+
+    def decided(self) -> Decision:
+        """The decision, or for an older line the one its risk band implied (LOW approve,
+        MEDIUM refer, HIGH decline)."""
+        if self.decision is not None:
+            return self.decision
+        decided: Decision = legacy_decisions([self.risk_category])[0]
+        return decided
 
 
 class FeedbackRecord(BaseModel):

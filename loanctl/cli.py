@@ -63,8 +63,11 @@ def _register() -> None:
     app.add_typer(auth_app, name="auth", help="Development keys and bearer tokens.")
     app.add_typer(audit_app, name="audit", help="Verify and read the audit trail.")
 
+    from loanctl.models_cli import register as register_governance
+    from training.cli import models_app
     from training.cli import register as register_training
 
+    register_governance(models_app)  # list, approve, waive, check, promote, rollback
     register_training(app)  # train, predict, models
 
     from loanctl.backup_cli import app as backup_app

@@ -136,7 +136,7 @@ def _segment(
     meta = context.metadata
     frame = records_to_frame([r.application for r in records])
     p = np.array([r.default_probability for r in records], dtype=np.float64)
-    categories = np.array([r.risk_category for r in records], dtype=object)
+    decisions = np.array([r.decided() for r in records], dtype=object)
     drift = compute_drift(context.reference, frame, p, config.drift)
     trained = training_figures(meta.training_metrics)
     outcomes = state.labelled(meta.version, config.outcomes.window)
@@ -147,12 +147,12 @@ def _segment(
         config.performance,
     )
     estimated = estimated_performance(p, trained)
-    fairness = compute_fairness(frame, categories, None, config.fairness)
+    fairness = compute_fairness(frame, decisions, None, config.fairness)
     fairness_labelled = None
     if perf.status == "ok":  # equal opportunity needs outcomes: screen the labelled ones
         fairness_labelled = compute_fairness(
             outcomes,
-            outcomes["risk_category"].to_numpy(),
+            outcomes["decision"].to_numpy(),
             outcomes["observed_default"].to_numpy(),
             config.fairness,
         )

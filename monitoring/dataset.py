@@ -20,9 +20,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from loan_default.cluster import ClusterSettings, connect
+from loan_default.decision import legacy_decisions
 from loan_default.errors import InputError
 from loan_default.partitions import DEFAULT_BATCH_ROWS, Fragment, fragments, read_fragment
-from loan_default.portfolio import CATEGORY, PROBABILITY
+from loan_default.portfolio import CATEGORY, DECISION, PROBABILITY
 from loan_default.reference import ReferenceProfile
 from loan_default.schema import LABEL
 from monitoring.drift import DriftSummary
@@ -64,13 +65,17 @@ def partial_of(
     missing = [c for c in (PROBABILITY, CATEGORY) if c not in frame.columns]
     if missing:
         raise InputError(f"{fragment.path}: scored data needs the column(s) {missing}")
+    if DECISION in frame.columns:
+        decisions = frame[DECISION].to_numpy(dtype=object)
+    else:  # scored before decisions existed: the decision its risk band implied
+        decisions = legacy_decisions(frame[CATEGORY].to_numpy(dtype=object))
     y = None
     if LABEL in frame.columns and frame[LABEL].notna().all():
         y = frame[LABEL].to_numpy(dtype="float64")
     return partial_window(
         frame,
         frame[PROBABILITY].to_numpy(dtype="float64"),
-        frame[CATEGORY].to_numpy(dtype=object),
+        decisions,
         y,
         reference=reference,
         drift=config.drift,

@@ -1,10 +1,12 @@
 """Fairness of the model's decisions by protected attribute (fair-lending screen).
 
-For each attribute (by default gender, education and an age band derived from ``age_days``)
-and each of its groups, fairlearn's ``MetricFrame`` gives:
+Screened at the decision each prediction logged (``approve`` / ``refer`` / ``decline``, the
+model's approved policy: ``loan_default.decision``), not at a risk band nobody acts on. For
+each attribute (by default gender, education and an age band derived from ``age_days``) and
+each of its groups, fairlearn's ``MetricFrame`` gives:
 
-* the **adverse rate**: share of the group whose risk category is adverse (``HIGH`` by
-  default; ``MEDIUM`` and ``HIGH`` if so configured);
+* the **adverse rate**: share of the group not approved (``refer`` and ``decline`` by default;
+  ``decline`` alone if so configured), so the approval rate is ``1 - adverse``;
 * the **adverse impact ratio** (AIR) against the most favoured group, the eligible group with
   the *lowest* adverse rate. As in the four-fifths rule, the ratio is of favourable rates:
   ``AIR = (1 - adverse_g) / (1 - adverse_ref)``; a group with ``AIR < 0.8`` is flagged. The
@@ -21,7 +23,6 @@ reference; a missing attribute value is its own group, ``missing``.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,11 @@ from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection
 from fairlearn.metrics import true_positive_rate as tpr_metric
 from pydantic import BaseModel, ConfigDict, Field
 
+from loan_default.decision import DECISIONS, Decision
 from loan_default.errors import InputError
-from loan_default.model import RISK_CATEGORIES, RiskCategory
-from loan_default.schema import DAYS_PER_YEAR
+from loan_default.fairness import AGE_BAND, MISSING_GROUP, age_bands
 
-AGE_BAND = "age_band"
-MISSING_GROUP = "missing"
+__all__ = ["AGE_BAND", "MISSING_GROUP", "FairnessConfig", "age_bands", "compute_fairness"]
 
 
 class FairnessConfig(BaseModel):
@@ -51,9 +51,9 @@ class FairnessConfig(BaseModel):
         default_factory=lambda: [25.0, 35.0, 45.0, 55.0, 65.0],
         description="Ages in years where a new band starts: <25, 25-34, ..., 65+.",
     )
-    adverse_categories: list[RiskCategory] = Field(
-        default_factory=lambda: list[RiskCategory](["HIGH"]),
-        description="Risk categories that count as adverse.",
+    adverse_decisions: list[Decision] = Field(
+        default_factory=lambda: list[Decision](["refer", "decline"]),
+        description="Decisions that count as adverse (not approved).",
     )
     min_group_size: int = Field(100, ge=1, description="Smaller groups are not flagged.")
     air_threshold: float = Field(0.8, gt=0, le=1, description="Four-fifths rule.")
@@ -92,23 +92,9 @@ class FairnessSummary(BaseModel):
 
     rows: int
     labelled: bool
-    adverse_categories: list[str]
+    adverse_decisions: list[str]
     attributes: list[AttributeFairness]
     flagged: bool
-
-
-def age_bands(age_days: pd.Series, edges: list[float]) -> pd.Series:
-    """Age band labels (``<25``, ``25-34``, ..., ``65+``) from ages in days."""
-    years = pd.to_numeric(age_days, errors="coerce") / DAYS_PER_YEAR
-    cuts = sorted(edges)
-    labels = [f"<{cuts[0]:g}"]
-    labels += [f"{lo:g}-{hi - 1:g}" for lo, hi in itertools.pairwise(cuts)]
-    labels.append(f"{cuts[-1]:g}+")
-    index = np.searchsorted(cuts, years.to_numpy(), side="right")
-    out = pd.Series(
-        np.asarray(labels, dtype=object)[np.minimum(index, len(cuts))], index=years.index
-    )
-    return out.where(years.notna(), MISSING_GROUP)
 
 
 def _groups(frame: pd.DataFrame, attribute: str, config: FairnessConfig) -> pd.Series:
@@ -188,7 +174,7 @@ def _gap(values: list[float | None]) -> float | None:
 
 def compute_fairness(
     frame: pd.DataFrame,
-    risk_categories: np.ndarray | list[str],
+    decisions: np.ndarray | list[str],
     y: np.ndarray | None = None,
     config: FairnessConfig | None = None,
 ) -> FairnessSummary:
@@ -196,21 +182,22 @@ def compute_fairness(
 
     Args:
         frame: canonical application rows (the protected columns and ``age_days``).
-        risk_categories: the ``LOW``/``MEDIUM``/``HIGH`` decision of each row.
+        decisions: the ``approve``/``refer``/``decline`` decision of each row (for traffic
+            logged before decisions: ``loan_default.decision.legacy_decisions``).
         y: observed outcomes (1 = defaulted) of the same rows, when known.
-        config: attributes, adverse categories, thresholds.
+        config: attributes, adverse decisions, thresholds.
 
     Raises:
-        InputError: lengths differ, an unknown risk category, or an attribute column is absent.
+        InputError: lengths differ, an unknown decision, or an attribute column is absent.
     """
     config = config or FairnessConfig()
-    categories = np.asarray(risk_categories, dtype=object)
-    if len(categories) != len(frame):
-        raise InputError(f"{len(categories)} risk categories but the frame has {len(frame)} rows")
-    unknown = sorted(set(categories.tolist()) - set(RISK_CATEGORIES))
+    decided = np.asarray(decisions, dtype=object)
+    if len(decided) != len(frame):
+        raise InputError(f"{len(decided)} decisions but the frame has {len(frame)} rows")
+    unknown = sorted(set(decided.tolist()) - set(DECISIONS))
     if unknown:
-        raise InputError(f"risk categories must be one of {list(RISK_CATEGORIES)}, not {unknown}")
-    adverse = np.isin(categories, config.adverse_categories).astype(int)
+        raise InputError(f"decisions must be one of {list(DECISIONS)}, not {unknown}")
+    adverse = np.isin(decided, config.adverse_decisions).astype(int)
     labels = None
     if y is not None:
         labels = np.asarray(y, dtype="float64").ravel()
@@ -222,7 +209,7 @@ def compute_fairness(
     return FairnessSummary(
         rows=len(frame),
         labelled=labels is not None,
-        adverse_categories=list(config.adverse_categories),
+        adverse_decisions=list(config.adverse_decisions),
         attributes=attributes,
         flagged=any(a.flagged for a in attributes),
     )

@@ -172,7 +172,7 @@ def finish_fairness(
     return FairnessSummary(
         rows=partial.rows,
         labelled=partial.labelled,
-        adverse_categories=list(config.adverse_categories),
+        adverse_decisions=list(config.adverse_decisions),
         attributes=attributes,
         flagged=any(a.flagged for a in attributes),
     )

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from loan_default.decision import DECISIONS
 from loan_default.errors import InputError
-from loan_default.model import RISK_CATEGORIES
 from loan_default.reference import (
     MONITORED_FIELDS,
     PROBABILITY,
@@ -117,7 +117,7 @@ def _texts(frame: pd.DataFrame, name: str) -> pd.Series:
 def partial_window(
     frame: pd.DataFrame,
     probabilities: np.ndarray,
-    risk_categories: np.ndarray,
+    decisions: np.ndarray,
     y: np.ndarray | None,
     *,
     reference: ReferenceProfile,
@@ -126,12 +126,12 @@ def partial_window(
 ) -> WindowPartial:
     """The counts of one partition: its canonical rows (as logged), scores and decisions."""
     probabilities = np.asarray(probabilities, dtype="float64").ravel()
-    categories = np.asarray(risk_categories, dtype=object)
-    if not len(probabilities) == len(categories) == len(frame):
-        raise InputError("probabilities, risk categories and rows must have the same length")
-    unknown = sorted(set(categories.tolist()) - set(RISK_CATEGORIES))
+    decided = np.asarray(decisions, dtype=object)
+    if not len(probabilities) == len(decided) == len(frame):
+        raise InputError("probabilities, decisions and rows must have the same length")
+    unknown = sorted(set(decided.tolist()) - set(DECISIONS))
     if unknown:
-        raise InputError(f"risk categories must be one of {list(RISK_CATEGORIES)}, not {unknown}")
+        raise InputError(f"decisions must be one of {list(DECISIONS)}, not {unknown}")
     out = WindowPartial(rows=len(frame), labelled=y is not None)
     for spec in drift_fields(reference, drift):
         profile = reference.stats.fields[spec.name]
@@ -153,7 +153,7 @@ def partial_window(
         else:
             counts = [len(frame), 0]
         out.quality[spec.name] = np.array(counts, dtype=np.int64)
-    adverse = np.isin(categories, fairness.adverse_categories)
+    adverse = np.isin(decided, fairness.adverse_decisions)
     outcomes = None if y is None else np.asarray(y, dtype="float64").ravel()
     if outcomes is not None and (
         len(outcomes) != len(frame) or not np.isin(outcomes, (0, 1)).all()

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from loan_default.decision import legacy_decisions
 from loan_default.security.records import configured_cipher, decode_line
 from loan_default.traffic import Checkpoint, FeedbackRecord, Kind, PredictionRecord
 
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     model_version TEXT NOT NULL,
     probability REAL NOT NULL,
     risk_category TEXT NOT NULL,
-    attributes TEXT NOT NULL
+    attributes TEXT NOT NULL,
+    decision TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -62,6 +64,9 @@ class MonitorState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(predictions)")}
+        if "decision" not in columns:  # a state file from before decisions were logged
+            self._db.execute("ALTER TABLE predictions ADD COLUMN decision TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -126,10 +131,15 @@ class MonitorState:
                 r.default_probability,
                 r.risk_category,
                 sealed({a: r.application.get(a) for a in attributes}),
+                r.decided(),
             )
             for r in records
         ]
-        db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(
+            "INSERT OR REPLACE INTO predictions (prediction_id, window_id, ts, model_version, "
+            "probability, risk_category, attributes, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def add_feedback(self, records: Iterable[FeedbackRecord], checkpoint: Checkpoint) -> int:
         """Store outcomes and the feedback checkpoint.
@@ -154,11 +164,13 @@ class MonitorState:
     def labelled(self, model_version: str, limit: int) -> pd.DataFrame:
         """The latest ``limit`` outcomes of a model's predictions, newest first.
 
-        Columns: ``observed_default``, ``probability``, ``risk_category`` and the attributes
+        Columns: ``observed_default``, ``probability``, ``risk_category``, ``decision`` (for
+        predictions stored before decisions: the one their risk band implied) and the attributes
         stored with the prediction.
         """
         rows = self._db.execute(
-            """SELECT f.observed_default, p.probability, p.risk_category, p.attributes
+            """SELECT f.observed_default, p.probability, p.risk_category, p.attributes,
+                      p.decision
                FROM feedback f JOIN predictions p USING (prediction_id)
                WHERE p.model_version = ? ORDER BY f.seq DESC LIMIT ?""",
             (model_version, limit),
@@ -169,6 +181,9 @@ class MonitorState:
                 "observed_default": np.array([r[0] for r in rows], dtype=np.int64),
                 "probability": np.array([r[1] for r in rows], dtype=np.float64),
                 "risk_category": [r[2] for r in rows],
+                "decision": [
+                    r[4] if r[4] is not None else legacy_decisions([r[2]])[0] for r in rows
+                ],
             }
         )
         for name in sorted({k for a in attributes for k in a}):

@@ -33,6 +33,7 @@ from loan_default.bodies import (
     PredictionBody,
     PredictionLine,
 )
+from loan_default.decision import DecisionPolicy
 from loan_default.errors import NotFoundError, UnavailableError
 from loan_default.schema import INPUT_FIELDS, RISK_CATEGORIES
 from loan_default.security.guard import Guard
@@ -73,6 +74,8 @@ class ActiveModel:
     loaded: LoadedModel
     thresholds: Any
     counters: dict[str, Any]
+    policy: DecisionPolicy
+    """The model's approved decision policy (never overridden by a deployment setting)."""
 
     @classmethod
     def of(cls, loaded: LoadedModel, settings: ServingSettings) -> ActiveModel:
@@ -82,6 +85,7 @@ class ActiveModel:
             loaded,
             settings.thresholds(meta.thresholds.risk()),
             {risk: metrics.PREDICTIONS.labels(meta.version, risk) for risk in RISK_CATEGORIES},
+            meta.policy(),
         )
 
 
@@ -176,24 +180,26 @@ class Scorer:
             applications = requests[0].applications
         else:
             applications = [app for request in requests for app in request.applications]
-        probabilities = active.loaded.model.predict_proba_records(applications).tolist()
-        category = active.thresholds.category
-        categories = [category(p) for p in probabilities]
+        scores = active.loaded.model.predict_proba_records(applications)
+        probabilities = scores.tolist()
+        categories = active.thresholds.categories(scores).tolist()
+        decisions = active.policy.decisions(scores).tolist()
         ids = new_prediction_ids(len(probabilities))
         now = utcnow().isoformat()
         name, version = active.loaded.metadata.name, active.loaded.metadata.version
-        rows = list(zip(ids, probabilities, categories, strict=True))
+        rows = list(zip(ids, probabilities, categories, decisions, strict=True))
         # Dict displays typed by the annotations (a TypedDict call costs ~3x a display per row).
         results: list[PredictionBody] = [
             {
                 "prediction_id": pid,
                 "default_probability": p,
                 "risk_category": risk,
+                "decision": decision,
                 "model_name": name,
                 "model_version": version,
                 "timestamp": now,
             }
-            for pid, p, risk in rows
+            for pid, p, risk, decision in rows
         ]
         records: list[PredictionLine] = []
         answers: list[list[PredictionBody]] = []
@@ -211,8 +217,11 @@ class Scorer:
                     "application": app,
                     "default_probability": p,
                     "risk_category": risk,
+                    "decision": decision,
                 }
-                for (pid, p, risk), app in zip(rows[start:stop], request.applications, strict=True)
+                for (pid, p, risk, decision), app in zip(
+                    rows[start:stop], request.applications, strict=True
+                )
             ]
             if request.enrichment is not None:
                 _note_enrichment(request.enrichment, results[start:stop], lines)
@@ -294,6 +303,9 @@ class Scorer:
                 "medium": active.thresholds.medium,
                 "high": active.thresholds.high,
                 "decision": meta.thresholds.decision,
+                "refer_at": active.policy.refer_at,
+                "decline_at": active.policy.decline_at,
+                "decision_rule": active.policy.rule,
             },
             "schema_fingerprint": meta.schema_fingerprint,
             "input_schema": [

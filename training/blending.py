@@ -19,6 +19,7 @@ from loan_default.features import FeatureEngineer
 from training.calibration import fit_calibrator
 from training.candidates import build_pipeline, fit_params, scoring_estimator
 from training.config import CandidateConfig
+from training.decision import DecisionRules
 from training.evaluation import CVResult, result_from_oof
 
 
@@ -35,7 +36,7 @@ def cross_validate_blend(
     y: np.ndarray,
     *,
     seed: int,
-    decision_threshold: float | None = None,
+    decision: DecisionRules | None = None,
 ) -> CVResult:
     """A blend's CV result from its parts' results (no model is fitted)."""
     fold_of = parts[0].fold_of
@@ -46,9 +47,7 @@ def cross_validate_blend(
     oof = np.zeros(len(y))
     for part, w in zip(parts, weights(cand), strict=True):
         oof += w * part.calibrated_oof
-    result = result_from_oof(
-        cand, oof, fold_of, y, seed=seed, decision_threshold=decision_threshold
-    )
+    result = result_from_oof(cand, oof, fold_of, y, seed=seed, decision=decision)
     result.seconds = sum(p.seconds for p in parts)
     shares = [p.importance for p in parts if p.importance is not None]
     if len(shares) == len(parts):

@@ -60,7 +60,8 @@ class CardFacts:
     mlflow_version: str | None = None
     mlflow_tags: dict[str, str] = field(default_factory=dict)
     aliases: Sequence[str] = ()
-    reasons: dict[str, str] = field(default_factory=dict)
+    reasons: list[dict[str, str]] = field(default_factory=list)
+    """The reason-code table for the model's features (``card_facts.reason_rows``)."""
     """Model field -> adverse-action reason text (the explainer's mapping)."""
     validation: dict[str, Any] | None = None
     calibration_png: bytes | None = None
@@ -170,11 +171,14 @@ def sections(facts: CardFacts) -> list[tuple[str, list[str] | list[list[str]], l
     else:
         out.append(("Fairness at the decision", [f"{NOT_RECORDED}: this version's metadata "
                     "holds no fairness table at the decision."], None))  # fmt: skip
-    features = list(meta.get("feature_names") or [])
-    fields = features + sorted(set(facts.reasons) - set(features))
-    reasons = [[f, facts.reasons.get(f, NOT_RECORDED)] for f in fields if f in facts.reasons
-               or f in features]  # fmt: skip
-    out.append(("Reason codes", reasons, ["field", "adverse-action reason"]))
+    if facts.reasons:
+        reasons = [[r["field"], r["features"], r["reason"], r["missing_reason"]]
+                   for r in facts.reasons]  # fmt: skip
+        out.append(("Reason codes", reasons, ["field", "model features folded into it",
+                    "adverse-action reason", "stated when the field is missing"]))  # fmt: skip
+    else:
+        out.append(("Reason codes", [f"{NOT_RECORDED}: the reason-code table could not be "
+                    "read."], None))  # fmt: skip
     out.append(("Limitations", list(LIMITATIONS), None))
     approvals = [[_v(a.get("by")), _v(a.get("role")), _v(a.get("reason")), _v(a.get("at"))]
                  for a in facts.approvals()]  # fmt: skip

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -27,25 +26,19 @@ from training.registry import client, find_version
 REASONS_FILE = Path(__file__).resolve().parents[1] / "configs" / "reasons.yaml"
 
 
-def reason_texts(path: Path | None = None) -> dict[str, str]:
-    """Field -> reason text of the explainer's mapping (``LOAN_REASONS_PATH`` or
-    ``configs/reasons.yaml``); entries may be a text or a mapping with ``text``/``reason``.
-    An unreadable file gives {} (the card then says "not recorded")."""
+def reason_rows(feature_names: list[str], path: Path | None = None) -> list[dict[str, str]]:
+    """The reason-code table for a model's features (:func:`loan_default.reasons.
+    reason_code_table`: field, the features folded into it, both statements), from
+    ``LOAN_REASONS_PATH`` or ``configs/reasons.yaml``. An unreadable table gives [] (the card
+    then says "not recorded")."""
+    from loan_default.errors import ConfigError
+    from loan_default.reasons import reason_code_table, reason_codes
+
     p = path or Path(os.environ.get("LOAN_REASONS_PATH") or REASONS_FILE)
     try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    reasons = data.get("reasons") if isinstance(data, dict) else None
-    out: dict[str, str] = {}
-    for name, entry in (reasons or {}).items():
-        if isinstance(entry, str):
-            out[str(name)] = entry.strip()
-        elif isinstance(entry, dict):
-            text = entry.get("text") or entry.get("reason")
-            if isinstance(text, str):
-                out[str(name)] = text.strip()
-    return out
+        return reason_code_table(feature_names, reason_codes(p))
+    except ConfigError:
+        return []
 
 
 def _aliases(mlflow_client: MlflowClient, version: str) -> list[str]:
@@ -111,11 +104,15 @@ def gather(ref: str, settings: LoanSettings | None = None) -> CardFacts:
         mlflow_version=version or _text(metadata.get("mlflow_model_version")),
         mlflow_tags={} if mv is None else {str(k): str(v) for k, v in mv.tags.items()},
         aliases=_aliases(mlflow_client, version) if version else [],
-        reasons=reason_texts(),
+        reasons=reason_rows(_names(metadata.get("feature_names"))),
         validation=validation,
         calibration_png=png.read_bytes() if png.is_file() else None,
         data_file=_data_file(mlflow_client, _text(metadata.get("mlflow_run_id"))),
     )
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def write_model_card(

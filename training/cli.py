@@ -1,4 +1,5 @@
-"""``loanctl train``, ``loanctl predict`` and ``loanctl models list|promote|rollback``.
+"""``loanctl train`` and ``loanctl predict``; the ``loanctl models`` group (its governance
+commands are wired in ``loanctl.models_cli``).
 
 Heavy modules (scikit-learn, MLflow, BentoML) are imported inside the commands, so
 ``loanctl --help`` stays fast.
@@ -12,7 +13,7 @@ from typing import Annotated
 import typer
 
 models_app = typer.Typer(
-    help="The registry: both stores side by side, promotion and rollback.",
+    help="The registry: inventory, approvals, waivers, gated promotion and rollback.",
     no_args_is_help=True,
 )
 
@@ -162,78 +163,6 @@ def predict(
             f"{result.quarantined:,} rows failed validation and were not scored: "
             f"{result.quarantine_path}"
         )
-
-
-@models_app.command("list")
-def list_models() -> None:
-    """Registered models: MLflow version, aliases, Bento tag, created, CV AUC, data hash."""
-    from loan_default.console import console, print_table
-    from loan_default.settings import LoanSettings
-    from training.registry import list_models as rows
-
-    found = rows()
-    if not found:
-        typer.echo(
-            f"no models registered under LOAN_HOME={LoanSettings().home}; train one with "
-            "`loanctl train --data FILE`"
-        )
-        return
-    # An 80-column terminal cannot hold the whole Bento tag beside the rest: it then shows the
-    # version after "loan_default:" (what `models promote` takes), one alias per line.
-    wide = console().width >= 110
-    print_table(
-        ("MLflow", "aliases", "Bento tag" if wide else "Bento version", "created (UTC)",
-         "CV AUC", "data hash"),
-        (
-            (
-                row.mlflow_version or "-",
-                (", " if wide else "\n").join(row.aliases) or "-",
-                (row.bento_tag or "-" if wide else _version_of(row.bento_tag))
-                + ("" if row.in_bento_store else " (not in store)"),
-                row.created.replace("T", " ")[:16],
-                "-" if row.roc_auc is None else f"{row.roc_auc:.4f}",
-                (row.data_hash or "-")[:8],
-            )
-            for row in found
-        ),
-        keep={"MLflow", "Bento tag", "Bento version", "CV AUC", "data hash"},
-        caption=None if wide else "Bento tag = loan_default:<Bento version>",
-    )  # fmt: skip
-
-
-def _version_of(tag: str | None) -> str:
-    return "-" if tag is None else tag.partition(":")[2] or tag
-
-
-_REACH = (
-    "services that follow the champion switch to it within a few seconds (LOAN_RELOAD_SECONDS, "
-    "check /v1/metadata); a service pinned by tag (LOAN_MODEL_TAG, or a Bento built with "
-    "--arg model_tag) keeps its model: redeploy it to change models"
-)
-
-
-@models_app.command("promote")
-def promote(
-    version: Annotated[str, typer.Argument(help="MLflow version number or Bento tag.")],
-) -> None:
-    """Move the champion alias to VERSION (the replaced champion becomes previous-champion)."""
-    from loan_default.security.cli import cli_principal
-    from training.registry import promote as do_promote
-
-    cli_principal("cli.models.promote")
-    typer.echo(f"champion is now {do_promote(version)}")
-    typer.echo(_REACH)
-
-
-@models_app.command("rollback")
-def rollback() -> None:
-    """Give the champion alias back to the previous champion."""
-    from loan_default.security.cli import cli_principal
-    from training.registry import rollback as do_rollback
-
-    cli_principal("cli.models.rollback")
-    typer.echo(f"champion is now {do_rollback()}")
-    typer.echo(_REACH)
 
 
 @models_app.command("card")

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from loan_default.errors import ConfigError
+from loan_default.fairness import FairnessRules
 from loan_default.settings import LoanSettings
+from training.decision import DecisionRules
 
 _CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -185,12 +187,14 @@ class TrainingConfig(_Strict):
     n_jobs: int = Field(
         2, ge=1, description="Folds fitted in parallel (threads; each estimator uses one core)."
     )
-    decision_threshold: float | None = Field(
-        None,
-        gt=0.0,
-        lt=1.0,
-        description="Operating threshold on the calibrated probability; null picks the one "
-        "that maximises F1 on the out-of-fold predictions.",
+    decision: DecisionRules = Field(
+        default_factory=lambda: DecisionRules(),
+        description="How the approve / refer / decline cuts are chosen (training.decision); "
+        "precision, recall, F1 and the confusion matrix are measured at the approve cut.",
+    )
+    fairness: FairnessRules = Field(
+        default_factory=lambda: FairnessRules(),
+        description="Protected attributes screened at the decision, for every candidate.",
     )
     risk_medium: float = Field(0.3, gt=0.0, lt=1.0)
     risk_high: float = Field(0.7, gt=0.0, lt=1.0)

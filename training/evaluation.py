@@ -1,10 +1,12 @@
 """Cross-validation of a candidate and the credit-risk metrics, with their fold spread.
 
 Per fold: ROC AUC, Gini (2 AUC - 1), KS statistic (max TPR - FPR), Brier score and log loss of
-the candidate's own probabilities, and precision / recall / F1 at the operating threshold. The
-threshold lives on the *calibrated* scale (where the risk bands live), so threshold metrics are
-measured on cross-fitted calibrated out-of-fold probabilities: comparable across candidates
-whatever class weights or SMOTE did to their raw scores.
+the candidate's own probabilities, and precision / recall / F1 at the candidate's *decision*:
+its approve cut (``training.decision``, the configured rule applied to its calibrated
+out-of-fold probabilities), "not approved" being the positive. The cut lives on the
+*calibrated* scale (where the service decides), so these are measured on cross-fitted
+calibrated out-of-fold probabilities: comparable across candidates whatever class weights or
+SMOTE did to their raw scores.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from sklearn.base import clone
 from sklearn.metrics import log_loss, precision_recall_curve, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
+from loan_default.decision import DecisionPolicy
+from loan_default.fairness import FairnessRow
 from loan_default.training_metrics import METRICS
 from training.calibration import brier, cross_fitted
 from training.candidates import build_pipeline, fit_params
 from training.config import CandidateConfig
+from training.decision import DecisionRules, choose_policy
 
 Advance = Callable[[], None]
 
@@ -55,6 +60,19 @@ def ranking_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "brier": brier(y, p),
         "log_loss": float(log_loss(y, np.clip(p, 1e-12, 1 - 1e-12), labels=[0, 1])),
     }
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted mean gap between predicted and observed
+    default rates over ``bins`` quantile bins of ``p``."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if len(p) == 0:
+        return 0.0
+    order = np.argsort(p, kind="stable")
+    gaps = [abs(float(p[idx].mean() - y[idx].mean())) * len(idx)
+            for idx in np.array_split(order, min(bins, len(p))) if len(idx)]  # fmt: skip
+    return float(sum(gaps) / len(p))
 
 
 def f1_optimal_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -121,7 +139,7 @@ class CVResult:
     calibrated_oof: np.ndarray
     """The same, calibrated by a map fitted without each row (isotonic, cross-fitted)."""
     threshold: float
-    """Operating threshold on the calibrated scale."""
+    """The approve cut on the calibrated scale (``policy.refer_at``)."""
     seconds: float
     fold_model: Any = None
     """The model fitted on the first fold's training rows (its feature importance)."""
@@ -132,6 +150,10 @@ class CVResult:
     """Permutation importance per original field (``training.importance``)."""
     holdout: dict[str, float] = field(default_factory=dict)
     """ROC AUC and Brier score (calibrated) on the hold-out rows (``training.holdout``)."""
+    policy: DecisionPolicy | None = None
+    """The decision policy the configured rule picks on ``calibrated_oof``."""
+    fairness: list[FairnessRow] = field(default_factory=list)
+    """Fairness at ``policy``'s decision on the out-of-fold rows (``training.pipeline``)."""
 
     @property
     def name(self) -> str:
@@ -159,7 +181,7 @@ def cross_validate(
     folds: int,
     seed: int,
     n_jobs: int,
-    decision_threshold: float | None = None,
+    decision: DecisionRules | None = None,
     advance: Advance | None = None,
 ) -> CVResult:
     """Stratified k-fold CV of a candidate: out-of-fold predictions and per-fold metrics."""
@@ -168,9 +190,7 @@ def cross_validate(
     oof, fold_of, first_model = oof_predictions(
         pipeline, cand, X, y, folds=folds, seed=seed, n_jobs=n_jobs, advance=advance
     )
-    result = result_from_oof(
-        cand, oof, fold_of, y, seed=seed, decision_threshold=decision_threshold
-    )
+    result = result_from_oof(cand, oof, fold_of, y, seed=seed, decision=decision)
     result.params = dict(params or {})
     result.fold_model = first_model
     result.seconds = time.perf_counter() - start
@@ -184,11 +204,13 @@ def result_from_oof(
     y: np.ndarray,
     *,
     seed: int,
-    decision_threshold: float | None = None,
+    decision: DecisionRules | None = None,
 ) -> CVResult:
     """Per-fold metrics of out-of-fold probabilities (any candidate, blends included)."""
     calibrated = cross_fitted(oof, y, "isotonic", seed=seed)
-    threshold = decision_threshold or f1_optimal_threshold(y, calibrated)
+    policy = choose_policy(calibrated, y, decision or DecisionRules(),
+                           measured_on="out-of-fold, calibrated (cross-fitted)")  # fmt: skip
+    threshold = policy.refer_at
     per_fold = []
     for k in range(int(fold_of.max()) + 1):
         mask = fold_of == k
@@ -204,4 +226,5 @@ def result_from_oof(
         threshold=threshold,
         seconds=0.0,
         fold_of=fold_of,
+        policy=policy,
     )

@@ -24,7 +24,9 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from loan_default.data.prepare import PreparedDataset, prepare_dataset
+from loan_default.decision import outcome_rates
 from loan_default.errors import InputError
+from loan_default.fairness import FairnessRules, fairness_rows
 from loan_default.features import FeatureEngineer
 from loan_default.model import ScoringModel
 from loan_default.schema import LABEL
@@ -34,10 +36,11 @@ from training.blending import cross_validate_blend, fit_blend
 from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.candidates import build_pipeline, fit_params, scoring_estimator
 from training.config import Algorithm, TrainingConfig, TrainingSettings
+from training.decision import choose_policy
 from training.evaluation import (
     CVResult,
+    calibration_error,
     cross_validate,
-    f1_optimal_threshold,
     ranking_metrics,
     threshold_metrics,
 )
@@ -127,7 +130,7 @@ def compare_candidates(
                 folds=config.folds,
                 seed=config.seed,
                 n_jobs=config.n_jobs,
-                decision_threshold=config.decision_threshold,
+                decision=config.decision,
                 advance=advance,
             )
             assert result.fold_of is not None
@@ -145,9 +148,14 @@ def compare_candidates(
             results.append(
                 cross_validate_blend(
                     cand, [by_name[p] for p in cand.parts], y,
-                    seed=config.seed, decision_threshold=config.decision_threshold,
+                    seed=config.seed, decision=config.decision,
                 )
             )  # fmt: skip
+    for res in results:
+        assert res.policy is not None
+        res.fairness = fairness_rows(
+            X, res.policy.decisions(res.calibrated_oof), res.calibrated_oof, y, config.fairness
+        )
     return results
 
 
@@ -181,9 +189,10 @@ def fit_champion(
     """Calibrate on the champion's out-of-fold predictions and refit it on all training rows."""
     method, briers = choose_method(best.oof, y, config.calibration.method, seed=config.seed)
     calibrator = fit_calibrator(best.oof, y, method)
-    threshold = config.decision_threshold or f1_optimal_threshold(
-        y, cross_fitted(best.oof, y, method, seed=config.seed)
-    )
+    policy = choose_policy(
+        cross_fitted(best.oof, y, method, seed=config.seed), y, config.decision,
+        measured_on=f"out-of-fold, calibrated ({method}, cross-fitted), {len(y):,} rows",
+    )  # fmt: skip
     pipeline, features, estimator = _fit_model(best, results or [best], X, y, config.seed, y)
     model = ScoringModel(features, estimator, calibrator)
     return Champion(
@@ -192,8 +201,9 @@ def fit_champion(
         model=model,
         calibration=method,
         calibration_briers=briers,
-        threshold=threshold,
+        threshold=policy.refer_at,
         fitted_rows=len(y),
+        policy=policy,
     )
 
 
@@ -220,11 +230,22 @@ def refit_on_all_rows(
     )
 
 
-def holdout_metrics(champion: Champion, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """The calibrated champion on rows it never saw."""
+def holdout_metrics(
+    champion: Champion, X: pd.DataFrame, y: np.ndarray, rules: FairnessRules | None = None
+) -> dict[str, float]:
+    """The calibrated champion on rows it never saw, at its decision (also its fairness there,
+    kept in ``champion.fairness``)."""
     p = champion.model.predict_proba(X)
     metrics = ranking_metrics(y, p)
     metrics.update(threshold_metrics(y, p, champion.threshold))
+    metrics["calibration_error"] = calibration_error(y, p)
+    policy = champion.policy
+    assert policy is not None
+    decided = policy.decisions(p)
+    rates = outcome_rates(policy, p, y)
+    metrics.update({k: v for k, v in rates.items() if k != "rows"})
+    champion.fairness = fairness_rows(X, decided, p, y, rules)
+    champion.fairness_measured_on = f"hold-out, {len(y):,} rows never seen in fitting"
     return metrics
 
 
@@ -312,7 +333,7 @@ def _train(
             results = compare_candidates(X, y, cfg, progress)
         with _timed(timings, "calibrate"):
             champion = fit_champion(choose_champion(results, y), X, y, cfg, results)
-            holdout = holdout_metrics(champion, X_test, y_test) if len(y_test) else {}
+            holdout = holdout_metrics(champion, X_test, y_test, cfg.fairness) if len(y_test) else {}
             metrics = champion_metrics(champion, holdout, len(y_test))
             if len(y_test):
                 champion.importance = field_importance(
@@ -326,6 +347,8 @@ def _train(
                     champion = refit_on_all_rows(champion, results, X_all, y_all, cfg, y)
             else:
                 champion.importance = champion.result.importance
+                champion.fairness = champion.result.fairness
+                champion.fairness_measured_on = "out-of-fold (no hold-out kept)"
     published = publish(
         run_id=run_id,
         run_dir=run_dir,

@@ -134,6 +134,7 @@ def predict_dataset(
     job = ScoringJob(
         model=loaded.model,
         thresholds=loaded.metadata.thresholds.risk(),
+        policy=loaded.metadata.policy(),
         mapping=load_mapping(source) if source is not None else canonical_mapping(),
         validation=config,
         now=datetime.now(UTC),

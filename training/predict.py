@@ -7,9 +7,9 @@ parts in input order. A CSV/TSV file takes the single-file path (:func:`predict_
 whole.
 
 The single-file output holds the valid input rows, in their input order, as canonical columns (the
-application ID included when the input has one) with ``default_probability`` and
-``risk_category`` added. Rows that fail import or validation are not dropped silently: they are
-written to a quarantine file next to the output and counted in the result.
+application ID included when the input has one) with ``default_probability``,
+``risk_category`` and ``decision`` added. Rows that fail import or validation are not dropped
+silently: they are written to a quarantine file next to the output and counted in the result.
 """
 
 from __future__ import annotations
@@ -98,7 +98,11 @@ def predict_file(
     probabilities = loaded.model.predict_proba(frame)
     thresholds = loaded.metadata.thresholds.risk()
     scored = frame.assign(
-        **{PROBABILITY: probabilities, CATEGORY: thresholds.categories(probabilities)}
+        **{
+            PROBABILITY: probabilities,
+            CATEGORY: thresholds.categories(probabilities),
+            "decision": loaded.metadata.policy().decisions(probabilities),
+        }
     )
     if scored["application_id"].isna().all():
         scored = scored.drop(columns=["application_id"])

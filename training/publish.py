@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from loan_default.data.prepare import PreparedDataset
+from loan_default.decision import DecisionPolicy
+from loan_default.fairness import FairnessRow, fairness_metrics
 from loan_default.model import ScoringModel
 from loan_default.reference import build_reference
 from loan_default.schema import LABEL
@@ -32,7 +34,7 @@ from loan_default.training_metrics import TrainingMetrics
 from training import card, registry, reports, scorecard_report, tracking
 from training.blending import weights
 from training.candidates import DEFAULT_PARAMS
-from training.card_facts import reason_texts
+from training.card_facts import reason_rows
 from training.config import TrainingConfig, TrainingSettings
 from training.evaluation import CVResult
 from training.progress import Progress
@@ -55,6 +57,11 @@ class Champion:
     """``training_rows`` (the hold-out excluded) or ``all_rows`` (final fit on every row)."""
     importance: pd.Series | None = None
     """Permutation importance per original field (hold-out rows when there are any)."""
+    policy: DecisionPolicy | None = None
+    """The decision policy (``training.decision``); ``threshold`` is its approve cut."""
+    fairness: list[FairnessRow] = field(default_factory=list)
+    """Fairness at the decision (hold-out rows when kept, else out-of-fold)."""
+    fairness_measured_on: str | None = None
 
     def params(self) -> dict[str, Any]:
         cand = self.result.candidate
@@ -119,12 +126,14 @@ def write_reports(
     card = champion.model.scorecard()
     if card is not None:
         scorecard_report.write(card, champion.model.features, run_dir)
-    reports.plot(
-        run_dir / "confusion_matrix.png",
-        reports.draw_confusion,
-        y,
-        best.calibrated_oof,
-        champion.threshold,
+    if champion.policy is not None:
+        reports.plot(run_dir / "confusion_matrix.png", reports.draw_confusion, y, calibrated,
+                     champion.policy)  # fmt: skip
+        (run_dir / "decision_policy.json").write_text(champion.policy.model_dump_json(indent=1))
+    by_candidate = {r.name: r.fairness for r in results}
+    by_candidate["registered model"] = champion.fairness
+    (run_dir / "fairness.md").write_text(
+        reports.fairness_markdown(by_candidate, best.name, champion.fairness_measured_on)
     )
     for res in results:
         folder = run_dir / "candidates" / res.name
@@ -159,6 +168,9 @@ def _metadata(
             medium=config.risk_medium, high=config.risk_high, decision=champion.threshold
         ),
         training_metrics=metrics,
+        decision_policy=champion.policy,
+        fairness=champion.fairness,
+        fairness_measured_on=champion.fairness_measured_on,
         params=champion.params(),
         seed=config.seed,
         data_hash=prepared.data_hash,
@@ -182,11 +194,25 @@ def registration_card(
         mlflow_version=metadata.mlflow_model_version,
         mlflow_tags={"reason": reason or "manual"},
         aliases=[registry.CHALLENGER],
-        reasons=reason_texts(),
+        reasons=reason_rows(list(metadata.feature_names)),
         validation=prepared.report.to_dict(),
         calibration_png=png.read_bytes() if png.is_file() else None,
         data_file=str(prepared.path.resolve()),
     )
+
+
+def _policy_params(policy: DecisionPolicy | None) -> dict[str, Any]:
+    if policy is None:
+        return {}
+    return {"decision.rule": policy.rule, "decision.refer_at": round(policy.refer_at, 6),
+            "decision.decline_at": round(policy.decline_at, 6),
+            **{f"decision.target.{k}": v for k, v in policy.target.items()}}  # fmt: skip
+
+
+def _policy_metrics(policy: DecisionPolicy | None) -> dict[str, float]:
+    if policy is None:
+        return {}
+    return {f"decision.{k}": float(v) for k, v in policy.achieved.items() if k != "rows"}
 
 
 def publish(
@@ -237,9 +263,11 @@ def publish(
              "fitted_rows": champion.fitted_rows,
              "test_size": config.test_size, "champion_rule": RULE[:250],
              "decision_threshold": round(champion.threshold, 6),
+             **_policy_params(champion.policy),
              **{f"champion.{k}": v for k, v in champion.params().items()}}
         )  # fmt: skip
         mlflow.log_metrics(metrics.flat())
+        mlflow.log_metrics(fairness_metrics(champion.fairness))
         tracking.log_training_data(
             prepared.frame, path=prepared.path, data_hash=prepared.data_hash,
             source=prepared.source, target=LABEL, quarantined=prepared.rows_quarantined,
@@ -252,7 +280,8 @@ def publish(
                 params={"algorithm": res.candidate.algorithm.value,
                         "imbalance": res.candidate.imbalance.value,
                         **res.candidate.params, **res.params},
-                metrics=res.summary(),
+                metrics={**res.summary(), **fairness_metrics(res.fairness),
+                         **_policy_metrics(res.policy)},
                 tags={**tags, "champion": str(res.name == champion.result.name).lower()},
                 artifacts=run_dir / "candidates" / res.name,
             )  # fmt: skip

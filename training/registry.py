@@ -4,14 +4,20 @@ Each MLflow version carries the tag ``bento_tag=loan_default:<version>`` (the sa
 Bento store, whose metadata holds the MLflow version back). Aliases replace stages:
 
 * ``challenger``: set by every training run (training never promotes);
-* ``champion``: moved by :func:`promote`; the service and the monitoring resolve it with
-  :func:`resolve_alias`;
-* ``previous-champion``: the champion a promotion replaced, so :func:`rollback` can return.
+* ``champion``: moved by :func:`set_champion`, which only ``training.governance.promote``
+  calls, after the approval and the gates (``loanctl models promote``); the service and the
+  monitoring resolve it with :func:`resolve_alias`;
+* ``previous-champion``: the champion a promotion replaced, so :func:`set_previous_champion`
+  (``loanctl models rollback``) can return.
+
+Each version also carries the governance tags (``loan_default.aliases.STATUS_TAG`` ...):
+registration sets ``governance.status = challenger``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,18 +26,21 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from loan_default.aliases import (
+    APPROVALS_TAG,
     BENTO_TAG,
     CHALLENGER,
     CHAMPION,
+    GATES_TAG,
     MODEL_NAME,
     PREVIOUS,
+    STATUS_TAG,
+    WAIVERS_TAG,
     client,
 )
 from loan_default.aliases import by_alias as _by_alias
 from loan_default.aliases import resolve_alias as resolve_alias  # re-exported
 from loan_default.errors import NotFoundError
-from loan_default.security.guard import record_control
-from loan_default.security.rbac import actor
+from loan_default.fairness import FairnessRow, verdicts
 from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
 from loan_default.training_metrics import TrainingMetrics
@@ -80,7 +89,7 @@ def register(
         mlflow_client.create_registered_model(
             MODEL_NAME, description="Probability of loan default (calibrated); see README."
         )
-    tags = {BENTO_TAG: bento_tag}
+    tags = {BENTO_TAG: bento_tag, STATUS_TAG: "challenger"}
     tags |= {f"metric.{k}": f"{v:.6g}" for k, v in (metrics or {}).items() if k in KEY_METRICS}
     # A tracking server checks that a ``models:/m-<id>`` source names its LoggedModel (the
     # local SQLite store does not): pass the id along.
@@ -117,10 +126,12 @@ def find_version(ref: str, mlflow_client: MlflowClient) -> Any:
     return found[0]
 
 
-def promote(ref: str, settings: LoanSettings | None = None) -> str:
-    """Make version ``ref`` the champion; the replaced champion becomes previous-champion.
+def set_champion(ref: str, settings: LoanSettings | None = None) -> str:
+    """Move the ``champion`` alias to version ``ref`` (the replaced champion becomes
+    previous-champion); returns its Bento tag.
 
-    Returns the Bento tag of the new champion.
+    The bare alias move: no approval, gate or audit. ``training.governance.promote`` (``loanctl
+    models promote``) checks and audits, then calls this; tests use it to set up a registry.
     """
     c = client(settings)
     mv = find_version(ref, c)
@@ -128,17 +139,13 @@ def promote(ref: str, settings: LoanSettings | None = None) -> str:
     if current is not None and current.version != mv.version:
         c.set_registered_model_alias(MODEL_NAME, PREVIOUS, current.version)
     c.set_registered_model_alias(MODEL_NAME, CHAMPION, mv.version)
-    record_control(
-        "model.promoted", actor("training"), model=str(mv.tags.get(BENTO_TAG)),
-        mlflow_version=str(mv.version),
-        replaced=None if current is None else str(current.tags.get(BENTO_TAG)),
-        home=settings.home if settings is not None else None,
-    )  # fmt: skip
     return str(mv.tags.get(BENTO_TAG))
 
 
-def rollback(settings: LoanSettings | None = None) -> str:
-    """Give ``champion`` back to the previous champion (the two swap); returns its Bento tag."""
+def set_previous_champion(settings: LoanSettings | None = None) -> str:
+    """Give ``champion`` back to the previous champion (the two swap); returns its Bento tag.
+
+    The bare alias swap; ``training.governance.rollback`` audits it."""
     c = client(settings)
     previous = _by_alias(PREVIOUS, c)
     if previous is None:
@@ -147,12 +154,6 @@ def rollback(settings: LoanSettings | None = None) -> str:
     c.set_registered_model_alias(MODEL_NAME, CHAMPION, previous.version)
     if current is not None and current.version != previous.version:
         c.set_registered_model_alias(MODEL_NAME, PREVIOUS, current.version)
-    record_control(
-        "model.rolled_back", actor("training"), model=str(previous.tags.get(BENTO_TAG)),
-        mlflow_version=str(previous.version),
-        replaced=None if current is None else str(current.tags.get(BENTO_TAG)),
-        home=settings.home if settings is not None else None,
-    )  # fmt: skip
     return str(previous.tags.get(BENTO_TAG))
 
 
@@ -167,6 +168,18 @@ class RegisteredModel:
     roc_auc: float | None
     data_hash: str | None
     in_bento_store: bool
+    status: str = "-"
+    """challenger | approved | champion | retired (``-``: only in the Bento store)."""
+    approvals: tuple[dict[str, Any], ...] = ()
+    waivers: tuple[dict[str, Any], ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()
+    """The latest recorded gate evaluation (``governance.gates``); empty if never checked."""
+    run_id: str | None = None
+    holdout_auc: float | None = None
+    min_air: float | None = None
+    """The worst adverse impact ratio at the decision over the protected attributes."""
+    decision_rule: str | None = None
+    data_source: str | None = None
 
 
 def _row(
@@ -178,6 +191,11 @@ def _row(
     created = str(meta.get("created_at", ""))[:19]
     if not created and mv is not None:
         created = _ms(mv.creation_timestamp)
+    airs = [v.min_air for v in verdicts([FairnessRow.model_validate(r)
+                                         for r in meta.get("fairness") or []])
+            if v.min_air is not None]  # fmt: skip
+    policy = meta.get("decision_policy") or {}
+    governance = _governance(mv, aliases)
     return RegisteredModel(
         mlflow_version=None if mv is None else str(mv.version),
         aliases=aliases,
@@ -186,7 +204,32 @@ def _row(
         roc_auc=None if auc is None else float(auc),
         data_hash=None if meta.get("data_hash") is None else str(meta["data_hash"]),
         in_bento_store=bento is not None,
+        **governance,
+        run_id=meta.get("mlflow_run_id") or (None if mv is None else mv.run_id),
+        holdout_auc=metrics.holdout.get("roc_auc"),
+        min_air=min(airs) if airs else None,
+        decision_rule=policy.get("rule") if policy else None,
+        data_source=meta.get("data_source"),
     )
+
+
+def _governance(mv: Any | None, aliases: tuple[str, ...]) -> dict[str, Any]:
+    if mv is None:
+        return {}
+
+    def listed(tag: str) -> tuple[dict[str, Any], ...]:
+        try:
+            value = json.loads(mv.tags.get(tag) or "[]")
+        except json.JSONDecodeError:
+            return ()
+        if isinstance(value, dict):
+            value = value.get("results", [])
+        return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
+
+    recorded = mv.tags.get(STATUS_TAG)
+    status = str(recorded) if recorded else ("champion" if CHAMPION in aliases else "challenger")
+    return {"status": status, "approvals": listed(APPROVALS_TAG),
+            "waivers": listed(WAIVERS_TAG), "gates": listed(GATES_TAG)}  # fmt: skip
 
 
 def bento_models() -> list[Any]:
@@ -209,11 +252,12 @@ def list_models(settings: LoanSettings | None = None) -> list[RegisteredModel]:
             by_version.setdefault(str(number), []).append(alias)
     bentos = {str(m.tag): m for m in bento_models()}
     rows = []
-    for mv in versions:
+    for mv in versions:  # versions may share a Bento model (a re-registration)
         tag = mv.tags.get(BENTO_TAG)
         aliases = tuple(sorted(by_version.get(str(mv.version), [])))
-        rows.append(_row(mv, tag, bentos.pop(tag, None) if tag else None, aliases))
-    rows.extend(_row(None, tag, bento) for tag, bento in bentos.items())
+        rows.append(_row(mv, tag, bentos.get(tag) if tag else None, aliases))
+    registered = {mv.tags.get(BENTO_TAG) for mv in versions}
+    rows.extend(_row(None, tag, bento) for tag, bento in bentos.items() if tag not in registered)
     return sorted(rows, key=lambda r: r.created, reverse=True)
 
 

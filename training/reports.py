@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import confusion_matrix, roc_curve
+from sklearn.metrics import roc_curve
 
+from loan_default.decision import DECISIONS, DecisionPolicy
+from loan_default.fairness import FairnessRow, verdicts
 from training.evaluation import METRICS, CVResult
 
 _TOP_FEATURES = 20
@@ -33,6 +35,10 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
         row["holdout_roc_auc"] = res.holdout.get("roc_auc", float("nan"))
         row["holdout_brier"] = res.holdout.get("brier", float("nan"))
         row["threshold"] = res.threshold
+        policy = res.policy
+        row["approval_rate"] = policy.achieved.get("approval_rate", np.nan) if policy else np.nan
+        airs = [v.min_air for v in verdicts(res.fairness) if v.min_air is not None]
+        row["min_air"] = min(airs) if airs else np.nan
         row["seconds"] = round(res.seconds, 1)
         row["champion"] = res.name == champion
         rows.append(row)
@@ -41,7 +47,7 @@ def comparison_table(results: Sequence[CVResult], y: np.ndarray, champion: str) 
 
 COMPARISON_HEAD = (
     "candidate", "imbalance", *METRICS, "Brier (calibrated)", "hold-out ROC AUC",
-    "hold-out Brier", "seconds",
+    "hold-out Brier", "approved", "min AIR", "seconds",
 )  # fmt: skip
 
 
@@ -56,6 +62,7 @@ def comparison_cells(table: pd.DataFrame, *, bold: str = "**") -> list[list[str]
         cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
         cells += [f"{row['brier_calibrated']:.4f}"]
         cells += [_number(row.get("holdout_roc_auc")), _number(row.get("holdout_brier"))]
+        cells += [_number(row.get("approval_rate")), _number(row.get("min_air"))]
         cells += [f"{row['seconds']:.1f}"]
         rows.append(cells)
     return rows
@@ -66,6 +73,43 @@ def markdown(table: pd.DataFrame, rule: str) -> str:
     lines = ["| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
     lines += ["| " + " | ".join(cells) + " |" for cells in comparison_cells(table)]
     return "\n".join(lines) + f"\n\nChampion rule: {rule}\n"
+
+
+def fairness_markdown(
+    by_candidate: dict[str, list[FairnessRow]], champion: str, champion_on: str | None
+) -> str:
+    """Per candidate (out-of-fold) and for the registered champion: each attribute's worst
+    adverse impact ratio and gaps, then the champion's rows group by group."""
+    lines = [
+        "# Fairness at the decision",
+        "",
+        "Approved = the favourable outcome; AIR = a group's approval rate over the most "
+        "favoured group's (four-fifths rule: < 0.8 is flagged); TPR / FPR = share of "
+        "defaulters / repayers not approved; disparate impact = the group's mean predicted "
+        "P(default) over the population's default rate.",
+        "",
+        "| candidate | attribute | min AIR | approval gap | TPR gap | FPR gap | flagged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in by_candidate.items():
+        for v in verdicts(rows):
+            lines.append(
+                f"| {name} | {v.attribute} | {_number(v.min_air)} | {_number(v.approval_gap)} | "
+                f"{_number(v.tpr_gap)} | {_number(v.fpr_gap)} | "
+                f"{', '.join(v.flagged_groups) or ('gap' if v.flagged else '-')} |"
+            )
+    rows = by_candidate.get("registered model", [])
+    lines += ["", f"## Registered model ({champion}), {champion_on or 'out-of-fold'}", "",
+              "| attribute | group | n | approval rate | AIR | TPR | FPR | predicted default "
+              "rate | disparate impact |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r.attribute} | {r.group}{' (small)' if r.small else ''} | {r.n:,} | "
+            f"{r.approval_rate:.4f} | {_number(r.adverse_impact_ratio)} | {_number(r.tpr)} | "
+            f"{_number(r.fpr)} | {_number(r.predicted_default_rate)} | "
+            f"{_number(r.disparate_impact)} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _number(value: Any) -> str:
@@ -126,20 +170,36 @@ def draw_importance(ax: Any, importance: pd.Series) -> None:
     ax.tick_params(axis="y", labelsize=7)
 
 
-def draw_confusion(ax: Any, y: np.ndarray, p: np.ndarray, threshold: float) -> None:
-    """Confusion matrix of ``p >= threshold``, with counts."""
-    matrix = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
-    ax.imshow(matrix, cmap="Blues")
+def decision_matrix(y: np.ndarray, decisions: np.ndarray) -> np.ndarray:
+    """Counts of observed outcome (rows: repaid, default) by decision (approve, refer,
+    decline)."""
+    out = np.zeros((2, len(DECISIONS)), dtype=np.int64)
+    for j, decision in enumerate(DECISIONS):
+        chosen = decisions == decision
+        out[0, j] = int(np.sum(chosen & (y == 0)))
+        out[1, j] = int(np.sum(chosen & (y == 1)))
+    return out
+
+
+def draw_confusion(ax: Any, y: np.ndarray, p: np.ndarray, policy: DecisionPolicy) -> None:
+    """Observed outcome by the model's decision (approve / refer / decline), with counts and
+    the default rate of each decision."""
+    matrix = decision_matrix(np.asarray(y), policy.decisions(p))
+    ax.imshow(matrix, cmap="Blues", aspect="auto")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, f"{count:,}", ha="center", va="center")
+    totals = matrix.sum(axis=0)
+    labels = [f"{d}\n{matrix[1, j] / t:.1%} bad" if (t := totals[j]) else d
+              for j, d in enumerate(DECISIONS)]  # fmt: skip
     ax.set(
-        xticks=[0, 1],
+        xticks=list(range(len(DECISIONS))),
         yticks=[0, 1],
-        xticklabels=["repaid", "default"],
+        xticklabels=labels,
         yticklabels=["repaid", "default"],
-        xlabel="Predicted",
+        xlabel="Decision",
         ylabel="Observed",
-        title=f"Confusion matrix at {threshold:.3f}",
+        title=f"At the decision: refer >= {policy.refer_at:.3f}, decline >= "
+        f"{policy.decline_at:.3f}",
     )
 
 
@@ -162,7 +222,8 @@ def candidate_plots(
     if importance is not None:
         draw_importance(axes[2], importance)
         importance.rename("importance").to_csv(folder / "feature_importance.csv")
-    draw_confusion(axes[3], y, res.calibrated_oof, res.threshold)
+    if res.policy is not None:
+        draw_confusion(axes[3], y, res.calibrated_oof, res.policy)
     fig.suptitle(f"{res.name} ({res.candidate.imbalance.value}), out-of-fold")
     _save(fig, folder / "evaluation.png")
     return folder

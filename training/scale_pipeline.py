@@ -42,6 +42,7 @@ from loan_default.data.mappings import canonical_mapping, load_mapping
 from loan_default.data.prepare import PreparedDataset
 from loan_default.data.validation import ValidationConfig, ValidationReport
 from loan_default.errors import InputError
+from loan_default.fairness import fairness_rows
 from loan_default.features import FeatureEngineer
 from loan_default.model import ScoringModel
 from loan_default.partitions import DEFAULT_BATCH_ROWS, fragments
@@ -52,7 +53,8 @@ from training import distributed as dist
 from training.calibration import choose_method, cross_fitted, fit_calibrator
 from training.candidates import FEATURES_STEP, MODEL_STEP
 from training.config import CandidateConfig, TrainingConfig, TrainingSettings
-from training.evaluation import CVResult, f1_optimal_threshold, ranking_metrics, threshold_metrics
+from training.decision import choose_policy
+from training.evaluation import CVResult, calibration_error, ranking_metrics, threshold_metrics
 from training.pipeline import (
     TrainingResult,
     _timed,
@@ -92,7 +94,9 @@ def _cv(
             advance=advance,
         )  # fmt: skip
     calibrated = cross_fitted(oof, y, "isotonic", seed=cfg.seed)
-    threshold = cfg.decision_threshold or f1_optimal_threshold(y, calibrated)
+    policy = choose_policy(calibrated, y, cfg.decision,
+                           measured_on="out-of-fold, calibrated (cross-fitted)")  # fmt: skip
+    threshold = policy.refer_at
     per_fold = []
     for k in range(cfg.folds):
         mask = fold == k
@@ -104,7 +108,9 @@ def _cv(
         candidate=cand, params=params, folds=per_fold, oof=oof[at], calibrated_oof=calibrated[at],
         threshold=threshold, seconds=time.perf_counter() - start,
         fold_model=ImbPipeline([(FEATURES_STEP, features), (MODEL_STEP, first)]),
-        search_trials=trials,
+        search_trials=trials, policy=policy,
+        fairness=fairness_rows(sample[0], policy.decisions(calibrated[at]), calibrated[at],
+                               sample[1], cfg.fairness),
     )  # fmt: skip
 
 
@@ -114,9 +120,11 @@ def _fit_on_cluster(
 ) -> Champion:  # fmt: skip
     method, briers = choose_method(best.oof, y_s, cfg.calibration.method, seed=cfg.seed)
     calibrator = fit_calibrator(best.oof, y_s, method)
-    threshold = cfg.decision_threshold or f1_optimal_threshold(
-        y_s, cross_fitted(best.oof, y_s, method, seed=cfg.seed)
-    )
+    policy = choose_policy(
+        cross_fitted(best.oof, y_s, method, seed=cfg.seed), y_s, cfg.decision,
+        measured_on=f"out-of-fold on the in-memory sample, calibrated ({method}), "
+        f"{len(y_s):,} rows",
+    )  # fmt: skip
     estimator = dist.fit_lightgbm(best.candidate, best.params, train, features, seed=cfg.seed,
                                   client=client)  # fmt: skip
     return Champion(
@@ -125,7 +133,10 @@ def _fit_on_cluster(
         model=ScoringModel(features, estimator, calibrator),
         calibration=method,
         calibration_briers=briers,
-        threshold=threshold,
+        threshold=policy.refer_at,
+        policy=policy,
+        fairness=best.fairness,
+        fairness_measured_on="out-of-fold on the in-memory sample",
     )
 
 
@@ -142,6 +153,7 @@ def _holdout(champion: Champion, test: Any) -> tuple[dict[str, float], int]:
     y, p = scored["y"].to_numpy(), scored["p"].to_numpy()
     metrics = ranking_metrics(y, p)
     metrics.update(threshold_metrics(y, p, champion.threshold))
+    metrics["calibration_error"] = calibration_error(y, p)
     return metrics, len(scored)
 
 
@@ -223,6 +235,8 @@ def run_training_on_cluster(
                     champion = _fit_on_cluster(best, train, features, y_s, cfg, client)
                 else:
                     champion = fit_champion(best, X_s, y_s, cfg)
+                champion.fairness = best.fairness
+                champion.fairness_measured_on = "out-of-fold on the in-memory sample"
                 holdout, holdout_rows = _holdout(champion, test) if cfg.test_size > 0 else ({}, 0)
                 metrics = champion_metrics(champion, holdout, holdout_rows)
     prepared = PreparedDataset(

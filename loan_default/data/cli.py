@@ -29,7 +29,8 @@ def generate_command(
         str,
         typer.Option(
             help="Population shift preset for monitoring demos: none, income_drop, younger, "
-            "score_shift, credit_growth, missing_scores, default_surge."
+            "score_shift, credit_growth, missing_scores, default_surge, group_risk (one "
+            "group's risk raised: a fair-lending disparity)."
         ),
     ] = "none",
     end: Annotated[

@@ -34,6 +34,9 @@ class Shift:
         missing: field -> share of the rows made missing (a data-quality incident).
         fraction: share of the rows that shift, in (0, 1].
         logit_offset: added to the log-odds of default of every row (concept drift).
+        group: ``(field, value)``: only the rows of that group shift (e.g. a protected
+            group whose applicants carry more risk: a disparity the fairness screens at the
+            decision must flag).
     """
 
     name: str = "custom"
@@ -43,8 +46,16 @@ class Shift:
     missing: Mapping[str, float] = field(default_factory=dict)
     fraction: float = 1.0
     logit_offset: float = 0.0
+    group: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.group is not None:
+            spec = FIELDS_BY_NAME.get(self.group[0])
+            if spec is None or self.group[1] not in (spec.categories or ()):
+                raise InputError(
+                    f"shift {self.name!r}: group must be (category field, one of its values), "
+                    f"got {self.group}"
+                )
         if not 0.0 < self.fraction <= 1.0:
             raise InputError(
                 f"shift {self.name!r}: fraction must be in (0, 1], got {self.fraction}"
@@ -101,6 +112,11 @@ PRESETS: Mapping[str, Shift] = MappingProxyType(
         ),
         "missing_scores": Shift("missing_scores", missing={"score_source_2": 0.5}),
         "default_surge": Shift("default_surge", logit_offset=0.8),
+        # Women's bureau scores fall by 40%: their true risk rises (labels follow), the model
+        # declines them more often, and the four-fifths screen at the decision must flag it.
+        "group_risk": Shift(
+            "group_risk", scale=dict.fromkeys(_SCORES, 0.6), group=("client_gender", "female")
+        ),
     }
 )
 """Named shifts: ``loanctl data generate --shift NAME``."""
@@ -122,6 +138,8 @@ def apply_shift(frame: pd.DataFrame, shift: Shift, *, seed: int) -> pd.DataFrame
     out = frame.copy()
     n = len(out)
     rows = rng.random(n) < shift.fraction
+    if shift.group is not None:
+        rows &= (out[shift.group[0]].astype(object) == shift.group[1]).to_numpy(dtype=bool)
     for name in dict.fromkeys([*shift.scale, *shift.offset]):
         spec = FIELDS_BY_NAME[name]
         values = out[name].to_numpy(np.float64, copy=True)

@@ -42,6 +42,28 @@ RISK_CATEGORY_MEDIUM: RiskCategory.ValueType  # 2
 RISK_CATEGORY_HIGH: RiskCategory.ValueType  # 3
 Global___RiskCategory: _TypeAlias = RiskCategory  # noqa: Y015
 
+class _Decision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Decision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DECISION_UNSPECIFIED: _Decision.ValueType  # 0
+    DECISION_APPROVE: _Decision.ValueType  # 1
+    DECISION_REFER: _Decision.ValueType  # 2
+    DECISION_DECLINE: _Decision.ValueType  # 3
+
+class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
+    """What the lender does with the application: the model's approved operating policy applied to
+    the calibrated probability (cuts and rule in Metadata thresholds).
+    """
+
+DECISION_UNSPECIFIED: Decision.ValueType  # 0
+DECISION_APPROVE: Decision.ValueType  # 1
+DECISION_REFER: Decision.ValueType  # 2
+DECISION_DECLINE: Decision.ValueType  # 3
+Global___Decision: _TypeAlias = Decision  # noqa: Y015
+
 @_typing.final
 class LoanApplication(_message.Message):
     """One loan application in the canonical schema (loan_default/schema.py). Unset fields
@@ -482,6 +504,7 @@ class Prediction(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
     ENRICHMENT_FIELD_NUMBER: _builtins.int
     prediction_id: _builtins.str
     """Identifies this prediction; quote it in Feedback."""
@@ -492,6 +515,8 @@ class Prediction(_message.Message):
     model_version: _builtins.str
     timestamp: _builtins.str
     """When the prediction was made (ISO 8601, UTC)."""
+    decision: Global___Decision.ValueType
+    """approve, refer (to an underwriter) or decline."""
     @_builtins.property
     def enrichment(self) -> Global___Enrichment:
         """Only for an application carrying a client_id while the service has a feature store:
@@ -507,11 +532,12 @@ class Prediction(_message.Message):
         model_name: _builtins.str = ...,
         model_version: _builtins.str = ...,
         timestamp: _builtins.str = ...,
+        decision: Global___Decision.ValueType = ...,
         enrichment: Global___Enrichment | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment", "enrichment", b"enrichment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment", "default_probability", b"default_probability", "enrichment", b"enrichment", "model_name", b"model_name", "model_version", b"model_version", "prediction_id", b"prediction_id", "risk_category", b"risk_category", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment", "decision", b"decision", "default_probability", b"default_probability", "enrichment", b"enrichment", "model_name", b"model_name", "model_version", b"model_version", "prediction_id", b"prediction_id", "risk_category", b"risk_category", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enrichment: _TypeAlias = _typing.Literal["enrichment"]  # noqa: Y015
     _WhichOneofArgType__enrichment: _TypeAlias = _typing.Literal["_enrichment", b"_enrichment"]  # noqa: Y015

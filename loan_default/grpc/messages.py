@@ -25,6 +25,7 @@ from loan_default.bodies import (
     PredictionBody,
     ReasonBody,
 )
+from loan_default.decision import Decision
 from loan_default.errors import InputError
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.schema import RiskCategory
@@ -45,6 +46,12 @@ RISK_NUMBERS: dict[str, int] = {
     for v in pb.RiskCategory.DESCRIPTOR.values
 }
 _RISK_NAME = {number: cast(RiskCategory, name) for name, number in RISK_NUMBERS.items()}
+_DECISION_PREFIX = "DECISION_"
+DECISION_NUMBERS: dict[str, int] = {
+    v.name.removeprefix(_DECISION_PREFIX).lower(): pb.Decision.Value(v.name)
+    for v in pb.Decision.DESCRIPTOR.values
+}
+_DECISION_NAME = {number: cast(Decision, name) for name, number in DECISION_NUMBERS.items()}
 # What each protobuf type accepts, mirroring the REST model's strict types (no bool for a
 # number, no number for a bool, no float for an integer).
 _ACCEPTS: dict[int, tuple[tuple[type, ...], str]] = {
@@ -135,6 +142,7 @@ def prediction_to_dict(message: pb.Prediction) -> PredictionBody:
         prediction_id=message.prediction_id,
         default_probability=message.default_probability,
         risk_category=_RISK_NAME[message.risk_category],
+        decision=_DECISION_NAME[message.decision],
         model_name=message.model_name,
         model_version=message.model_version,
         timestamp=message.timestamp,

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loan_default.decision import DECISIONS
 from loan_default.schema import (
     INPUT_FIELDS,
     RISK_CATEGORIES,
@@ -161,11 +162,15 @@ def generate(previous_text: str | None = None) -> str:
     risk_values = ["  RISK_CATEGORY_UNSPECIFIED = 0;"] + [
         f"  RISK_CATEGORY_{name} = {i};" for i, name in enumerate(RISK_CATEGORIES, start=1)
     ]
+    decision_values = ["  DECISION_UNSPECIFIED = 0;"] + [
+        f"  DECISION_{name.upper()} = {i};" for i, name in enumerate(DECISIONS, start=1)
+    ]
     template = string.Template(TEMPLATE_PATH.read_text(encoding="utf-8"))
     return template.substitute(
         fingerprint=schema_fingerprint(),
         package=PACKAGE,
         risk_values="\n".join(risk_values),
+        decision_values="\n".join(decision_values),
         application=render_application(INPUT_FIELDS, numbering),
     )
 

@@ -111,6 +111,7 @@ class Guard:
                 "inputs_sha256": inputs_digest(app),
                 "default_probability": result["default_probability"],
                 "risk_category": result["risk_category"],
+                "decision": result["decision"],
             }
             for app, result in zip(applications, results, strict=True)
         ]

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from loan_default.grpc import loan_scoring_pb2 as pb
 from loan_default.grpc.messages import APPLICATION_FIELDS
+from loan_default.grpc.messages import DECISION_NUMBERS as _DECISION
 from loan_default.grpc.messages import RISK_NUMBERS as _RISK
 
 
@@ -61,6 +62,7 @@ def prediction_to_proto(
         prediction_id=str(prediction["prediction_id"]),
         default_probability=float(prediction["default_probability"]),
         risk_category=_RISK[prediction["risk_category"]],
+        decision=_DECISION[prediction["decision"]],
         model_name=str(prediction["model_name"]),
         model_version=str(prediction["model_version"]),
         timestamp=_iso(prediction["timestamp"]),

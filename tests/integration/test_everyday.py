@@ -30,7 +30,7 @@ client.create_registered_model(registry.MODEL_NAME)
 mv = client.create_model_version(
     registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
 )
-registry.promote(str(mv.version))
+registry.set_champion(str(mv.version))
 print(tag)
 """
 
@@ -159,7 +159,7 @@ for version in ("vfirst", "vsecond"):
     client.create_model_version(
         registry.MODEL_NAME, source="file://{home}", tags={{registry.BENTO_TAG: tag}}
     )
-registry.promote("1")
+registry.set_champion("1")
 """
 
 
@@ -195,13 +195,20 @@ class Load:
             thread.join()
 
 
+SET_CHAMPION = (
+    "from training import registry; print('champion is now', registry.set_champion('{}'))"
+)
+"""The bare alias move: these fixture models carry no training metrics, so the governed
+``loanctl models promote`` refuses them (tests/training/test_governance.py covers it)."""
+
+
 def _moved(load: Load, env: dict[str, str], command: list[str], to: str) -> float:
-    """Run ``loanctl models ...``; seconds from its start to the first answer from ``to``."""
+    """Run ``command``; seconds from its start to the first answer from ``to``."""
     before = time.monotonic()
-    done = subprocess.run([str(BIN / "loanctl"), "models", *command], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"champion is now loan_default:{to}" in done.stdout and "redeploy" in done.stdout
+    assert f"champion is now loan_default:{to}" in done.stdout
     moved_at = time.monotonic()
     deadline = moved_at + 10
     while time.monotonic() < deadline + 3:
@@ -234,8 +241,10 @@ def test_promotion_and_rollback_reach_the_service_under_load(tmp_path: Path) -> 
         _wait_until_ready(process, url, log)
         with Load(url) as load:
             time.sleep(2)
-            promoted = _moved(load, env, ["promote", "2"], "vsecond")
-            rolled_back = _moved(load, env, ["rollback"], "vfirst")
+            promote = [sys.executable, "-c", SET_CHAMPION.format(2)]
+            promoted = _moved(load, env, promote, "vsecond")
+            rollback = [str(BIN / "loanctl"), "models", "rollback"]  # governed, no gate
+            rolled_back = _moved(load, env, rollback, "vfirst")
         assert all(status == 200 for _, status, _ in load.answers), "a request failed"
         assert all(version in ("vfirst", "vsecond") for _, _, version in load.answers)
         meta = httpx.get(f"{url}/v1/metadata", timeout=10).json()

@@ -14,6 +14,7 @@ from loan_default.grpc.client import LoanScoringClient, RejectedRequestError
 from loan_default.store import ModelMetadata, new_version, save_model
 from tests.integration.serving import bentoml_serve, free_port
 from tests.runners.grpc.grpc_backend import to_requests, train_tiny_model
+from training.decision import DecisionRules, choose_policy
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,11 @@ BASE = f"http://127.0.0.1:{HTTP_PORT}"
 def model_tag() -> str:
     """A tiny LightGBM saved in this session's Bento store."""
     model = train_tiny_model()
+    rows = generate_applications(2000, seed=1)
+    policy = choose_policy(model.predict_proba(rows), rows["default"].to_numpy(),
+                           DecisionRules(), measured_on="fixture rows")  # fmt: skip
     metadata = ModelMetadata(
+        decision_policy=policy,
         version=new_version(),
         algorithm=model.algorithm,
         created_at=datetime.now(UTC),
@@ -73,10 +78,16 @@ def test_grpc_health_and_metadata_match_rest(client):
 
 
 def test_grpc_probability_equals_rest(client, applications):
-    for application in applications[:10]:
+    cuts = httpx.get(f"{BASE}/v1/metadata", timeout=30).json()["thresholds"]
+    assert cuts["decision_rule"] == "target_approval_rate"  # the fixture's recorded policy
+    for application in applications[:40]:
         rest = _rest("predict", application)
         assert rest.status_code == 200, rest.text
         over_grpc = client.predict(application)
+        p = rest.json()["default_probability"]
+        expected = ("decline" if p >= cuts["decline_at"] else
+                    "refer" if p >= cuts["refer_at"] else "approve")  # fmt: skip
+        assert rest.json()["decision"] == over_grpc["decision"] == expected
         assert over_grpc["default_probability"] == rest.json()["default_probability"]
         assert over_grpc["risk_category"] == rest.json()["risk_category"]
         assert over_grpc["model_version"] == rest.json()["model_version"]
@@ -86,7 +97,11 @@ def test_grpc_batch_equals_rest_batch(client, applications):
     rest = _rest("predict_batch", {"applications": applications})
     assert rest.status_code == 200, rest.text
     expected = [p["default_probability"] for p in rest.json()["predictions"]]
-    assert [p["default_probability"] for p in client.predict_batch(applications)] == expected
+    over_grpc = client.predict_batch(applications)
+    assert [p["default_probability"] for p in over_grpc] == expected
+    decisions = [p["decision"] for p in rest.json()["predictions"]]
+    assert [p["decision"] for p in over_grpc] == decisions
+    assert set(decisions) == {"approve", "refer", "decline"}  # 200 applications: all three
 
 
 def test_grpc_explanation_equals_rest(client, applications):

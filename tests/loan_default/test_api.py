@@ -34,6 +34,7 @@ def test_a_built_body_validates_against_its_model() -> None:
         prediction_id="7e0e6d2c-2f7b-4c55-9b0a-3c1f7c1e0a11",
         default_probability=0.25,
         risk_category="LOW",
+        decision="approve",
         model_name="loan_default",
         model_version="v1",
         timestamp="2026-12-01T23:00:00+00:00",

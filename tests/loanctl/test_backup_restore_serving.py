@@ -27,7 +27,7 @@ def test_a_backup_taken_while_serving_restores_the_same_answers_onto_an_empty_ho
     from training.pipeline import run_training
 
     trained = run_training(small_data(tmp_path), config=fast_config(tmp_path), quiet=True)
-    registry.promote(trained.mlflow_version)
+    registry.set_champion(trained.mlflow_version)
     apps = applications()
     url_a = f"http://127.0.0.1:{free_port()}"
     serve_a = {"LOAN_MODEL_TAG": ""}  # no tag: the service resolves the MLflow champion

@@ -58,6 +58,11 @@ def test_a_drift_trigger_runs_the_daily_flow_which_registers_a_challenger(
     finished = TriggerLog(settings.trigger_log).read()[-1]
     assert finished["event"] == "retrain_finished", finished
     assert registry.resolve_alias("challenger") == finished["bento_tag"]
+    # The trigger registers a challenger and never promotes it (governance: docs/governance.md).
+    assert registry.resolve_alias("champion") != finished["bento_tag"]
+    new = registry.find_version(finished["bento_tag"], registry.client())
+    assert new.tags.get("governance.status") == "challenger"
+    assert not new.tags.get("governance.approvals")
     home = LoanSettings().home.resolve()
     assert list((home / "data" / "ingested").glob("*-applications.parquet"))
     runs = flow_runs(home / "prefect")  # Prefect's state lives under the platform's home

@@ -74,7 +74,7 @@ def test_training_registers_to_postgres_and_the_service_serves_its_champion(
     assert isinstance(cluster, PostgresCluster)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     trained = run_training(small_data(tmp_path), config=fast_config(tmp_path), quiet=True)
-    assert registry.promote(trained.mlflow_version) == trained.bento_tag
+    assert registry.set_champion(trained.mlflow_version) == trained.bento_tag
     with psycopg2.connect(libpq_uri(cluster.uri())) as conn, conn.cursor() as cur:
         cur.execute("SELECT alias, version FROM registered_model_aliases")
         assert ("champion", int(trained.mlflow_version)) in cur.fetchall()

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from loan_default.cluster import ClusterSettings
 from loan_default.data.generate import simulate
+from loan_default.decision import legacy_decisions
 from loan_default.model import RiskThresholds
 from loan_default.portfolio import CATEGORY, PROBABILITY
 from loan_default.reference import build_reference
@@ -64,7 +65,9 @@ def test_streamed_and_cluster_equal_the_in_memory_statistics(reference, window, 
     expected = {
         "drift": compute_drift(reference, frame, p, CONFIG.drift).model_dump(),
         "quality": compute_quality(frame, CONFIG.quality, reference=reference).model_dump(),
-        "fairness": compute_fairness(frame, categories, y.to_numpy(), CONFIG.fairness).model_dump(),
+        "fairness": compute_fairness(
+            frame, legacy_decisions(categories), y.to_numpy(), CONFIG.fairness
+        ).model_dump(),
     }
     assert expected["drift"]["drifted_features"]  # the shift is seen: not a trivial window
     for cluster_settings in (None, cluster):

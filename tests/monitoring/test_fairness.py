@@ -10,14 +10,18 @@ from loan_default.errors import InputError
 from loan_default.schema import DAYS_PER_YEAR
 from monitoring.fairness import FairnessConfig, age_bands, compute_fairness
 
+DECLINE = FairnessConfig(adverse_decisions=["decline"])
+"""Declines alone as adverse (the default also counts referrals: not approved)."""
+
 
 def _decisions(n: int, high: int, medium: int = 0) -> list[str]:
-    return ["HIGH"] * high + ["MEDIUM"] * medium + ["LOW"] * (n - high - medium)
+    return ["decline"] * high + ["refer"] * medium + ["approve"] * (n - high - medium)
 
 
 @pytest.fixture
 def window():
-    """200 men (20 HIGH, 40 MEDIUM), 200 women (60 HIGH, 10 MEDIUM), 20 missing (all HIGH)."""
+    """200 men (20 declined, 40 referred), 200 women (60 declined, 10 referred), 20 missing
+    (all declined)."""
     gender = ["male"] * 200 + ["female"] * 200 + [None] * 20
     risk = _decisions(200, 20, 40) + _decisions(200, 60, 10) + _decisions(20, 20)
     frame = pd.DataFrame(
@@ -36,7 +40,7 @@ def _attr(summary, name):
 
 def test_air_against_the_least_adverse_group(window):
     frame, risk = window
-    gender = _attr(compute_fairness(frame, risk), "client_gender")
+    gender = _attr(compute_fairness(frame, risk, config=DECLINE), "client_gender")
     by = {g.group: g for g in gender.groups}
     assert gender.reference_group == "male"
     assert by["male"].adverse_rate == pytest.approx(0.1)
@@ -50,9 +54,9 @@ def test_air_against_the_least_adverse_group(window):
     assert by["missing"].size == 20
 
 
-def test_medium_and_high_as_adverse(window):
+def test_not_approved_is_adverse_by_default(window):
     frame, risk = window
-    config = FairnessConfig(adverse_categories=["MEDIUM", "HIGH"], attributes=["client_gender"])
+    config = FairnessConfig(attributes=["client_gender"])
     gender = _attr(compute_fairness(frame, risk, config=config), "client_gender")
     by = {g.group: g for g in gender.groups}
     assert by["male"].adverse_rate == pytest.approx(0.3)
@@ -71,7 +75,7 @@ def test_age_bands_are_derived_from_age_days():
 
 def test_age_band_attribute(window):
     frame, risk = window
-    age = _attr(compute_fairness(frame, risk), "age_band")
+    age = _attr(compute_fairness(frame, risk, config=DECLINE), "age_band")
     by = {g.group: g for g in age.groups}
     assert by["25-34"].size == 210 and by["45-54"].size == 210
     # 25-34 holds the 200 men and 10 women: 20 + 10 HIGH; 45-54: 50 + 20 HIGH
@@ -87,7 +91,8 @@ def test_true_and_false_positive_rate_gaps_with_outcomes(window):
     # women: 40 defaulters, 30 of them HIGH -> TPR 0.75; 30 of 160 good payers HIGH -> FPR 0.1875
     y[200:230] = 1
     y[270:280] = 1
-    summary = compute_fairness(frame, risk, y, FairnessConfig(attributes=["client_gender"]))
+    config = FairnessConfig(attributes=["client_gender"], adverse_decisions=["decline"])
+    summary = compute_fairness(frame, risk, y, config)
     gender = summary.attributes[0]
     by = {g.group: g for g in gender.groups}
     assert summary.labelled
@@ -102,7 +107,7 @@ def test_true_and_false_positive_rate_gaps_with_outcomes(window):
 
 def test_no_flag_when_rates_are_equal():
     frame = pd.DataFrame({"client_gender": ["male", "female"] * 150})
-    risk = np.array(["HIGH", "HIGH"] * 15 + ["LOW", "LOW"] * 135, dtype=object)
+    risk = np.array(["decline", "refer"] * 15 + ["approve", "approve"] * 135, dtype=object)
     summary = compute_fairness(frame, risk, config=FairnessConfig(attributes=["client_gender"]))
     assert not summary.flagged
     assert all(g.air == pytest.approx(1.0) for g in summary.attributes[0].groups)
@@ -110,10 +115,10 @@ def test_no_flag_when_rates_are_equal():
 
 def test_bad_inputs_name_the_problem(window):
     frame, risk = window
-    with pytest.raises(InputError, match="419 risk categories"):
+    with pytest.raises(InputError, match="419 decisions"):
         compute_fairness(frame, risk[:-1])
-    with pytest.raises(InputError, match="VERY_HIGH"):
-        compute_fairness(frame, np.where(risk == "HIGH", "VERY_HIGH", risk))
+    with pytest.raises(InputError, match="HIGH"):
+        compute_fairness(frame, np.where(risk == "decline", "HIGH", risk))
     with pytest.raises(InputError, match="client_income_type"):
         compute_fairness(frame, risk, config=FairnessConfig(attributes=["client_income_type"]))
     with pytest.raises(InputError, match="0/1 outcome"):

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from loan_default.data.generate import simulate
+from loan_default.decision import legacy_decisions
 from loan_default.model import RiskThresholds
 from loan_default.reference import build_reference
 from monitoring.drift import DriftConfig, compute_drift, ks_two_sample
@@ -20,7 +21,7 @@ from monitoring.merged import finish_drift, finish_fairness, finish_quality
 from monitoring.partials import ks_cells, ks_from_cells, merge, partial_window
 from monitoring.quality import QualityConfig, compute_quality
 
-FAIRNESS = FairnessConfig(min_group_size=30, adverse_categories=["MEDIUM", "HIGH"])
+FAIRNESS = FairnessConfig(min_group_size=30, adverse_decisions=["refer", "decline"])
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_merged_partitions_equal_the_whole_window(reference, shift):
     frame, p = window.frame, window.probability
     frame.loc[frame.index[:40], "credit_amount"] = -5.0  # invalid values for the quality screen
     frame.loc[frame.index[40:60], "client_gender"] = "unknown"
-    categories = RiskThresholds(0.05, 0.15).categories(p)
+    categories = legacy_decisions(RiskThresholds(0.05, 0.15).categories(p))
     y = frame["default"].to_numpy()
     config = DriftConfig()
     bounds = [0, 1, 700, 1_900, 3_000]  # uneven parts, one of a single row
@@ -100,7 +101,7 @@ def test_merged_partitions_equal_the_whole_window(reference, shift):
 def test_a_missing_column_counts_as_missing(reference):
     window = simulate(400, seed=9)
     frame = window.frame.drop(columns=["credit_bureau"])
-    cats = RiskThresholds().categories(window.probability)
+    cats = legacy_decisions(RiskThresholds().categories(window.probability))
     part = partial_window(frame, window.probability, cats, None, reference=reference,
                           drift=DriftConfig(), fairness=FAIRNESS)  # fmt: skip
     assert_same(

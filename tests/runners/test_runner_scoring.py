@@ -97,11 +97,11 @@ def test_backend_protocol_matches_rest_shapes(setup: tuple[Scorer, ExplainerCore
     batch = CallContext("predict_batch", "grpc")
     predictions = asyncio.run(backend.predict(apps, batch))
     assert [set(p) for p in predictions] == [
-        {"prediction_id", "default_probability", "risk_category", "model_name", "model_version",
-         "timestamp"}
+        {"prediction_id", "default_probability", "risk_category", "decision", "model_name",
+         "model_version", "timestamp"}
     ] * 3  # fmt: skip
     explanation = asyncio.run(backend.explain(apps[0], CallContext("explain", "grpc")))
-    assert {"reasons", "base_value", "prediction_id"} <= set(explanation)
+    assert {"reasons", "base_value", "prediction_id", "decision"} <= set(explanation)
     metadata = asyncio.run(backend.metadata(CallContext("metadata", "grpc")))
     assert metadata["model_version"] == "vrunner-test"
     outcome = {"prediction_id": predictions[0]["prediction_id"], "observed_default": 1}

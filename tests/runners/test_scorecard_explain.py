@@ -79,6 +79,7 @@ def test_scorecard_explanation_over_rest_and_grpc_shapes(
         "prediction_id": "0190b8a0-0000-7000-8000-000000000000",
         "default_probability": 0.1,
         "risk_category": "LOW",
+        "decision": "approve",
         "model_name": "loan_default",
         "model_version": answer["model_version"],
         "timestamp": "2026-12-01T00:00:00Z",

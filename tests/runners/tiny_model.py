@@ -47,7 +47,17 @@ def train(frame: pd.DataFrame, *, trees: int = 40, seed: int = SEED) -> ScoringM
 
 
 def save(model: ScoringModel, frame: pd.DataFrame, *, version: str, **meta: Any) -> str:
-    """Save to the Bento store; returns the tag ``loan_default:<version>``."""
+    """Save to the Bento store; returns the tag ``loan_default:<version>``.
+
+    The decision policy is the shipped rule on the fixture's own training rows (pass
+    ``decision_policy=None`` for a model without one)."""
+    if "decision_policy" not in meta:
+        from training.decision import DecisionRules, choose_policy
+
+        meta["decision_policy"] = choose_policy(
+            model.predict_proba(frame), frame[LABEL].to_numpy(), DecisionRules(),
+            measured_on="in-sample (test fixture)",
+        )  # fmt: skip
     metadata = ModelMetadata(
         version=version,
         algorithm=model.algorithm,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from loanctl.cli import app
 from training import registry
 from training.card import NOT_RECORDED, CardFacts, render_html, render_markdown
-from training.card_facts import reason_texts
+from training.card_facts import reason_rows
 
 SECTIONS = ("Purpose and intended use", "Data", "Design and features", "Performance",
             "Fairness at the decision", "Reason codes", "Limitations", "Approvals",
@@ -70,22 +70,29 @@ def test_fields_of_later_releases_are_shown_when_present() -> None:
                   "fairness": [{"attribute": "client_gender", "group": "F", "n": 500,
                                 "approval_rate": 0.71, "adverse_impact_ratio": 0.93,
                                 "tpr": 0.4, "fpr": 0.2, "predicted_default_rate": 0.09}]},
-        reasons={"credit_amount": "Amount of credit requested"},
+        reasons=[{"field": "credit_amount", "features": "credit_amount, credit_to_income",
+                  "reason": "Amount of credit requested", "missing_reason": "No amount given"}],
     )  # fmt: skip
     md = render_markdown(facts)
     assert "| client_gender | F | 500 | 0.7100 | 0.9300 | 0.4000 | 0.2000 | 0.0900 |" in md
     assert '"approve_below": 0.08' in md
-    assert "| credit_amount | Amount of credit requested |" in md
+    row = "| credit_amount | credit_amount, credit_to_income | Amount of credit requested |"
+    assert f"{row} No amount given |" in md
     bare = render_markdown(CardFacts(metadata={"version": "v2"}))
     assert f"{NOT_RECORDED}: this version's metadata holds no fairness table" in bare
     assert "<h2>Limitations</h2>" in render_html(facts)
 
 
-def test_reason_mapping_reads_both_entry_shapes(tmp_path: Path) -> None:
-    path = tmp_path / "reasons.yaml"
-    path.write_text("reasons:\n  a: Text A\n  b: {text: Text B}\n  c: 3\n")
-    assert reason_texts(path) == {"a": "Text A", "b": "Text B"}
-    assert reason_texts(tmp_path / "absent.yaml") == {}
+def test_reason_rows_fold_features_into_fields_and_an_unreadable_table_is_empty(
+    tmp_path: Path,
+) -> None:
+    rows = {r["field"]: r for r in reason_rows(["age_days", "age_years", "client_income"])}
+    assert set(rows) == {"age_days", "client_income"}
+    assert rows["age_days"]["features"] == "age_days, age_years"
+    assert rows["client_income"]["reason"] and rows["client_income"]["missing_reason"]
+    (tmp_path / "reasons.yaml").write_text("reasons: [not, a, table]\n")
+    assert reason_rows(["age_days"], tmp_path / "reasons.yaml") == []
+    assert reason_rows(["age_days"], tmp_path / "absent.yaml") == []
 
 
 def test_lineage_traces_a_prediction_to_run_data_commit_and_approvals(

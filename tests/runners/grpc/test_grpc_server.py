@@ -110,6 +110,10 @@ def test_predict_returns_the_models_probability(client, backend, applications):
         assert prediction["risk_category"] == backend.scorer.thresholds.category(
             prediction["default_probability"]
         )
+        assert prediction["decision"] == backend.scorer.active.policy.decision(
+            prediction["default_probability"]
+        )
+        assert _logged(backend)[prediction["prediction_id"]]["decision"] == prediction["decision"]
         assert prediction["model_name"] == "loan_default"
         assert prediction["model_version"] == "vgrpc-test"
         assert _logged(backend)[prediction["prediction_id"]]["endpoint"] == "predict"
