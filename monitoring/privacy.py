@@ -140,11 +140,12 @@ def state_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     db = state._db
     keys = orjson.dumps(sorted(ids)).decode()
-    cols = ["prediction_id", "window_id", "ts", "model_version", "probability", "risk_category",
-            "attributes"]  # fmt: skip
-    preds = [dict(zip(cols, row, strict=True)) for row in db.execute(
+    rows = db.execute(
         "SELECT * FROM predictions WHERE prediction_id IN (SELECT value FROM json_each(?))",
-        (keys,))]  # fmt: skip
+        (keys,),
+    )
+    cols = [d[0] for d in rows.description]  # every column, whatever the state's version
+    preds = [dict(zip(cols, row, strict=True)) for row in rows]
     for row in preds:  # stored encrypted when a data key is configured
         row["attributes"] = _record(str(row["attributes"]).encode()) or row["attributes"]
     outcomes = [

@@ -70,7 +70,13 @@ def test_decision_events_pseudonymise_the_application_and_the_client(tmp_path: P
     guard = Guard(settings, stream="test")
     apps = [{"application_id": "APP-1", "client_id": "CLI-7"}, {"application_id": "APP-2"}]
     results = [
-        {"prediction_id": p, "default_probability": 0.1, "risk_category": "LOW"} for p in ("a", "b")
+        {
+            "prediction_id": p,
+            "default_probability": 0.1,
+            "risk_category": "LOW",
+            "decision": "approve",
+        }
+        for p in ("a", "b")
     ]
     events = guard.decision_events("s", endpoint="predict", model="m:1", applications=apps,
                                    results=results)  # fmt: skip
