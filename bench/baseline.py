@@ -90,3 +90,17 @@ def prepare(tree: Path, home: Path, env: dict[str, str], *, batch_rows: int) -> 
     cmd = [str(root / ".venv" / "bin" / "bentoml"), "serve", "service:LoanDefaultService",
            "--host", "127.0.0.1", "--port", str(HTTP_PORT)]  # fmt: skip
     return Baseline(root, cmd, env, made["singles"], made["batch"])
+
+
+def report(results: dict, levels: list[int]) -> None:
+    """This service against the other checkout, scenario by scenario (same run): ``results``
+    holds ``bench/serve.py``'s load results by (server, scenario)."""
+    print("--- against the baseline tree (same run; >= 100% means no slower):")
+    for c in levels:
+        now, then = results["bentoml", f"c{c}"], results["before", f"c{c}"]
+        gnow, gthen = results["grpc", f"c{c}"], results["before_grpc", f"c{c}"]
+        print(f"    c={c:<3} REST {now.rps:,.0f} vs {then.rps:,.0f} req/s = "
+              f"{now.rps / then.rps:.0%}, p50 {now.p50 * 1e3:.2f} vs {then.p50 * 1e3:.2f} ms; "
+              f"gRPC {gnow.rps:,.0f} vs {gthen.rps:,.0f} = {gnow.rps / gthen.rps:.0%}")  # fmt: skip
+    now, then = results["bentoml", "batch"], results["before", "batch"]
+    print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")

@@ -14,26 +14,15 @@ process, best of 5 repeats; ratios against the baseline are printed.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from typing import Any
+
+from timing import per_call  # bench/ is on sys.path when run as a script
 
 from loan_default.attribution import fold_contributions
 from loan_default.data.generate import generate_applications
 from loan_default.reasons import principal_reasons, reason_codes
 from loan_default.schema import LABEL, frame_to_records
 from tests.runners.tiny_model import train
-
-
-def _per_call(fn: Callable[[], Any], seconds: float) -> float:
-    best = float("inf")
-    for _ in range(5):
-        calls, start = 0, time.process_time()
-        while time.process_time() - start < seconds / 5:
-            fn()
-            calls += 1
-        best = min(best, (time.process_time() - start) / calls)
-    return best
 
 
 def main() -> None:
@@ -58,8 +47,8 @@ def main() -> None:
         def contributions_only(X: Any = X) -> None:
             model.contributions_matrix(X)
 
-        base = _per_call(contributions_only, args.seconds)
-        extra = _per_call(reasons, args.seconds)
+        base = per_call(contributions_only, args.seconds)
+        extra = per_call(reasons, args.seconds)
         print(f"{rows:>2} row(s): contributions {base * 1e6:9.1f} us (baseline)   "
               f"fold + reasons {extra * 1e6:8.1f} us  {extra / base:5.2f} x")  # fmt: skip
 

@@ -14,26 +14,14 @@ repeats; ratios against the LightGBM baseline are printed.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
-from typing import Any
+
+from timing import per_call  # bench/ is on sys.path when run as a script
 
 from loan_default.data.generate import generate_applications
 from loan_default.model import ScoringModel
 from loan_default.schema import LABEL, frame_to_records
 from training.candidates import build_pipeline, scoring_estimator
 from training.config import TrainingConfig
-
-
-def _per_call(fn: Callable[[], Any], seconds: float) -> float:
-    best = float("inf")
-    for _ in range(5):
-        calls, start = 0, time.process_time()
-        while time.process_time() - start < seconds / 5:
-            fn()
-            calls += 1
-        best = min(best, (time.process_time() - start) / calls)
-    return best
 
 
 def main() -> None:
@@ -56,16 +44,16 @@ def main() -> None:
         pipeline.fit(X, y, **kwargs)
         models[name] = ScoringModel(*scoring_estimator(pipeline), num_threads=1)
     record = frame_to_records(X.head(1))
-    base = _per_call(lambda: models["lightgbm"].predict_proba_records(record), args.seconds)
+    base = per_call(lambda: models["lightgbm"].predict_proba_records(record), args.seconds)
     card_model = models["scorecard"]
     card = card_model.scorecard()
     assert card is not None
     rows = {
         "lightgbm (200 trees, C single-row path)": base,
-        "scorecard predict": _per_call(
+        "scorecard predict": per_call(
             lambda: card_model.predict_proba_records(record), args.seconds
         ),
-        "scorecard points per characteristic": _per_call(
+        "scorecard points per characteristic": per_call(
             lambda: card.points(card_model.features.transform_records(record)), args.seconds
         ),
     }

@@ -357,7 +357,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
               f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     met = _verdict(results, raw, levels, args.batch_rows)
     if args.baseline_tree:
-        _versus_baseline(results, levels)
+        baseline.report(results, levels)
     if "bentoml_enriched" in ports:
         met = _report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
@@ -433,19 +433,6 @@ def _report(targets: dict[str, bool]) -> bool:
 def _grpc(name: str) -> str:
     """The results key of a server's gRPC scenarios (``grpc`` for the current service)."""
     return "grpc" if name == "bentoml" else f"{name}_grpc"
-
-
-def _versus_baseline(results: dict, levels: list[int]) -> None:
-    """This service against the other checkout, scenario by scenario (same run)."""
-    print("--- against the baseline tree (same run; >= 100% means no slower):")
-    for c in levels:
-        now, then = results["bentoml", f"c{c}"], results["before", f"c{c}"]
-        gnow, gthen = results["grpc", f"c{c}"], results["before_grpc", f"c{c}"]
-        print(f"    c={c:<3} REST {now.rps:,.0f} vs {then.rps:,.0f} req/s = "
-              f"{now.rps / then.rps:.0%}, p50 {now.p50 * 1e3:.2f} vs {then.p50 * 1e3:.2f} ms; "
-              f"gRPC {gnow.rps:,.0f} vs {gthen.rps:,.0f} = {gnow.rps / gthen.rps:.0%}")  # fmt: skip
-    now, then = results["bentoml", "batch"], results["before", "batch"]
-    print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")
 
 
 def _row(name: str, scenario: str, r: LoadResult, rows: int = 1) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import bentoml
 from mlflow.exceptions import MlflowException
 
-from loan_default.aliases import BENTO_TAG, MODEL_NAME, client
+from loan_default.aliases import APPROVALS_TAG, BENTO_TAG, MODEL_NAME, STATUS_TAG, client
 from loan_default.errors import ConfigError, NotFoundError
 from loan_default.settings import LoanSettings
 from loan_default.store import BENTO_MODEL_NAME
@@ -105,9 +105,9 @@ def trace(prediction_id: str, settings: LoanSettings | None = None) -> Lineage:
     out.add("feature schema fingerprint", meta.get("schema_fingerprint"))
     out.add("artifact SHA-256", meta.get("artifact_sha256"))
     tags = _version_tags(settings, tag)
-    out.add("governance status", tags.get("governance.status"))
+    out.add("governance status", tags.get(STATUS_TAG))
     try:
-        approvals = json.loads(tags.get("governance.approvals") or "[]")
+        approvals = json.loads(tags.get(APPROVALS_TAG) or "[]")
     except json.JSONDecodeError:
         approvals = []
     out.approvals = [a for a in approvals if isinstance(a, dict)]

@@ -22,6 +22,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from loan_default.aliases import APPROVALS_TAG, STATUS_TAG
 from loan_default.training_metrics import METRICS, TrainingMetrics
 
 NOT_RECORDED = "not recorded"
@@ -73,7 +74,7 @@ class CardFacts:
 
     def approvals(self) -> list[dict[str, Any]]:
         """``governance.approvals`` of the MLflow version (a JSON list), else []."""
-        raw = self.mlflow_tags.get("governance.approvals")
+        raw = self.mlflow_tags.get(APPROVALS_TAG)
         try:
             value = json.loads(raw) if raw else []
         except json.JSONDecodeError:
@@ -81,7 +82,7 @@ class CardFacts:
         return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
 
     def status(self) -> str:
-        return self.mlflow_tags.get("governance.status") or NOT_RECORDED
+        return self.mlflow_tags.get(STATUS_TAG) or NOT_RECORDED
 
 
 def _v(value: Any) -> str:
