@@ -19,15 +19,10 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,32 +30,10 @@ sys.path.insert(0, str(ROOT))
 BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
 PORT = 3510
 
+from serve import server  # noqa: E402  (bench/ is on sys.path)
 
-@contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[None]:
-    command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1",
-               "--port", str(PORT)]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out,
-                                start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start; see {log}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+COMMAND = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1",
+           "--port", str(PORT)]  # fmt: skip
 
 
 def wrk(body: bytes, token: str | None, seconds: float, folder: Path) -> dict[str, float]:
@@ -137,7 +110,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     for round_ in range(args.rounds):
         for name, env in configs.items():
-            with serving(env, home / f"serve-{name}.log"):
+            with server(f"security-{name}", COMMAND, env, PORT, start_timeout=180):
                 wrk(body, token if name != "off" else None, 2, home)  # warm-up
                 result = wrk(body, token if name != "off" else None, args.seconds, home)
             runs[name].append(result)

@@ -82,16 +82,23 @@ def train_bench_model(rows: int, seed: int) -> str:
 
 @contextmanager
 def server(
-    name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path = ROOT
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    cwd: Path = ROOT,
+    *,
+    start_timeout: float = 120,
 ) -> Iterator[None]:
-    """Start a server in its own process group, wait until it answers, stop it after."""
+    """Start a server in its own process group, wait until it answers, stop it after (its
+    log: ``bench-serve-<name>.log`` in the temporary folder)."""
     log = Path(tempfile.gettempdir()) / f"bench-serve-{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd, env=env, cwd=cwd, stdout=out, stderr=out, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
@@ -103,7 +110,7 @@ def server(
                     break
                 time.sleep(0.5)
         else:
-            raise RuntimeError(f"{name} did not start in 120 s; see {log}")
+            raise RuntimeError(f"{name} did not start in {start_timeout:g} s; see {log}")
         yield
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
