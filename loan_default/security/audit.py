@@ -35,7 +35,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from loan_default.security.keys import load_private_key, private_pem, write_private
+from loan_default.security.keys import create_private, load_private_key, private_pem
 from loan_default.security.records import RecordCipher, decode_line
 from loan_default.traffic import utcnow
 
@@ -71,8 +71,7 @@ class CheckpointSigner:
 
     def __init__(self, key_path: Path) -> None:
         if not key_path.exists():
-            key = ed25519.Ed25519PrivateKey.generate()
-            write_private(key_path, private_pem(key))
+            create_private(key_path, private_pem(ed25519.Ed25519PrivateKey.generate()))
         key = load_private_key(key_path, what="LOAN_AUDIT_SIGNING_KEY_FILE")
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise TypeError(f"{key_path}: the audit signing key must be Ed25519")

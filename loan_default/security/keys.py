@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,17 +35,37 @@ class VerificationKey:
     key: Any  # a cryptography public key, or the HMAC secret bytes
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only (0600, its folder 0700), atomically."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _private_temp(path: Path, data: bytes) -> Path:
+    """``data`` written and synced to a fresh 0600 file beside ``path`` (a name no one shares)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    tmp.replace(path)
+    return Path(name)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file readable by its owner only (0600, its folder 0700), atomically."""
+    _private_temp(path, data).replace(path)
+
+
+def create_private(path: Path, data: bytes) -> bool:
+    """Create a secret file unless it exists; ``False`` when another writer got there first.
+
+    Two processes starting together (the service's workers) must end up with *one* key: the
+    file appears complete or not at all (a hard link of a synced temporary file), and the first
+    writer wins, so no one replaces a key another process has already read.
+    """
+    tmp = _private_temp(path, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    return True
 
 
 def read_secret(path: Path, *, what: str) -> bytes:

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from loan_default.errors import ConfigError, InputError
-from loan_default.security.keys import read_secret, write_private
+from loan_default.security.keys import create_private, read_secret, write_private
 
 ENCRYPTED = "A256GCM"
 _PREFIX = b'{"enc":"A256GCM"'
@@ -166,7 +166,7 @@ class Pseudonymiser:
     @classmethod
     def load_or_create(cls, path: Path) -> Pseudonymiser:
         if not path.exists():
-            write_private(path, secrets.token_hex(32).encode())
+            create_private(path, secrets.token_hex(32).encode())
         return cls(read_secret(path, what="LOAN_PSEUDONYM_KEY_FILE"))
 
     def __call__(self, identifier: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,35 @@ def test_pseudonyms_are_stable_and_keyed(tmp_path: Path) -> None:
     b = Pseudonymiser.load_or_create(tmp_path / "b.key")
     assert a("APP-1") == a("APP-1") != b("APP-1")
     assert "APP-1" not in str(a("APP-1")) and a(None) is None
+
+
+def _pseudonym_of_a_fresh_key(path: str, start: Any, names: Any) -> None:
+    start.wait()
+    try:
+        names.put(Pseudonymiser.load_or_create(Path(path))("client-1"))
+    except OSError as exc:
+        names.put(f"failed: {exc}")
+
+
+def test_workers_starting_together_share_one_pseudonym_key(tmp_path: Path) -> None:
+    # The service's workers create the key at the same moment on a first start; each must end
+    # up with the key on disk (the first writer's), not its own, or one client gets two names.
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = tmp_path / f"round{attempt}" / "security" / "pseudonym.key"
+        start, names = ctx.Barrier(6), ctx.Queue()
+        workers = [
+            ctx.Process(target=_pseudonym_of_a_fresh_key, args=(str(path), start, names))
+            for _ in range(6)
+        ]
+        for worker in workers:
+            worker.start()
+        seen = {names.get(timeout=30) for _ in workers}
+        for worker in workers:
+            worker.join(timeout=30)
+        assert seen == {Pseudonymiser.load_or_create(path)("client-1")}
+        assert sorted(p.name for p in path.parent.iterdir()) == ["pseudonym.key"]
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_decision_events_pseudonymise_the_application_and_the_client(tmp_path: Path) -> None:
