@@ -92,9 +92,15 @@ def prepare(tree: Path, home: Path, env: dict[str, str], *, batch_rows: int) -> 
     return Baseline(root, cmd, env, made["singles"], made["batch"])
 
 
-def report(results: dict, levels: list[int]) -> None:
+_PAIRS = (("REST", "bentoml", "before"), ("gRPC", "grpc", "before_grpc"))
+
+
+def report(
+    results: dict, levels: list[int], rounds: dict[tuple[str, str], list] | None = None
+) -> None:
     """This service against the other checkout, scenario by scenario (same run): ``results``
-    holds ``bench/serve.py``'s load results by (server, scenario)."""
+    holds ``bench/serve.py``'s load results by (server, scenario) (medians over the rounds),
+    ``rounds`` every round's, whose ratios are printed one by one."""
     print("--- against the baseline tree (same run; >= 100% means no slower):")
     for c in levels:
         now, then = results["bentoml", f"c{c}"], results["before", f"c{c}"]
@@ -102,5 +108,10 @@ def report(results: dict, levels: list[int]) -> None:
         print(f"    c={c:<3} REST {now.rps:,.0f} vs {then.rps:,.0f} req/s = "
               f"{now.rps / then.rps:.0%}, p50 {now.p50 * 1e3:.2f} vs {then.p50 * 1e3:.2f} ms; "
               f"gRPC {gnow.rps:,.0f} vs {gthen.rps:,.0f} = {gnow.rps / gthen.rps:.0%}")  # fmt: skip
+        if rounds and len(rounds["bentoml", f"c{c}"]) > 1:
+            for label, ours, theirs in _PAIRS:
+                pairs = zip(rounds[ours, f"c{c}"], rounds[theirs, f"c{c}"], strict=True)
+                each = ", ".join(f"{a.rps / b.rps:.0%}" for a, b in pairs)
+                print(f"          {label} round by round: {each}")
     now, then = results["bentoml", "batch"], results["before", "batch"]
     print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")

@@ -23,7 +23,9 @@ run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
 With ``--baseline-tree PATH`` another checkout (say the commit before a change) is served beside
 the current one and measured in the same loop, and the ratios between the two are printed
-(``bench/baseline.py``).
+(``bench/baseline.py``). ``--rounds N`` repeats the single-request scenarios N times, the
+servers' order alternating, and reports medians (and each round's ratio to the baseline): on a
+shared machine one round's ratio moves by +-20%.
 """
 
 from __future__ import annotations
@@ -234,6 +236,12 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,64", help="Single-request concurrencies.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Single-request scenarios repeated this many times, interleaved; medians reported.",
+    )
+    parser.add_argument(
         "--enrichment",
         action="store_true",
         help="Also measure /v1/predict with a feature store on vs off (bench/enrichment.py).",
@@ -320,6 +328,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     else:
         batch_bodies_of = {}
     results: dict[tuple[str, str], LoadResult] = {}
+    rounds: dict[tuple[str, str], list[LoadResult]] = {}
     ports = {name: port for name, (_, _, port) in targets.items()}
     # All servers up at once (idle ones cost memory, not CPU), then each scenario measured on
     # every server back to back: on a shared machine whose load drifts by the minute, the
@@ -327,18 +336,22 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     with ExitStack() as stack:
         for name, (cmd, target_env, port) in targets.items():
             stack.enter_context(server(name, cmd, target_env, port, cwds[name]))
-        for c in levels:
-            for name, port in ports.items():
-                if name.startswith("bentoml_enriched"):
-                    continue  # its own case, below
-                sent = bodies.get(name, single_bodies)
-                results[name, f"c{c}"] = load(port, "/v1/predict", sent, c, args.seconds)
-                _row(name, f"predict c={c}", results[name, f"c{c}"])
-                if name in grpc_calls:
-                    url, message = grpc_calls[name]
-                    res = _grpc_load(url, message, c, args.seconds, port)
-                    results[_grpc(name), f"c{c}"] = res
-                    _row(f"{name} gRPC", f"Predict c={c}", res)
+        for turn in range(args.rounds):  # the servers' order alternates from round to round
+            order = list(ports.items()) if turn % 2 == 0 else list(ports.items())[::-1]
+            for c in levels:
+                for name, port in order:
+                    if name.startswith("bentoml_enriched"):
+                        continue  # its own case, below
+                    sent = bodies.get(name, single_bodies)
+                    res = load(port, "/v1/predict", sent, c, args.seconds)
+                    rounds.setdefault((name, f"c{c}"), []).append(res)
+                    _row(name, f"predict c={c}", res)
+                    if name in grpc_calls:
+                        url, message = grpc_calls[name]
+                        res = _grpc_load(url, message, c, args.seconds, port)
+                        rounds.setdefault((_grpc(name), f"c{c}"), []).append(res)
+                        _row(f"{name} gRPC", f"Predict c={c}", res)
+        results.update({key: _median(runs) for key, runs in rounds.items()})
         for name, port in ports.items():
             if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
                 continue  # single predictions only
@@ -364,7 +377,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
               f"{raw[kind + '_threads0']:,.0f} rows/s all cores")  # fmt: skip
     met = _verdict(results, raw, levels, args.batch_rows)
     if args.baseline_tree:
-        baseline.report(results, levels)
+        baseline.report(results, levels, rounds)
     if "bentoml_enriched" in ports:
         met = _report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
@@ -440,6 +453,11 @@ def _report(targets: dict[str, bool]) -> bool:
 def _grpc(name: str) -> str:
     """The results key of a server's gRPC scenarios (``grpc`` for the current service)."""
     return "grpc" if name == "bentoml" else f"{name}_grpc"
+
+
+def _median(runs: list[LoadResult]) -> LoadResult:
+    """The run of median throughput (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
 
 
 def _row(name: str, scenario: str, r: LoadResult, rows: int = 1) -> None:

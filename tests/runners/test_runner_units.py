@@ -56,6 +56,22 @@ def test_every_worker_finds_every_workers_ids(tmp_path: Path) -> None:
     second.close()
 
 
+def test_the_index_wal_is_checkpointed_by_its_thread_not_by_the_calls(tmp_path: Path) -> None:
+    index = PredictionIndex(tmp_path, "w1", checkpoint_seconds=0.05)
+    assert index._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    empty = index.path.stat().st_size
+    for n in range(300):
+        index.add([f"p{n}"], model_version="v1")
+    deadline = time.monotonic() + 30
+    while index.path.stat().st_size == empty and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert index.path.stat().st_size > empty  # the rows reached the database file
+    index.close()
+    reopened = PredictionIndex(tmp_path, "w2")
+    assert reopened.lookup("p299") == "v1"
+    reopened.close()
+
+
 def test_prediction_ids_are_unique_time_ordered_version_7_uuids() -> None:
     before = time.time_ns() // 1_000_000
     ids = new_prediction_ids(1000) + new_prediction_ids(1)
