@@ -82,7 +82,8 @@ demo: export LOAN_DOCS_PUBLIC ?= true
 demo: export LOAN_FEATURE_STORE ?= memory:$(abspath $(DEMO_STORE))
 demo: dev-keys demo-model ## Generate data, train, register, promote, serve (auth on); then show drift being caught
 	@mkdir -p $(VAR)/logs
-	@$(PY) -m loanctl.demo_enrichment store --data $(DEMO_DATA) --out $(DEMO_STORE)
+	@$(PY) -m loanctl.demo_enrichment store --data $(DEMO_DATA) --out $(DEMO_STORE) \
+	  --replay-seed 101 --replay-seed 102 --replay-rows $(DEMO_ROWS)
 	@echo "starting the service (log: $(VAR)/logs/demo-serve.log)"
 	@$(SERVE_CMD) > $(VAR)/logs/demo-serve.log 2>&1 & server=$$!; \
 	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT INT TERM; \

@@ -1,8 +1,8 @@
 """The demo's feature-store step (``make demo-enrichment``): one application scored by client key.
 
-``store`` writes the demo's in-memory feature store: for each client of the demo data, the bureau
-fields of its latest application, known as of that application's date (the rows a bureau feed
-would leave in the store). ``show`` then sends a running service one application of a stored
+``store`` writes the demo's in-memory feature store: for each client of the demo data (and of the
+demo's replays), the bureau fields of its latest application, known as of that application's
+date (the rows a bureau feed would leave in the store). ``show`` then sends a running service one application of a stored
 client *without* its bureau fields, prints what the store filled in and how old it was, and
 checks that the answer equals the same application sent with those fields.
 
@@ -31,12 +31,27 @@ BUREAU = ("score_source_1", "score_source_2", "score_source_3", "social_circle_d
 def store(
     data: Annotated[Path, typer.Option(help="Canonical applications (.parquet or .csv).")],
     out: Annotated[Path, typer.Option(help="The store file to write (.jsonl).")],
+    replay_seed: Annotated[
+        list[int] | None,
+        typer.Option(help="Also the clients a `loanctl monitor replay --seed N` sends (repeat)."),
+    ] = None,
+    replay_rows: Annotated[int, typer.Option(min=1, help="Rows of those replays.")] = 3000,
 ) -> None:
-    """Write each client's latest bureau fields to a .jsonl feature store."""
+    """Write each client's latest bureau fields to a .jsonl feature store.
+
+    A bureau reports on every applicant, so the demo's store also holds the clients of the
+    demo's replays (drawn again from the generator with the replay's seed): their lookups hit,
+    as a lender's would, and the sidecar's miss-share alert stays quiet.
+    """
+    import pandas as pd
+
+    from loan_default.data.generate import generate_applications
     from loan_default.data.io import read_table
     from loan_default.schema import frame_to_records
 
-    frame = read_table(data).sort_values("application_date")
+    frames = [read_table(data)]
+    frames += [generate_applications(replay_rows, seed=seed) for seed in replay_seed or ()]
+    frame = pd.concat(frames, ignore_index=True).sort_values("application_date")
     latest = frame.dropna(subset=["client_id"]).groupby("client_id", sort=True).tail(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as lines:
