@@ -2,9 +2,10 @@
 
 ``store`` writes the demo's in-memory feature store: for each client of the demo data (and of the
 demo's replays), the bureau fields of its latest application, known as of that application's
-date (the rows a bureau feed would leave in the store). ``show`` then sends a running service one application of a stored
-client *without* its bureau fields, prints what the store filled in and how old it was, and
-checks that the answer equals the same application sent with those fields.
+date (the rows a bureau feed would leave in the store). ``show`` then sends a running service
+one application of a stored client *without* its bureau fields, prints what the store filled
+in and how old it was, and checks that the answer equals the same application sent with those
+fields.
 
 Run as ``python -m loanctl.demo_enrichment store|show``; the token for an authenticated service
 comes from ``LOAN_TOKEN`` (never a command-line argument).
