@@ -16,6 +16,7 @@ the shared machine's load falls on all; the ratios of the means are the result.
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,16 +63,17 @@ class BlockingFileLookup(InMemoryLookup):
 
 
 def verdict(runs: dict[str, list[LoadResult]], concurrency: int) -> dict[str, bool]:
-    """Print each store's comparison with no store; the targets, each with whether it was met."""
+    """Print each store's comparison with no store (medians of the alternated runs); the
+    targets, each with whether it was met."""
     off = runs["off"]
-    rps_off = sum(r.rps for r in off) / len(off)
-    p50_off = sum(r.p50 for r in off) / len(off)
+    rps_off = statistics.median(r.rps for r in off)
+    p50_off = statistics.median(r.p50 for r in off)
     targets: dict[str, bool] = {}
     for name, on in runs.items():
         if name == "off":
             continue
-        rps_on = sum(r.rps for r in on) / len(on)
-        p50_on = sum(r.p50 for r in on) / len(on)
+        rps_on = statistics.median(r.rps for r in on)
+        p50_on = statistics.median(r.p50 for r in on)
         loss = 1 - rps_on / rps_off
         added = p50_on - p50_off
         print(
