@@ -10,8 +10,9 @@ stored values' validation and the longer answer and traffic-log line.
 A third server reads the same file through a store that says it blocks
 (:class:`BlockingFileLookup`, through ``LOAN_FEATURE_STORE_FEAST_FACTORY``): the path a network
 store such as Feast's takes (a thread per event-loop turn, a timer), without the network.
-The servers are measured alternately (off, memory, thread, thread, memory, off) so a shift in
-the shared machine's load falls on all; the ratios of the means are the result.
+The servers are measured alternately (off, memory, thread, then thread, memory, off, for
+``--rounds`` rounds, at least two) so a shift in the shared machine's load falls on all; the
+ratios of the medians are the result.
 """
 
 from __future__ import annotations
