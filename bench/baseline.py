@@ -16,6 +16,7 @@ to ``loan_default.data.generate``), ``tests/runners/tiny_model.py``'s ``payloads
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,8 @@ def report(
 ) -> None:
     """This service against the other checkout, scenario by scenario (same run): ``results``
     holds ``bench/serve.py``'s load results by (server, scenario) (medians over the rounds),
-    ``rounds`` every round's, whose ratios are printed one by one."""
+    ``rounds`` every round's: each round's ratio (the two servers measured back to back) and
+    their median, the figure to quote when the machine's load moves between rounds."""
     print("--- against the baseline tree (same run; >= 100% means no slower):")
     for c in levels:
         now, then = results["bentoml", f"c{c}"], results["before", f"c{c}"]
@@ -111,7 +113,9 @@ def report(
         if rounds and len(rounds["bentoml", f"c{c}"]) > 1:
             for label, ours, theirs in _PAIRS:
                 pairs = zip(rounds[ours, f"c{c}"], rounds[theirs, f"c{c}"], strict=True)
-                each = ", ".join(f"{a.rps / b.rps:.0%}" for a, b in pairs)
-                print(f"          {label} round by round: {each}")
+                each = [a.rps / b.rps for a, b in pairs]
+                listed = ", ".join(f"{r:.0%}" for r in each)
+                print(f"          {label} median of the rounds' ratios "
+                      f"{statistics.median(each):.0%} ({listed})")  # fmt: skip
     now, then = results["bentoml", "batch"], results["before", "batch"]
     print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")
