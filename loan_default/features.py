@@ -115,7 +115,8 @@ _GATHER = np.concatenate([_NUM, _DEN, _YEARS, _SCORES])
 
 
 def _derive(base: np.ndarray, out: np.ndarray) -> None:
-    """Write the derived features of :data:`DERIVED` into ``out`` (n x len(DERIVED)).
+    """Write the derived features of :data:`DERIVED`, then the :data:`INTERACTIONS`, into
+    ``out`` (n x (len(DERIVED) + len(INTERACTIONS))).
 
     ``base`` holds the canonical feature columns in schema order (NaN = missing). This is the
     single definition of every derived feature. It works on whole column blocks with few numpy
@@ -142,6 +143,7 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     np.fmin.reduce(scores, axis=1, out=out[:, 9])
     np.fmax.reduce(scores, axis=1, out=out[:, 10])
     out[:, 11] = 3 - n_present
+    _interact(scores, missing, out[:, : len(DERIVED)], out[:, len(DERIVED) :])
 
 
 # -- Interactions: features that earned their place on the real sample (docs/training.md). ---
@@ -158,17 +160,18 @@ INTERACTIONS: tuple[FeatureInfo, ...] = (
 )
 
 
-def _interact(base: np.ndarray, derived: np.ndarray, out: np.ndarray) -> None:
-    """Write the :data:`INTERACTIONS` into ``out`` from the base and the derived columns.
+def _interact(
+    scores: np.ndarray, missing: np.ndarray, derived: np.ndarray, out: np.ndarray
+) -> None:
+    """Write the :data:`INTERACTIONS` into ``out`` from the external scores (``missing``: which
+    are NaN) and the derived columns (``_derive`` calls it with what it has gathered).
 
     Scores lie in [0, 1] (the schema refuses anything else), so both are finite for any
     accepted input; no scores at all gives missing.
     """
-    mean = derived[:, 8]
-    scores = base[:, _SCORES]
-    filled = np.where(np.isnan(scores), mean[:, None], scores)
-    out[:, 0] = filled[:, 0] * filled[:, 1] * filled[:, 2]
-    out[:, 1] = derived[:, 10] - derived[:, 9]
+    filled = np.where(missing, derived[:, 8:9], scores)  # a missing score -> the mean of the rest
+    np.multiply.reduce(filled, axis=1, out=out[:, 0])
+    np.subtract(derived[:, 10], derived[:, 9], out=out[:, 1])
 
 
 def feature_sources() -> dict[str, tuple[str, ...]]:
@@ -321,11 +324,11 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             order="F" if fortran else "C",
         )
         out[:, :n_base] = base
-        _derive(base, out[:, n_base:n_derived])
-        _interact(base, out[:, n_base:n_derived], out[:, n_derived:])
+        _derive(base, out[:, n_base:])
         bounds = getattr(self, "clip_range_", None)  # absent while fitting and in old pickles
-        if bounds is not None:
-            np.clip(out, bounds[0], bounds[1], out=out)  # NaN stays NaN
+        if bounds is not None:  # np.clip's checks cost more than these two calls on a row
+            np.maximum(out, bounds[0], out=out)  # NaN stays NaN
+            np.minimum(out, bounds[1], out=out)
         return out
 
     # -- describing --------------------------------------------------------------------------
