@@ -132,4 +132,8 @@ def build_context(models: list[str], context: Path) -> Path:
     store.mkdir(parents=True)
     for tag in models:
         bentoml.models.BentoModel(bentoml.models.get(tag).tag).resolve(store)
+    # Copied as they are (owned by root in the image): readable by the image's user, whatever
+    # the modes of the host's store (a model's folder is made private there).
+    for path in [context, *context.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return context

@@ -146,31 +146,44 @@ def test_the_sidecar_runs_once_in_its_image_as_the_cluster_runs_it(
     assert config["Entrypoint"] == ["loanctl"] and config["Cmd"] == ["monitor", "run"]
     options, _ = monitor_command(world)
     # `docker run` copies the image first with vfs (minutes): one run does everything.
-    script = (
-        "set -e; id -u; loanctl --version; "
-        "if touch /app/src/x 2>/dev/null; then echo code-writable; fi; "
-        "loanctl monitor run --once --no-evidently"
-    )
+    script = SCRIPT.format(state=STATE)
     output = _docker(
         "run", "--rm", *options, "--entrypoint", "/bin/sh", image, "-c", script, timeout=1800
     )
+    check_run(output, world, uid=UID)
+
+
+# Who runs it, the version, whether the code can be changed (it must not), then the sidecar.
+SCRIPT = (
+    "set -e; id -u; loanctl --version; "
+    "if touch /app/src/x 2>/dev/null; then echo code-writable; fi; "
+    "loanctl monitor run --once --metrics-file {state}/metrics.prom"
+)
+
+
+def check_run(output: str, world: World, *, uid: int) -> None:
+    """What ``SCRIPT`` must have printed and left on the volumes."""
     lines = output.splitlines()
-    assert lines[0] == str(UID), output  # the image's user, not root
+    assert lines[0] == str(uid), output  # the image's user, not root
     assert lines[1].startswith("loanctl 0.1"), output
     assert "code-writable" not in output  # read-only root filesystem
-    windows = [line for line in lines if f"records of {MODEL_TAG}" in line]
+    windows = [line for line in lines if f"records of {MODEL_VERSION}," in line]
     assert len(windows) == 3, output
     assert "drifted: none" in windows[0], output
     assert "drifted: none" not in windows[1], output  # the shifted population is caught
     assert "trigger drift" in output
 
-    reports = world.state / "reports"
-    assert len([p for p in reports.iterdir() if (p / "index.html").is_file()]) == 3
+    reports = [p for p in (world.state / "reports").iterdir() if (p / "index.html").is_file()]
+    assert len(reports) == 3
+    for report in reports:  # Evidently's page too: its package and its files work in the image
+        assert (report / f"evidently-{MODEL_VERSION}.html").stat().st_size > 10_000
+    metrics = (world.state / "metrics.prom").read_text()
+    assert f'model_version="{MODEL_VERSION}"' in metrics
     with sqlite3.connect(world.state / "state.db") as db:
         row = db.execute("select checkpoint from cursor where kind = 'predictions'").fetchone()
     assert row and row[0]  # where the next run goes on reading
     owners = {path.stat().st_uid for path in world.state.rglob("*")}
-    assert owners == {UID}  # written by the image's user
+    assert owners == {uid}  # written by the image's user
     # The incident paused every scoring replica (the pause switch on the shared volume), and
     # the pause was audited, encrypted with the mounted data key and signed with its key.
     pause = control.status(world.shared)

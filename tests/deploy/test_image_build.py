@@ -162,6 +162,9 @@ def test_the_monitor_context_holds_the_sources_and_the_models(tmp_path: Path) ->
     assert not list(src.rglob("__pycache__"))
     assert (src / "configs" / "monitoring.yaml").is_file()
     assert (context / "bentoml" / "models" / "loan_default" / "vmonitorcontext").is_dir()
+    # Owned by root in the image: every file readable (every folder open) by its user.
+    modes = {p.stat().st_mode & 0o777 for p in context.rglob("*")}
+    assert modes == {0o755, 0o644}
 
 
 # The shape of BentoML 1.4's generated Dockerfile (Bento v2), shortened.
