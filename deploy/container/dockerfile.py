@@ -98,8 +98,9 @@ def wheels_stage(
         wheels_url: where ``image.py`` serves the wheels, the package list and uv.
         packages: the file name of the package list (``serving.txt``, ``monitor.txt``).
         digest: names the stage's inputs, so a changed list, lock or uv rebuilds it.
-        hooks: shell commands (each starting ``" \\\n    && "``) run after the install, e.g.
-            to put the project's sources on the venv's path; they must not depend on the code.
+        hooks: shell commands run after the install (each a continued line starting with
+            ``&&``), e.g. to put the project's sources on the venv's path; they must not
+            depend on the code.
     """
     return WHEELS_STAGE.format(
         base=base_image, url=wheels_url, digest=digest, packages=packages, hooks=hooks
