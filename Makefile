@@ -253,9 +253,11 @@ dev-keys: install ## Development keys under $(VAR)/security (kept if present): t
 	@$(LOANCTL) auth dev-keys > /dev/null
 	@echo "development keys: $(VAR)/security; a token: $(LOANCTL) auth token --role analyst"
 
+# The model tag `make bento` packs and `make container-monitor` puts into the monitor's image.
+SERVED_MODEL_TAG = $(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))'
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
-	tag="$$($(PY) -c 'from runners.loading import resolve_model_tag; from runners.settings import ServingSettings; print(resolve_model_tag(ServingSettings()))')" \
+	tag="$$($(SERVED_MODEL_TAG))" \
 	  && PATH="$(dir $(UV)):$$PATH" .venv/bin/bentoml build --arg model_tag=$$tag -o tag \
 	  | tee $(VAR)/last-bento.txt
 	@sed -i 's/^__tag__://' $(VAR)/last-bento.txt
@@ -268,6 +270,12 @@ CONTAINER_WORK := build/container
 CONTAINER_BASE := local/loan-default-os:bookworm
 CONTAINER_PACKAGES := python3 python3-venv ca-certificates libgomp1 curl
 IMAGE ?= loan-default:latest
+# The monitoring sidecar's image (`loanctl`; docs/deployment.md, "The monitor's image") and the
+# models it packs (default: the one `make bento` packs, LOAN_MODEL_TAG or the MLflow champion).
+MONITOR_IMAGE ?= loan-default-monitor:latest
+MONITOR_MODELS ?=
+# Loopback port on which the build fetches the wheels (for the build's duration only).
+CONTAINER_WHEELS_PORT ?= 3480
 .PHONY: model-import
 model-import: install ## Import a model archive (from `bentoml models export`) into the Bento store: ARCHIVE=
 	.venv/bin/bentoml models import "$(ARCHIVE)"
@@ -286,13 +294,29 @@ container: install container-engine ## Build the image ($(IMAGE)) from the Bento
 	  && $(MAKE) --no-print-directory bento && echo "  bento: $$((SECONDS - step)) s" \
 	  && $(PY) -m deploy.container.image --bento "$$(cat $(VAR)/last-bento.txt)" \
 	       --wheels $(CONTAINER_WORK)/wheels --context $(CONTAINER_WORK)/context --tag $(IMAGE) \
-	       --uv $(UV) \
+	       --uv $(UV) --port $(CONTAINER_WHEELS_PORT) \
 	  && echo "container $(IMAGE): $$((SECONDS - start)) s in all;" \
 	       "$$(docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1/1e6}')"
+
+.PHONY: container-monitor
+container-monitor: install container-engine ## Build the monitor's image ($(MONITOR_IMAGE)): loanctl, its packages, the served model
+	@mkdir -p $(CONTAINER_WORK)/monitor; start=$$SECONDS; \
+	  deploy/container/base-image.sh $(CONTAINER_BASE) $(CONTAINER_WORK) $(CONTAINER_PACKAGES) \
+	  && UV=$(UV) PYTHON=$(PY) deploy/container/wheels.sh $(CONTAINER_WORK) \
+	  && models="$(MONITOR_MODELS)" && models="$${models:-$$($(SERVED_MODEL_TAG))}" \
+	  && $(PY) -m deploy.container.image --target monitor $$(printf -- '--model %s ' $$models) \
+	       --wheels $(CONTAINER_WORK)/wheels --context $(CONTAINER_WORK)/monitor/context \
+	       --tag $(MONITOR_IMAGE) --uv $(UV) --port $(CONTAINER_WHEELS_PORT) \
+	  && echo "container $(MONITOR_IMAGE): $$((SECONDS - start)) s in all;" \
+	       "$$(docker image inspect -f '{{.Size}}' $(MONITOR_IMAGE) | awk '{printf "%.0f MB", $$1/1e6}')"
 
 .PHONY: test-container
 test-container: install ## Build the image and run it: probes, predict, gRPC, SIGTERM (slow, ~10-25 min)
 	.venv/bin/pytest -m container tests/deploy/test_container.py
+
+.PHONY: test-container-monitor
+test-container-monitor: install ## Build the monitor's image and run `loanctl monitor run --once` in it (slow, ~20-35 min)
+	.venv/bin/pytest -m container tests/deploy/test_container_monitor.py
 
 .PHONY: deploy-generate
 deploy-generate: install ## Regenerate deploy/k8s/base/prometheusrule.yaml from the alert rules

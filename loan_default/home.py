@@ -60,3 +60,20 @@ def configure_environment() -> Path:
     os.environ[HOME_VARIABLE] = str(home)  # absolute: children may start in another folder
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home(home)))
     return home
+
+
+def project_version() -> str:
+    """The platform's version: the installed distribution's, else the checkout's
+    ``pyproject.toml`` (a copy of the sources on the path, as in the monitor's image)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loan-default-platform")
+    except PackageNotFoundError:
+        pass
+    root = checkout_root()
+    if root is None:
+        return "unknown"
+    import tomllib
+
+    return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"])

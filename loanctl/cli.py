@@ -27,9 +27,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from loan_default.home import project_version
 
-        typer.echo(f"loanctl {version('loan-default-platform')}")
+        typer.echo(f"loanctl {project_version()}")
         raise typer.Exit()
 
 

@@ -5,7 +5,8 @@ do not work here:
 
 * it installs the packages from a package index (``apt-get``, ``pip install uv``, ``uv venv``,
   ``uv pip install -r``), which no image build here can reach: those steps are replaced by a
-  first stage, ``wheels``, that installs the serving packages from wheels served over loopback
+  first stage, ``wheels`` (:func:`wheels_stage`, shared with the monitor's image,
+  ``monitor_image.py``), that installs the serving packages from wheels served over loopback
   (``image.py``), and the final stage copies only the finished ``/app/.venv``;
 * it has some 30 steps, and with the vfs storage driver every step, even ``ENV`` or ``EXPOSE``,
   makes a container, that is a full copy of the image so far (about a minute each on a busy
@@ -24,22 +25,26 @@ import json
 import re
 
 WHEELS_STAGE = """\
-# Stage 1: the serving packages at their locked versions, from wheels downloaded on the host and
-# served over loopback, installed by the host's uv into /app/.venv. The digest names the inputs
-# (package list, lock, uv): the builder caches a RUN step by its text, not by what it fetches.
+# Stage 1: the image's packages ({packages}) at their locked versions, from wheels downloaded on
+# the host and served over loopback, installed by the host's uv into /app/.venv. The digest names
+# the inputs (package list, lock, uv): the builder caches a RUN step by its text, not by what it
+# fetches.
 FROM {base} AS wheels
 RUN echo "inputs {digest}" \\
     && curl -fsS {url}/uv -o /tmp/uv && chmod +x /tmp/uv \\
-    && curl -fsS {url}/serving.txt -o /tmp/serving.txt \\
+    && curl -fsS {url}/{packages} -o /tmp/{packages} \\
     && curl -fsS {url}/wheels/requirements.lock -o /tmp/requirements.lock \\
     && UV_PYTHON_DOWNLOADS=never /tmp/uv venv --quiet --python /usr/bin/python3 /app/.venv \\
     && VIRTUAL_ENV=/app/.venv /tmp/uv pip install --no-cache --no-index --compile-bytecode \\
-       --find-links {url}/wheels/ --constraint /tmp/requirements.lock -r /tmp/serving.txt \\
+       --find-links {url}/wheels/ --constraint /tmp/requirements.lock -r /tmp/{packages} \\
     && VIRTUAL_ENV=/app/.venv /tmp/uv pip check \\
-    && rm /tmp/uv /tmp/serving.txt /tmp/requirements.lock
+    && rm /tmp/uv /tmp/{packages} /tmp/requirements.lock{hooks}
 
-# Stage 2: the Bento's own steps, compacted; the package install replaced by a copy of stage 1.
 """
+STAGE_TWO = (
+    "# Stage 2: the Bento's own steps, compacted; the package install replaced by a copy of "
+    "stage 1.\n"
+)
 VENV_COPY = "COPY --from=wheels /app/.venv /app/.venv"
 HEALTHCHECK = (
     "HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \\\n"
@@ -81,6 +86,25 @@ def instructions(dockerfile: str) -> list[str]:
     if current:
         result.append("\n".join(current))
     return result
+
+
+def wheels_stage(
+    base_image: str, wheels_url: str, *, packages: str, digest: str = "-", hooks: str = ""
+) -> str:
+    """Stage 1 of every image: ``/app/.venv`` with the packages of the list ``packages``.
+
+    Args:
+        base_image: the image the stage starts from.
+        wheels_url: where ``image.py`` serves the wheels, the package list and uv.
+        packages: the file name of the package list (``serving.txt``, ``monitor.txt``).
+        digest: names the stage's inputs, so a changed list, lock or uv rebuilds it.
+        hooks: shell commands run after the install (each a continued line starting with
+            ``&&``), e.g. to put the project's sources on the venv's path; they must not
+            depend on the code.
+    """
+    return WHEELS_STAGE.format(
+        base=base_image, url=wheels_url, digest=digest, packages=packages, hooks=hooks
+    )
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
@@ -179,8 +203,8 @@ def multi_stage(
         f"LABEL org.opencontainers.image.version={_quoted(version)}",
         VENV_COPY,
     ]
-    stage = WHEELS_STAGE.format(base=base_image, url=wheels_url, digest=digest)
-    return stage + "\n\n".join(body) + "\n"
+    stage = wheels_stage(base_image, wheels_url, digest=digest, packages="serving.txt")
+    return stage + STAGE_TWO + "\n\n".join(body) + "\n"
 
 
 def _code_copy(copies: list[str]) -> str:

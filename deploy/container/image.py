@@ -13,10 +13,17 @@ where pip took a quarter of an hour). The wheels, the list and uv are served to 
 loopback HTTP, so they are never copied into any layer; the final stage copies only the finished
 virtual environment.
 
-Usage (``make container`` runs it)::
+The monitor's image (``--target monitor``, ``make container-monitor``) is built the same way
+from the same base and wheels: its own package list (``monitor.txt``) in stage 1, the project's
+sources and models instead of a Bento in stage 2 (``monitor_image.py``).
+
+Usage (``make container`` and ``make container-monitor`` run it)::
 
     python -m deploy.container.image --bento loan_default:latest --wheels build/container/wheels \
         --tag loan-default:latest --context build/container/context
+    python -m deploy.container.image --target monitor --model loan_default:v3 \
+        --wheels build/container/wheels --tag loan-default-monitor:latest \
+        --context build/container/monitor/context
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from deploy.container import monitor_image
 from deploy.container.dockerfile import executables, instructions, multi_stage
 
 SERVING = Path(__file__).with_name("serving.txt")
@@ -61,20 +69,20 @@ def build_context(bento_tag: str, context: Path) -> tuple[Path, str]:
     return context, str(bento.tag)
 
 
-def stage_inputs(wheels: Path, uv: Path, folder: Path) -> str:
+def stage_inputs(wheels: Path, uv: Path, folder: Path, packages: Path = SERVING) -> str:
     """Lay out what the first stage fetches in ``folder``; returns their digest.
 
-    ``folder`` gets ``wheels/`` (a link to the wheels), ``uv`` and ``serving.txt`` (copies). The
-    digest covers the list, the lock and uv: the wheels themselves are named by the lock.
+    ``folder`` gets ``wheels/`` (a link to the wheels), ``uv`` and the package list ``packages``
+    (copies). The digest covers the list, the lock and uv: the wheels are named by the lock.
     """
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / "wheels").symlink_to(wheels.resolve(), target_is_directory=True)
     shutil.copy2(uv, folder / "uv")
-    shutil.copy2(SERVING, folder / "serving.txt")
+    shutil.copy2(packages, folder / packages.name)
     digest = hashlib.sha256()
-    for path in (folder / "serving.txt", wheels / "requirements.lock", folder / "uv"):
+    for path in (folder / packages.name, wheels / "requirements.lock", folder / "uv"):
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
@@ -101,7 +109,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> int:
     """Assemble the context, write its Dockerfile and run ``docker build``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bento", default="loan_default:latest", help="Bento tag")
+    parser.add_argument(
+        "--target", choices=["serving", "monitor"], default="serving", help="which image"
+    )
+    parser.add_argument("--bento", default="loan_default:latest", help="Bento tag (serving)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="model tag to pack (monitor; repeatable)"
+    )
     parser.add_argument("--wheels", type=Path, required=True, help="folder from wheels.sh")
     parser.add_argument("--tag", action="append", required=True, help="image tag (repeatable)")
     parser.add_argument("--context", type=Path, required=True, help="build context folder")
@@ -113,28 +127,62 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.wheels} is not a complete wheels folder: run wheels.sh first")
     if args.uv is None or not args.uv.is_file():
         parser.error("no uv binary: pass --uv (make container passes the Makefile's UV)")
-    context, bento_tag = build_context(args.bento, args.context)
-    bento_dockerfile = (context / "env" / "docker" / "Dockerfile").read_text()
-    base = instructions(bento_dockerfile)[0].split()[1]
-    served = context.with_name("served")  # outside the context: in no layer
-    digest = stage_inputs(args.wheels, args.uv, served)
-    with serve_directory(served, args.port) as url:
-        dockerfile = context.with_name("Dockerfile")  # outside the context: not in the image
-        dockerfile.write_text(
-            multi_stage(
-                bento_dockerfile, base_image=base, wheels_url=url, digest=digest, version=bento_tag
-            )
+    if args.target == "monitor" and not args.model:
+        parser.error("--target monitor needs at least one --model (the models it analyses)")
+    served = args.context.with_name("served")  # outside the context: in no layer
+    dockerfile = args.context.with_name("Dockerfile")  # outside the context: not in the image
+    render: Callable[[str], str]  # the wheels' URL -> the Dockerfile
+    if args.target == "serving":
+        context, source = build_context(args.bento, args.context)
+        bento_dockerfile = (context / "env" / "docker" / "Dockerfile").read_text()
+        base = instructions(bento_dockerfile)[0].split()[1]
+        digest = stage_inputs(args.wheels, args.uv, served)
+        render = functools.partial(
+            multi_stage, bento_dockerfile, base_image=base, digest=digest, version=source
         )
+    else:
+        context = monitor_image.build_context(args.model, args.context)
+        source = "models " + ", ".join(args.model)
+        digest = stage_inputs(args.wheels, args.uv, served, monitor_image.PACKAGES)
+        render = functools.partial(
+            monitor_image.dockerfile, _base_image(), digest=digest, version=_version()
+        )
+    with serve_directory(served, args.port) as url:
+        dockerfile.write_text(render(wheels_url=url))
         tags = [part for tag in args.tag for part in ("-t", tag)]
         # No `--label`: the builder would add it as one more step after the venv's layer.
         command = ["docker", "build", "--network", "host", "-f", str(dockerfile), *tags]
         command.append(str(context))
-        print(f"building {', '.join(args.tag)} from Bento {bento_tag}", flush=True)
+        print(f"building {', '.join(args.tag)} from {source}", flush=True)
         start = time.monotonic()
         result = subprocess.run(command, check=False)
     if result.returncode == 0:
         print(f"built in {time.monotonic() - start:.0f} s: {', '.join(args.tag)}")
     return result.returncode
+
+
+def _base_image() -> str:
+    """The base image of both images: bentofile.yaml's ``docker.base_image`` (the Makefile's
+    CONTAINER_BASE; a test keeps them equal)."""
+    import yaml
+
+    bentofile = yaml.safe_load((monitor_image.ROOT / "bentofile.yaml").read_text())
+    return str(bentofile["docker"]["base_image"])
+
+
+def _version() -> str:
+    """The monitor image's version label: the project's version and its git commit."""
+    import tomllib
+
+    pyproject = tomllib.loads((monitor_image.ROOT / "pyproject.toml").read_text())
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=monitor_image.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{pyproject['project']['version']}-{commit or 'unknown'}"
 
 
 if __name__ == "__main__":

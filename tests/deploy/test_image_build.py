@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as metadata
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from deploy.container import monitor_image
 from deploy.container.dockerfile import (
     VENV_COPY,
     ContainerfileError,
@@ -37,15 +39,16 @@ def test_the_bentofile_base_image_is_the_one_make_container_builds() -> None:
     assert "dockerfile_template" not in (ROOT / "bentofile.yaml").read_text()
 
 
-FIRST_PARTY = {"loan_default", "runners", "service"}
+FIRST_PARTY = {"loan_default", "runners", "service", "training", "monitoring", "loanctl"}
 # Imports in the served modules that serving never runs, with the reason.
 NOT_SERVED = {"optbinning": "WoEScorecard.fit only (training); a fitted scorecard is numpy"}
 
 
-def _served_imports() -> dict[str, set[str]]:
-    """Third-party top-level modules imported anywhere (also inside functions) by service.py and
-    every project module it reaches, transitively: module -> the project modules importing it."""
-    todo: list[str] = ["service"]
+def _imports(*roots: str) -> tuple[dict[str, set[str]], set[str]]:
+    """Third-party top-level modules imported anywhere (also inside functions) by the project
+    modules ``roots`` and every project module they reach, transitively: module -> the project
+    modules importing it; and the project modules reached."""
+    todo: list[str] = list(roots)
     seen: set[str] = set()
     found: dict[str, set[str]] = {}
     while todo:
@@ -68,7 +71,7 @@ def _served_imports() -> dict[str, set[str]]:
                     todo += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
                 elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
                     found.setdefault(parts[0], set()).add(module)
-    return found
+    return found, seen
 
 
 def _closure(requirements: list[str]) -> set[str]:
@@ -91,17 +94,77 @@ def _closure(requirements: list[str]) -> set[str]:
     return set(extras_of)
 
 
-def test_the_serving_image_installs_every_package_the_service_imports() -> None:
-    requirements = [line.split("#")[0].strip() for line in SERVING.read_text().splitlines()]
+def _missing(package_list: Path, imports: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The modules of ``imports`` that no distribution installed by ``package_list`` provides."""
+    requirements = [line.split("#")[0].strip() for line in package_list.read_text().splitlines()]
     installed = _closure([r for r in requirements if r])
     distributions = metadata.packages_distributions()
-    missing = {
+    return {
         module: sorted(importers)
-        for module, importers in _served_imports().items()
-        if module not in NOT_SERVED
-        and not {canonicalize_name(d) for d in distributions.get(module, [module])} & installed
+        for module, importers in imports.items()
+        if not {canonicalize_name(d) for d in distributions.get(module, [module])} & installed
     }
+
+
+def test_the_serving_image_installs_every_package_the_service_imports() -> None:
+    imports, _ = _imports("service")
+    missing = _missing(SERVING, {m: i for m, i in imports.items() if m not in NOT_SERVED})
     assert not missing, f"add to deploy/container/serving.txt (module: imported by): {missing}"
+
+
+def test_the_monitor_image_installs_every_package_loanctl_and_monitoring_import() -> None:
+    # loanctl.cli registers every command (training's, the flows', the feature store's), so
+    # everything they import is needed: the sidecar's retraining triggers run the training flow.
+    imports, _ = _imports("loanctl.cli", "monitoring")
+    assert {"evidently", "prefect", "typer", "bentoml"} <= set(imports)  # the walk works
+    missing = _missing(monitor_image.PACKAGES, imports)
+    assert not missing, f"add to deploy/container/monitor.txt (module: imported by): {missing}"
+
+
+def test_the_monitor_image_holds_every_project_package_loanctl_reaches() -> None:
+    _, reached = _imports("loanctl.cli", "monitoring")
+    packages = {module.split(".")[0] for module in reached}
+    assert packages <= set(monitor_image.SOURCES), packages - set(monitor_image.SOURCES)
+    assert "configs" in monitor_image.SOURCES  # read beside the packages (parents[1])
+
+
+def test_the_monitor_dockerfile_runs_loanctl_as_uid_1034_with_the_venv_last() -> None:
+    dockerfile = monitor_image.dockerfile(BASE, wheels_url="http://x", digest="d", version="v")
+    steps = _stage_two(dockerfile)
+    assert steps[0] == f"FROM {BASE}" and steps[-1] == VENV_COPY
+    assert steps[-3] == "COPY . /app/"  # the sources and models, after the metadata
+    assert "USER 1034:1034" in steps  # numeric: Kubernetes can check runAsNonRoot
+    entrypoint = next(s for s in steps if s.startswith("ENTRYPOINT"))
+    (command,) = json.loads(entrypoint.removeprefix("ENTRYPOINT "))
+    assert command in monitor_image.console_scripts()
+    assert json.loads(next(s for s in steps if s.startswith("CMD"))[4:]) == ["monitor", "run"]
+    # Stage 1: the monitor's list, and the project on the venv's path with its scripts.
+    assert (
+        "-r /tmp/monitor.txt" in dockerfile and "--constraint /tmp/requirements.lock" in dockerfile
+    )
+    assert "echo /app/src > " in dockerfile and "_loan_default_platform.pth" in dockerfile
+    assert "from loanctl.cli import run" in dockerfile and "/app/.venv/bin/loanctl" in dockerfile
+    # The same stage 1 as the serving image's, but for the list and the project's hooks.
+    serving = multi_stage(BENTO_DOCKERFILE, base_image=BASE, wheels_url="http://x", digest="d")
+    first = instructions(serving)[1].replace("serving.txt", "monitor.txt")
+    assert instructions(dockerfile)[1].startswith(first)
+
+
+def test_the_monitor_context_holds_the_sources_and_the_models(tmp_path: Path) -> None:
+    from tests.runners.tiny_model import build
+
+    tag, _, _ = build(version="vmonitorcontext")
+    context = monitor_image.build_context([tag], tmp_path / "context")
+    src = context / "src"
+    assert sorted(p.name for p in src.iterdir()) == sorted(
+        [*monitor_image.SOURCES, "pyproject.toml"]
+    )
+    assert not list(src.rglob("__pycache__"))
+    assert (src / "configs" / "monitoring.yaml").is_file()
+    assert (context / "bentoml" / "models" / "loan_default" / "vmonitorcontext").is_dir()
+    # Owned by root in the image: every file readable (every folder open) by its user.
+    modes = {p.stat().st_mode & 0o777 for p in context.rglob("*")}
+    assert modes == {0o755, 0o644}
 
 
 # The shape of BentoML 1.4's generated Dockerfile (Bento v2), shortened.

@@ -46,3 +46,22 @@ def test_every_python_of_the_environment_exports_the_store_before_bentoml_reads_
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True)  # fmt: skip
     assert out.stdout.strip() == str(tmp_path / "bentoml")
+
+
+def test_the_version_comes_from_the_sources_pyproject_when_not_installed(monkeypatch) -> None:
+    import importlib.metadata
+    import tomllib
+
+    root = home.checkout_root()
+    assert root is not None
+    expected = tomllib.loads((root / "pyproject.toml").read_text())
+    assert home.project_version() == expected["project"]["version"]  # installed (editable)
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    # A copy of the sources on the path (the monitor's image): read from its pyproject.toml.
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert home.project_version() == expected["project"]["version"]
+    monkeypatch.setattr(home, "checkout_root", lambda: None)
+    assert home.project_version() == "unknown"
