@@ -258,7 +258,9 @@ SERVED_MODEL_TAG = $(PY) -c 'from runners.loading import resolve_model_tag; from
 .PHONY: bento
 bento: install ## Build the Bento offline, with the champion (or LOAN_MODEL_TAG) packed in
 	tag="$$($(SERVED_MODEL_TAG))" \
-	  && PATH="$(dir $(UV)):$$PATH" .venv/bin/bentoml build --arg model_tag=$$tag -o tag \
+	  && version="$$(.venv/bin/python -c 'from loan_default.home import project_version; print(project_version())')" \
+	  && PATH="$(dir $(UV)):$$PATH" .venv/bin/bentoml build --arg model_tag=$$tag \
+	    --arg platform_version=$$version -o tag \
 	  | tee $(VAR)/last-bento.txt
 	@sed -i 's/^__tag__://' $(VAR)/last-bento.txt
 

@@ -32,6 +32,7 @@ from loan_default.api import (
     ModelInfo,
     Prediction,
 )
+from loan_default.home import project_version
 from runners import apidocs, metrics, readiness
 from runners.backend import ServingBackend
 from runners.edge import BearerAuth, GrpcAuth, grpc_credentials, worker_guard
@@ -254,11 +255,10 @@ async def api_page(request: Request) -> Response:
 @app.route_direct("GET", "/docs.json", include_in_schema=False)
 async def openapi_document(request: Request) -> Response:
     """BentoML's OpenAPI document with the project's title, version, groups and examples."""
-    from importlib.metadata import version
-
     base = cast(bentoml.Service[Any], LoanDefaultService).openapi_spec.asdict()
+    package_version = _BUILD.platform_version or project_version()  # a Bento has no dist-info
     spec = apidocs.project_spec(
-        base, package_version=version("loan-default-platform"), model_version=_svc().scorer.meta.tag
+        base, package_version=package_version, model_version=_svc().scorer.meta.tag
     )
     return JSONResponse(spec)
 

@@ -139,9 +139,12 @@ class ServingSettings(LoanSettings):
 
 
 class BuildArguments(BaseModel):
-    """Arguments of ``bentoml build --arg``: ``model_tag`` packs that model into the Bento."""
+    """Arguments of ``bentoml build --arg``: ``model_tag`` packs that model into the Bento;
+    ``platform_version`` is the project's version (the Bento holds its sources, not its
+    installed distribution nor ``pyproject.toml``; ``make bento`` passes it)."""
 
     model_tag: str | None = None
+    platform_version: str | None = None
 
 
 def build_arguments() -> BuildArguments:
