@@ -119,3 +119,8 @@ def report(
                       f"{statistics.median(each):.0%} ({listed})")  # fmt: skip
     now, then = results["bentoml", "batch"], results["before", "batch"]
     print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")
+    if rounds and len(rounds["bentoml", "batch"]) > 1:
+        pairs = zip(rounds["bentoml", "batch"], rounds["before", "batch"], strict=True)
+        each = [a.rps / b.rps for a, b in pairs]
+        listed = ", ".join(f"{r:.0%}" for r in each)
+        print(f"          median of the rounds' ratios {statistics.median(each):.0%} ({listed})")

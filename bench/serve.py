@@ -23,7 +23,7 @@ run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
 With ``--baseline-tree PATH`` another checkout (say the commit before a change) is served beside
 the current one and measured in the same loop, and the ratios between the two are printed
-(``bench/baseline.py``). ``--rounds N`` repeats the single-request scenarios N times, the
+(``bench/baseline.py``). ``--rounds N`` repeats the single-request and batch scenarios N times, the
 servers' order alternating, and reports medians (and each round's ratio to the baseline): on a
 shared machine one round's ratio moves by +-20%.
 """
@@ -239,7 +239,8 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="Single-request scenarios repeated this many times, interleaved; medians reported.",
+        help="Single-request and batch scenarios repeated this many times, interleaved; "
+        "medians reported.",
     )
     parser.add_argument(
         "--enrichment",
@@ -354,13 +355,15 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                         rounds.setdefault((_grpc(name), f"c{c}"), []).append(res)
                         _row(f"{name} gRPC", f"Predict c={c}", res)
         results.update({key: _median(runs) for key, runs in rounds.items()})
-        for name, port in ports.items():
-            if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
-                continue  # single predictions only
-            sent = batch_bodies_of.get(name, batch_bodies)
-            res = load(port, "/v1/predict_batch", sent, args.workers * 2, args.seconds)
-            results[name, "batch"] = res
-            _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
+        for turn in range(args.rounds):
+            for name, port in ports.items() if turn % 2 == 0 else list(ports.items())[::-1]:
+                if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
+                    continue  # single predictions only
+                sent = batch_bodies_of.get(name, batch_bodies)
+                res = load(port, "/v1/predict_batch", sent, args.workers * 2, args.seconds)
+                rounds.setdefault((name, "batch"), []).append(res)
+                _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
+        results.update({k: _median(runs) for k, runs in rounds.items() if k[1] == "batch"})
         for c in (1, 4):
             res = load(HTTP_PORT, "/v1/explain", single_bodies, c, args.seconds / 2)
             _row("bentoml", f"explain c={c}", res)
