@@ -30,26 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from timing import per_call  # bench/ is on sys.path
 
 from loan_default.data.generate import generate_applications, simulate
 from loan_default.features import FeatureEngineer
-
-
-def _per_call(fn: Callable[[], Any], seconds: float) -> float:
-    """Best mean seconds per call over 5 repeats, each about ``seconds / 5`` long."""
-    start = time.process_time()
-    calls = 0
-    while time.process_time() - start < 0.05:
-        fn()
-        calls += 1
-    number = max(1, int(calls * seconds / 5 / 0.05))
-    best = math.inf
-    for _ in range(5):
-        t0 = time.process_time()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.process_time() - t0) / number)
-    return best
 
 
 def _best_of(fn: Callable[[], Any], repeats: int) -> float:
@@ -103,9 +87,9 @@ def main() -> None:
         engineer.transform_records([record]), engineer.transform(pd.DataFrame([record]))
     )
 
-    fast = _per_call(lambda: engineer.transform_records([record]), args.seconds)
-    baseline = _per_call(lambda: pd.DataFrame([record]), args.seconds)
-    frame_path = _per_call(lambda: engineer.transform(pd.DataFrame([record])), args.seconds)
+    fast = per_call(lambda: engineer.transform_records([record]), args.seconds)
+    baseline = per_call(lambda: pd.DataFrame([record]), args.seconds)
+    frame_path = per_call(lambda: engineer.transform(pd.DataFrame([record])), args.seconds)
 
     repeats = max(1, math.ceil(args.rows / len(frame)))
     big = pd.concat([frame] * repeats, ignore_index=True).iloc[: args.rows]
