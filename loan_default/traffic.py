@@ -137,18 +137,22 @@ class TrafficWriter:
         self._guard = False
         """The file may end inside a line: start the next write with a newline."""
 
-    def _descriptor(self, day: str) -> int:
-        # A file replaced by an erasure (monitoring.logfiles) has no name any more: reopen.
-        replaced = self._fd is not None and os.fstat(self._fd).st_nlink == 0
-        if self._fd is None or day != self._day or replaced:
-            self.close()
-            folder = self.root / self.kind / day
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / self._name, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-            size = os.fstat(fd).st_size
-            self._guard = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            self._fd, self._day = fd, day
-        return self._fd
+    def _descriptor(self, day: str) -> tuple[int, int]:
+        """The open file of ``day`` and its size: where the next append lands (one writer per
+        file), from the same ``fstat`` that checks the file still has a name."""
+        if self._fd is not None and day == self._day:
+            status = os.fstat(self._fd)
+            if status.st_nlink > 0:
+                return self._fd, status.st_size
+            # A file replaced by an erasure (monitoring.logfiles) has no name any more: reopen.
+        self.close()
+        folder = self.root / self.kind / day
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / self._name, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        size = os.fstat(fd).st_size
+        self._guard = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        self._fd, self._day = fd, day
+        return fd, size
 
     def write(self, records: Iterable[Mapping[str, Any] | BaseModel]) -> int:
         """Append records as JSON lines; returns bytes written.
@@ -166,12 +170,11 @@ class TrafficWriter:
             encrypt = self.cipher.encrypt
             payload = b"".join(encrypt(line) + b"\n" for line in payload.split(b"\n")[:-1])
         try:
-            fd = self._descriptor(utcnow().strftime("%Y-%m-%d"))
+            fd, start = self._descriptor(utcnow().strftime("%Y-%m-%d"))
         except OSError as exc:
             raise RecordingError(f"the {self.kind} log cannot be opened: {exc.strerror}") from exc
         if self._guard:
             payload = b"\n" + payload
-        start = os.lseek(fd, 0, os.SEEK_END)  # where this append lands: one writer per file
         written = 0
         view = memoryview(payload)
         try:
