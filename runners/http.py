@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from loan_default.api import error_body, summarise, validation_details
 from loan_default.errors import LoanError, RequestRejectedError
@@ -81,7 +82,8 @@ async def read_body(
                       "type": "unsupported_media_type"}],
         )  # fmt: skip
     try:
-        return await BODY_READS.run(_read_limited(request, limit), timeout)
+        with BODY_READS.within(timeout):
+            return await _read_limited(request, limit)
     except DeadlineExceededError:
         raise RequestRejectedError(
             f"the request body did not arrive within {timeout:g} s "
@@ -92,25 +94,36 @@ async def read_body(
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body from the ASGI messages (most bodies arrive in one); 413 past ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestRejectedError(
-            f"request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes",
-            status_code=413,
-            details=[{"loc": [], "msg": f"at most {limit} bytes", "type": "body_too_large"}],
-        )
+        raise _too_large(f"request body of {int(declared):,} bytes exceeds the limit of "
+                         f"{limit:,} bytes", limit)  # fmt: skip
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise RequestRejectedError(
-                f"request body exceeds the limit of {limit:,} bytes",
-                status_code=413,
-                details=[{"loc": [], "msg": f"at most {limit} bytes", "type": "body_too_large"}],
-            )
+            raise _too_large(f"request body exceeds the limit of {limit:,} bytes", limit)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+def _too_large(message: str, limit: int) -> RequestRejectedError:
+    return RequestRejectedError(
+        message,
+        status_code=413,
+        details=[{"loc": [], "msg": f"at most {limit} bytes", "type": "body_too_large"}],
+    )
 
 
 def parse(model: type[M], body: bytes) -> M:

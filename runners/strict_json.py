@@ -51,6 +51,15 @@ def _containers(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(name for name, info in fields if _may_hold_objects(info.annotation))
 
 
+def _spaced_colon(body: bytes) -> bool:
+    """Whether a ``"`` is followed by whitespace then ``:`` (a key written ``"key" :``). A body
+    without any whitespace byte (compact JSON, as most clients send) cannot have one: four
+    single-byte searches (``memchr``) rule that out at a third of the expression's cost."""
+    if not (b" " in body or b"\n" in body or b"\t" in body or b"\r" in body):
+        return False
+    return _SPACED_COLON.search(body) is not None
+
+
 def _distinct_keys(value: Any) -> int:
     if isinstance(value, BaseModel):
         n = len(value.model_fields_set)
@@ -87,7 +96,7 @@ def repeated_key(body: bytes, parsed: BaseModel) -> str | None:
         body: the raw JSON that ``parsed`` was validated from.
         parsed: the validated model (its ``model_fields_set`` are the distinct keys).
     """
-    if body.count(b'":') == _distinct_keys(parsed) and _SPACED_COLON.search(body) is None:
+    if body.count(b'":') == _distinct_keys(parsed) and not _spaced_colon(body):
         return None
     try:
         json.loads(body, object_pairs_hook=_pairs)
