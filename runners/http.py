@@ -37,6 +37,22 @@ def json_response(
     return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
 
 
+_HEADERS = "loan_default.headers"
+"""The scope key of a request's headers as a dict (made once, by :func:`header`)."""
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """A request header by its lower-case name (the first one if repeated), from one dict per
+    request: starlette's ``request.headers`` scans and decodes the header list on every
+    lookup (~0.8 us each, three per scoring call)."""
+    scope = request.scope
+    headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
+    if headers is None:
+        headers = scope[_HEADERS] = dict(reversed(scope["headers"]))
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 REQUEST_ID_RULE = "1 to 128 characters among A-Z a-z 0-9 and . _ : / + = @ -"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
@@ -49,7 +65,7 @@ def request_id(request: Request) -> str:
         RequestRejectedError: 400 when the header breaks :data:`REQUEST_ID_RULE` (an id copied
             into every logged row must not grow the log or carry control characters).
     """
-    given = request.headers.get("x-request-id")
+    given = header(request, b"x-request-id")
     if given is None:
         return os.urandom(16).hex()
     if _REQUEST_ID.fullmatch(given) is None:
@@ -73,7 +89,7 @@ async def read_body(
     without reading all of it, and a body slower than ``timeout`` seconds (408: e.g. one
     shorter than its ``Content-Length``, which would hold the connection until the server's
     own timeout)."""
-    content_type = request.headers.get("content-type")
+    content_type = header(request, b"content-type")
     if not is_json(content_type):
         raise RequestRejectedError(
             f"Content-Type: {content_type or 'none'} given; the body must be application/json",
@@ -87,7 +103,7 @@ async def read_body(
     except DeadlineExceededError:
         raise RequestRejectedError(
             f"the request body did not arrive within {timeout:g} s "
-            f"(Content-Length: {request.headers.get('content-length', 'none')})",
+            f"(Content-Length: {header(request, b'content-length') or 'none'})",
             status_code=408,
             details=[{"loc": ["body"], "msg": f"within {timeout:g} s", "type": "body_timeout"}],
         ) from None
@@ -95,7 +111,7 @@ async def read_body(
 
 async def _read_limited(request: Request, limit: int) -> bytes:
     """The body from the ASGI messages (most bodies arrive in one); 413 past ``limit``."""
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(f"request body of {int(declared):,} bytes exceeds the limit of "
                          f"{limit:,} bytes", limit)  # fmt: skip
@@ -190,7 +206,7 @@ async def _os_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    given = request.headers.get("x-request-id", "-")
+    given = header(request, b"x-request-id") or "-"
     rid = given if _REQUEST_ID.fullmatch(given) else "-"
     logger.exception("unexpected error (request id %s)", rid)
     metrics.ERRORS.labels("internal").inc()
