@@ -45,8 +45,10 @@ def main() -> None:
     config = TrainingConfig.load()
     for keep in [[], *[[n] for n in names], names]:
 
-        def interact(base: np.ndarray, derived: np.ndarray, out: np.ndarray) -> None:
-            original(base, derived, out)
+        def interact(
+            scores: np.ndarray, missing: np.ndarray, derived: np.ndarray, out: np.ndarray
+        ) -> None:
+            original(scores, missing, derived, out)
             for k, name in enumerate(names):
                 if name not in keep:  # noqa: B023 (bound per variant on purpose)
                     out[:, k] = np.nan
