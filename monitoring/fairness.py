@@ -29,35 +29,23 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate
 from fairlearn.metrics import true_positive_rate as tpr_metric
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from loan_default.decision import DECISIONS, Decision
 from loan_default.errors import InputError
-from loan_default.fairness import AGE_BAND, MISSING_GROUP, age_bands
+from loan_default.fairness import AGE_BAND, MISSING_GROUP, FairnessRules, age_bands
 
 __all__ = ["AGE_BAND", "MISSING_GROUP", "FairnessConfig", "age_bands", "compute_fairness"]
 
 
-class FairnessConfig(BaseModel):
-    """What is screened and when a group is flagged (``configs/monitoring.yaml``)."""
+class FairnessConfig(FairnessRules):
+    """What is screened and when a group is flagged (``configs/monitoring.yaml``): training's
+    rules (``loan_default.fairness.FairnessRules``) and which logged decisions are adverse."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    attributes: list[str] = Field(
-        default_factory=lambda: ["client_gender", "client_education", AGE_BAND],
-        description="Canonical columns, or 'age_band' (derived from age_days).",
-    )
-    age_band_edges: list[float] = Field(
-        default_factory=lambda: [25.0, 35.0, 45.0, 55.0, 65.0],
-        description="Ages in years where a new band starts: <25, 25-34, ..., 65+.",
-    )
     adverse_decisions: list[Decision] = Field(
         default_factory=lambda: list[Decision](["refer", "decline"]),
         description="Decisions that count as adverse (not approved).",
     )
-    min_group_size: int = Field(100, ge=1, description="Smaller groups are not flagged.")
-    air_threshold: float = Field(0.8, gt=0, le=1, description="Four-fifths rule.")
-    max_rate_gap: float = Field(0.1, gt=0, le=1, description="Largest TPR/FPR gap allowed.")
 
 
 class GroupFairness(BaseModel):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from loan_default.data.generate import generate_applications
+from training import registry
 from training.config import TrainingConfig
 
 TINY: dict[str, Any] = {
@@ -76,3 +79,16 @@ def trained(applications_file: Path, tiny_config: TrainingConfig) -> Any:
     from training.pipeline import run_training
 
     return run_training(applications_file, config=tiny_config, quiet=True)
+
+
+@pytest.fixture
+def registry_restored(trained: Any) -> Any:
+    """Leave the session's registry as training left it (other areas' tests share it)."""
+    yield trained
+    client = registry.client()
+    for alias in (registry.CHAMPION, registry.PREVIOUS):
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model_alias(registry.MODEL_NAME, alias)
+    client.set_registered_model_alias(
+        registry.MODEL_NAME, registry.CHALLENGER, trained.mlflow_version
+    )

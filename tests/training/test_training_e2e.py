@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.exceptions import MlflowException
 
 from loan_default.errors import NotFoundError
 from loan_default.reference import ReferenceProfile
@@ -136,19 +134,6 @@ def test_predict_file_keeps_order_and_id_and_quarantines(
     kept = rows.drop(index=rows.index[3])
     np.testing.assert_allclose(
         scored["default_probability"], model.predict_proba(coerce_frame(kept)), rtol=1e-9
-    )
-
-
-@pytest.fixture
-def registry_restored(trained: Any) -> Any:
-    """Leave the session's registry as training left it (other areas' tests share it)."""
-    yield trained
-    client = registry.client()
-    for alias in (registry.CHAMPION, registry.PREVIOUS):
-        with contextlib.suppress(MlflowException):
-            client.delete_registered_model_alias(registry.MODEL_NAME, alias)
-    client.set_registered_model_alias(
-        registry.MODEL_NAME, registry.CHALLENGER, trained.mlflow_version
     )
 
 

@@ -8,13 +8,11 @@ inventory shows status, approvals, gates and lineage, as a table and as JSON.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from loan_default.errors import LoanError
@@ -36,7 +34,7 @@ def _code(result: Any) -> int:
 
 
 @pytest.fixture
-def governed(trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def governed(registry_restored: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Gates the tiny model can meet except fairness (AIR must be 1.0: every attribute fails),
     and the registry left as training left it afterwards."""
     config = tmp_path / "governance.yaml"
@@ -48,14 +46,7 @@ def governed(trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> A
     monkeypatch.delenv("LOAN_TOKEN", raising=False)
     settings = SecuritySettings()
     generate_dev_keys(settings.security_dir)  # keeps keys other tests made
-    yield trained
-    client = registry.client()
-    for alias in (registry.CHAMPION, registry.PREVIOUS):
-        with contextlib.suppress(MlflowException):
-            client.delete_registered_model_alias(registry.MODEL_NAME, alias)
-    client.set_registered_model_alias(
-        registry.MODEL_NAME, registry.CHALLENGER, trained.mlflow_version
-    )
+    return registry_restored
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, role: str, sub: str) -> None:
