@@ -6,6 +6,11 @@ out-of-fold predictions (never on rows the model was fitted on) and stored as a
 :class:`~loan_default.model.InterpolatingCalibrator`: isotonic regression's own breakpoints, or
 Platt's sigmoid sampled on a dense logit grid (error below 1e-5), so the served model needs
 nothing but numpy to apply it.
+
+Both maps stay within ``[PD_FLOOR, 1 - PD_FLOOR]``: an isotonic step over a score range with no
+observed default would otherwise say 0, a certainty no lender's data supports (and a log-odds of
+minus infinity for anything that takes one). The floor is the Basel retail PD floor, 5 basis
+points.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from loan_default.model import InterpolatingCalibrator
 
 Method = Literal["isotonic", "platt"]
 _EPS = 1e-6
+PD_FLOOR = 0.0005
 _GRID = expit(np.linspace(-14.0, 14.0, 4001))
 
 
@@ -31,14 +37,16 @@ def _platt(p: np.ndarray, y: np.ndarray) -> InterpolatingCalibrator:
     a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     x = np.concatenate(([0.0], _GRID, [1.0]))
     y_grid = expit(a * logit(np.clip(x, _EPS, 1 - _EPS)) + b)
-    return InterpolatingCalibrator(x=x, y=np.maximum.accumulate(y_grid))
+    bounded = np.clip(np.maximum.accumulate(y_grid), PD_FLOOR, 1 - PD_FLOOR)
+    return InterpolatingCalibrator(x=x, y=bounded)
 
 
 def _isotonic(p: np.ndarray, y: np.ndarray) -> InterpolatingCalibrator:
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+    iso = IsotonicRegression(y_min=PD_FLOOR, y_max=1 - PD_FLOOR, out_of_bounds="clip").fit(p, y)
     x, fitted = iso.X_thresholds_, iso.y_thresholds_
     if len(x) < 2:  # constant predictions: one level
-        x, fitted = np.array([0.0, 1.0]), np.repeat(float(np.mean(y)), 2)
+        level = float(np.clip(np.mean(y), PD_FLOOR, 1 - PD_FLOOR))
+        x, fitted = np.array([0.0, 1.0]), np.repeat(level, 2)
     return InterpolatingCalibrator(x=np.asarray(x, float), y=np.asarray(fitted, float))
 
 
