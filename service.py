@@ -5,7 +5,8 @@ Serve it with ``bentoml serve`` (``make serve``). Each API worker loads the mode
 arrive together (``runners.batching``), and writes every answer to the traffic log before
 sending it; per-row explanations run in the ``loan_explainer`` worker (``runners.explainer``).
 The routes are a FastAPI app mounted on the service, reading raw bodies and validating them
-strictly, and reached ahead of BentoML's router (``runners.routing.DirectRoutes``); docs/serving.md
+strictly, and reached ahead of BentoML's middleware and router (``runners.routing.ScoringService``
+puts ``DirectRoutes`` in front of each worker's app); docs/serving.md
 explains each choice with its benchmark. BentoML provides /livez, /readyz (``__is_ready__``: the
 start-up canary, ``runners.readiness``) and the OpenAPI page at /; /metrics is served here.
 """
@@ -44,7 +45,7 @@ from runners.http import request_id as get_request_id
 from runners.loading import load_serving_model
 from runners.openapi import documented
 from runners.reloader import ModelWatcher
-from runners.routing import ConnectionRecycler, DirectRoutes, ScoringApp
+from runners.routing import ConnectionRecycler, ScoringApp, ScoringService
 from runners.scorer import Scorer
 from runners.settings import build_arguments, serving_settings
 from runners.startup import exit_nonzero_after_failed_startup, startup_guard
@@ -80,6 +81,7 @@ _PAUSED = {"s503": "Scoring paused (reason in `error`) or the model is unavailab
     logging={"access": {"enabled": False}},
     tracing={"excluded_urls": ["/v1/predict"]},
     labels={"owner": "credit-risk", "stage": "serving"},
+    service_class=ScoringService,
 )
 @bentoml.asgi_app(app, path="/")
 class LoanDefaultService:
@@ -155,10 +157,9 @@ class LoanDefaultService:
         return self.settings.max_single_body_bytes
 
 
-# Every request is authenticated first (runners.edge.BearerAuth, the outermost of ours); the
-# API's routes then skip BentoML's router and request context (runners.routing.DirectRoutes).
+# Every request is authenticated first (runners.edge.BearerAuth): the API's routes by the edge
+# ScoringService puts in front of them, every other path here, the outermost of our middleware.
 cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(BearerAuth)
-cast(bentoml.Service[Any], LoanDefaultService).add_asgi_middleware(DirectRoutes, api=app)
 
 
 _current_service = bentoml.get_current_service  # resolved once: bentoml's lazy module lookup

@@ -1,7 +1,8 @@
 """The security edge of both transports: every call is authenticated before any route runs.
 
-* REST: :class:`BearerAuth`, an ASGI middleware registered ahead of ``DirectRoutes`` (so it
-  sees the API's own routes and BentoML's alike). ``/livez`` and ``/readyz`` are open;
+* REST: :class:`BearerAuth`, an ASGI middleware in front of the API's own routes
+  (``runners.routing.ScoringService``) and the outermost of ours in BentoML's chain, which
+  serves every other path. ``/livez`` and ``/readyz`` are open;
   ``/metrics`` and the OpenAPI document are open only when configured
   (``LOAN_METRICS_PUBLIC``, ``LOAN_DOCS_PUBLIC``), else they need the ``metrics`` / ``docs``
   permission; everything else needs a valid bearer token (401 with ``WWW-Authenticate``).
@@ -181,41 +182,57 @@ def _document_bearer(send: Send) -> Send:
 class GrpcAuth(grpc.aio.ServerInterceptor):
     """Server interceptor: UNAUTHENTICATED without a valid ``authorization`` bearer token.
 
-    The check runs inside the call's own task, so :data:`CURRENT` reaches the servicer.
+    The check runs inside the call's own task, so :data:`CURRENT` reaches the servicer. The
+    authenticating handler of each method is built once: the server's handlers are registered
+    at start and never change, and building one per call cost a handler and a closure a call.
     """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Any] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = await continuation(handler_call_details)
         method = str(handler_call_details.method)
-        if handler is None or method.startswith(GRPC_OPEN) or handler.unary_unary is None:
-            return handler
-        inner: Any = handler.unary_unary
-        guard = worker_guard()
+        handler = self._handlers.get(method)
+        if handler is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:  # no such method: grpc answers UNIMPLEMENTED, nothing to keep
+                return None
+            handler = self._handlers[method] = _authenticating(method, handler)
+        return handler
 
-        async def authenticated(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            metadata = context.invocation_metadata() or ()
-            header = next((str(v) for k, v in metadata if k == "authorization"), None)
-            try:
-                principal = guard.authenticate(header)
-            except AuthenticationError as error:
-                metrics.AUTH_REFUSALS.labels("unauthenticated", "grpc").inc()
-                context.set_trailing_metadata((("www-authenticate", challenge(error)),))
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
-            token = CURRENT.set(principal)
-            try:
-                return await inner(request, context)
-            finally:
-                CURRENT.reset(token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            authenticated,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def _authenticating(method: str, handler: Any) -> Any:
+    """``handler`` authenticating its calls first, unless its method is open (health,
+    reflection) or streams."""
+    if method.startswith(GRPC_OPEN) or handler.unary_unary is None:
+        return handler
+    inner: Any = handler.unary_unary
+    guard = worker_guard()
+
+    async def authenticated(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        metadata = context.invocation_metadata() or ()
+        header = next((str(v) for k, v in metadata if k == "authorization"), None)
+        try:
+            principal = guard.authenticate(header)
+        except AuthenticationError as error:
+            metrics.AUTH_REFUSALS.labels("unauthenticated", "grpc").inc()
+            context.set_trailing_metadata((("www-authenticate", challenge(error)),))
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+        token = CURRENT.set(principal)
+        try:
+            return await inner(request, context)
+        finally:
+            CURRENT.reset(token)
+
+    return grpc.unary_unary_rpc_method_handler(
+        authenticated,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def grpc_credentials(settings: SecuritySettings) -> grpc.ServerCredentials | None:

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Container
+from typing import Any, TypeVar
 
+import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loan_default.api import error_body
 from loan_default.errors import LoanError
 from runners import metrics
+from runners.edge import BearerAuth
 from runners.http import error_response, json_response
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -134,35 +136,87 @@ class ScoringApp(FastAPI):
 
 
 class DirectRoutes:
-    """ASGI middleware that hands the API's own routes straight to the :class:`ScoringApp`.
+    """The worker's outermost ASGI app: the API's own routes go straight to ``api``, every
+    other request to BentoML's app.
 
-    Registered with ``Service.add_asgi_middleware``, it sits inside BentoML's timeout and
-    OpenTelemetry middleware and ahead of its CORS and request-context middleware, its router
-    (a dozen routes tried in turn) and the mount of the app. The API's routes need none of
-    those: they read raw bodies, answer errors in their own shape and do not use BentoML's
-    request context. On calls of ~0.4 ms that chain was a third of a worker's time (measured:
-    2,250 -> 2,900-4,400 req/s at concurrency 64, ``docs/serving.md``). Every other path
-    (``/livez``, ``/readyz``, ``/metrics``, docs) takes BentoML's chain. With CORS enabled in
-    BentoML's configuration every request takes the chain, so no CORS header is ever skipped.
+    BentoML's app wraps every request in its middleware chain (server-error, OpenTelemetry,
+    timeout, request-context) and its router (a dozen routes tried in turn) before the mount of
+    the API app. The API's routes need none of it: they read raw bodies, answer every error in
+    their own shape, bound each of their awaits themselves (the body read, the explainer's and
+    the feature store's calls) and do not use BentoML's request context. On calls of a few
+    hundred microseconds that chain cost a third of a worker's time, and the timeout
+    middleware alone one task, one future and one 60-second timer a request (docs/serving.md
+    has the measurements). :class:`ScoringService` puts this ahead of the chain.
+
+    It steps aside (``active`` False: every request takes the chain, the API app still serves
+    its routes from behind BentoML's mount) when BentoML's configuration asks the chain for
+    something these routes would miss: CORS, an access log, a concurrency limit, its HTTP
+    metrics, or a tracing exporter.
 
     Args:
-        app: the rest of BentoML's chain.
-        api: the app whose ``direct`` routes are served here.
+        app: BentoML's app, for every other request.
+        api: what serves the API's routes (the API app behind the authentication edge).
+        routes: the ``(method, path)`` pairs served by ``api``.
+        active: False to send every request to ``app``.
     """
 
-    def __init__(self, app: ASGIApp, *, api: ScoringApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api: ASGIApp,
+        routes: Container[tuple[str, str]],
+        active: bool = True,
+    ) -> None:
         self.app = app
         self.api = api
-        self.active = not isinstance(app, CORSMiddleware)
-        if not self.active:
-            logger.info("CORS is enabled: the API routes take BentoML's full middleware chain")
+        self.routes = routes
+        self.active = active
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.active
-            and scope["type"] == "http"
-            and (scope["method"], scope["path"]) in self.api.direct
-        ):
+        http = scope["type"] == "http"
+        if self.active and http and (scope["method"], scope["path"]) in self.routes:
             await self.api(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+PASSABLE_MIDDLEWARE = frozenset(
+    {"OpenTelemetryMiddleware", "TimeoutMiddleware", "ContextMiddleware", "BearerAuth"}
+)
+"""BentoML's middleware that the API's routes may go without (OpenTelemetry only while no
+tracing exporter is configured: its spans would go nowhere) and our own authentication edge,
+which :class:`ScoringService` puts in front of the API's routes itself."""
+
+
+class ScoringService(bentoml.Service[T]):
+    """A BentoML service whose API routes are served ahead of BentoML's middleware chain.
+
+    Given to ``@bentoml.service(service_class=ScoringService)``; BentoML builds each worker's
+    ASGI app with :meth:`to_asgi`, which puts :class:`DirectRoutes` in front of it. The API's
+    routes are those of the :class:`ScoringApp` mounted with ``@bentoml.asgi_app``, behind the
+    authentication edge (``runners.edge.BearerAuth``, which BentoML's chain also runs for every
+    other path).
+    """
+
+    def to_asgi(self, is_main: bool = True) -> ASGIApp:
+        chain = super().to_asgi(is_main)
+        apis = [app for app, _, _ in self.mount_apps if isinstance(app, ScoringApp)]
+        if len(apis) != 1:
+            raise TypeError(f"{self.name}: expected one mounted ScoringApp, got {len(apis)}")
+        (api,) = apis
+        blocking = chain_needs(chain)
+        if blocking:
+            logger.info("the API routes take BentoML's full chain: %s", ", ".join(blocking))
+        return DirectRoutes(chain, api=BearerAuth(api), routes=api.direct, active=not blocking)
+
+
+def chain_needs(chain: ASGIApp) -> list[str]:
+    """What BentoML's app does that the API's routes would miss ahead of it (empty: nothing)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    names = [m.cls.__name__ for m in getattr(chain, "user_middleware", [])]
+    needs = sorted({name for name in names if name not in PASSABLE_MIDDLEWARE})
+    if BentoMLContainer.tracing.exporter_type.get():
+        needs.append("tracing exporter")
+    return needs

@@ -193,15 +193,10 @@ def test_connection_recycler_closes_in_proportion_to_applications() -> None:
 def test_direct_routes_serve_the_api_routes_and_pass_the_rest_on() -> None:
     import asyncio
 
-    from starlette.middleware.cors import CORSMiddleware
-
     seen: list[str] = []
 
-    class Api:
-        direct = {("POST", "/v1/predict"): None}
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            seen.append("api " + scope["path"])
+    async def api(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("api " + scope["path"])
 
     async def chain(scope: Any, receive: Any, send: Any) -> None:
         seen.append("chain " + scope["path"])
@@ -209,12 +204,34 @@ def test_direct_routes_serve_the_api_routes_and_pass_the_rest_on() -> None:
     async def nothing(*_: Any) -> Any:
         return None
 
-    middleware = DirectRoutes(chain, api=Api())  # type: ignore[arg-type]
-    for method, path in (("POST", "/v1/predict"), ("GET", "/v1/predict"), ("GET", "/livez")):
-        asyncio.run(middleware({"type": "http", "method": method, "path": path}, nothing, nothing))
-    assert seen == ["api /v1/predict", "chain /v1/predict", "chain /livez"]
-    with_cors = DirectRoutes(CORSMiddleware(chain, allow_origins=["*"]), api=Api())  # type: ignore[arg-type]
-    assert not with_cors.active  # CORS configured: every request takes BentoML's chain
+    routes = {("POST", "/v1/predict")}
+    calls = (("POST", "/v1/predict"), ("GET", "/v1/predict"), ("GET", "/livez"))
+    for active in (True, False):
+        front = DirectRoutes(chain, api=api, routes=routes, active=active)
+        for method, path in calls:
+            asyncio.run(front({"type": "http", "method": method, "path": path}, nothing, nothing))
+    in_front = ["api /v1/predict", "chain /v1/predict", "chain /livez"]
+    assert seen == [*in_front, "chain /v1/predict", "chain /v1/predict", "chain /livez"]
+
+
+def test_the_api_routes_step_behind_the_chain_when_it_does_something_they_need() -> None:
+    """runners.routing.chain_needs: BentoML's timeout, tracing (no exporter) and context
+    middleware and our edge may be passed; CORS or a concurrency limit may not."""
+    from bentoml._internal.server.http.traffic import MaxConcurrencyMiddleware, TimeoutMiddleware
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    from runners.edge import BearerAuth
+    from runners.routing import chain_needs
+
+    passable = [Middleware(TimeoutMiddleware, timeout=60), Middleware(BearerAuth)]
+    assert chain_needs(Starlette(middleware=passable)) == []
+    more = [Middleware(CORSMiddleware, allow_origins=["*"]),
+            Middleware(MaxConcurrencyMiddleware, max_concurrency=4)]  # fmt: skip
+    assert chain_needs(Starlette(middleware=passable + more)) == [
+        "CORSMiddleware", "MaxConcurrencyMiddleware"
+    ]  # fmt: skip
 
 
 def test_the_watcher_switches_only_to_a_checked_champion(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,7 +252,8 @@ def test_the_watcher_switches_only_to_a_checked_champion(monkeypatch: pytest.Mon
         served.append(loaded)
         return served[-2].metadata.version
 
-    watcher = reloader.ModelWatcher(ServingSettings(), lambda: served[-1], swap, worker="test")
+    unpinned = ServingSettings(model_tag=None)  # whatever LOAN_MODEL_TAG another test set
+    watcher = reloader.ModelWatcher(unpinned, lambda: served[-1], swap, worker="test")
     assert (
         watcher.enabled
         and not reloader.ModelWatcher(
