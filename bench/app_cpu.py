@@ -1,0 +1,172 @@
+"""CPU per request of the whole REST app, in-process, against another checkout.
+
+``bench/serve.py --baseline-tree`` answers with ``wrk`` over real sockets, where one round's
+ratio moves by +-20% on this shared 2-core machine (the client, both workers and the
+neighbours share the cores). This answers the narrower question "does a request cost more CPU
+than before?" with much less noise: each checkout's own interpreter builds the service's real
+ASGI app (``LoanDefaultService.to_asgi()``: BentoML's app with every middleware, the routes,
+the scorer, the traffic log and the prediction index; gRPC off), runs its lifespan start-up,
+and calls it directly with the same kind of request bodies, ``k`` calls per event-loop turn as
+a loaded worker sees them. The figure is process CPU time per request, best of 5 repeats; the
+checkouts alternate round by round and the report gives the median of the rounds' ratios.
+
+What it leaves out, the same for both: uvicorn's HTTP parsing and the sockets. So a ratio here
+is of the part of a request this project's code decides.
+
+    git worktree add ../before <commit> && (cd ../before && make install)
+    .venv/bin/python bench/app_cpu.py --baseline-tree ../before --rounds 3
+
+The snippet runs in the other checkout's interpreter and uses only what every version has had
+since the service had one: ``tests/runners/tiny_model.py``'s ``build`` and ``payloads`` and
+``service.LoanDefaultService``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = """
+import asyncio, itertools, json, os, sys, tempfile, time
+home = tempfile.mkdtemp(prefix="bench-app-cpu-")
+os.environ.update(BENTOML_HOME=home + "/bentoml", LOAN_HOME=home + "/home", OMP_NUM_THREADS="1",
+                  LOAN_GRPC_ENABLED="false", LOAN_AUTH_MODE="off", LOAN_ENVIRONMENT="development",
+                  LOAN_AUDIT_ENABLED="false", LOAN_MAX_BATCH_ROWS="10000")
+sys.path.insert(0, os.getcwd())
+import orjson
+from tests.runners.tiny_model import build, payloads
+
+route, k, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+tag, _, frame = build(version="vappcpu")
+os.environ["LOAN_MODEL_TAG"] = tag
+rows = payloads(frame.drop(columns=["default"]).head(200))
+if route.endswith("batch"):
+    bodies = [orjson.dumps({"applications": (rows * 5)[:1000]})]
+else:
+    bodies = [orjson.dumps(row) for row in rows]
+import service
+
+app = service.LoanDefaultService.to_asgi()
+
+
+async def main():
+    messages = asyncio.Queue()
+    await messages.put({"type": "lifespan.startup"})
+    started = asyncio.Event()
+
+    async def lifespan_send(message):
+        if message["type"] == "lifespan.startup.failed":
+            raise SystemExit(message.get("message", "start-up failed"))
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    lifespan = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    asyncio.get_running_loop().create_task(app(lifespan, messages.get, lifespan_send))
+    await started.wait()
+    statuses = {}
+    cycle = itertools.cycle(bodies)
+
+    async def call(body):
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()  # the client never disconnects
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+        headers = [(b"host", b"127.0.0.1:3000"), (b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": route, "raw_path": route.encode(),
+                 "query_string": b"", "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 3000), "state": {}}
+        await app(scope, receive, send)
+
+    async def turns(n):
+        for _ in range(n):
+            await asyncio.gather(*(call(next(cycle)) for _ in range(k)))
+
+    await turns(max(1, calls // (5 * k)))  # warm-up
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        await turns(max(1, calls // k))
+        best = min(best, (time.process_time() - start) / (max(1, calls // k) * k))
+    print(json.dumps({"seconds_per_request": best, "statuses": statuses}))
+    os._exit(0)  # the service's threads and the lifespan task need no orderly end here
+
+
+try:
+    import uvloop
+    uvloop.install()
+except ImportError:
+    pass
+asyncio.run(main())
+"""
+
+SCENARIOS = (("/v1/predict", 1, 2000), ("/v1/predict", 4, 4000), ("/v1/predict_batch", 1, 24))
+"""(route, calls per event-loop turn, calls per repeat)."""
+
+
+def measure(tree: Path, route: str, k: int, calls: int) -> float:
+    """CPU seconds per request of ``tree``'s app (its own interpreter and code)."""
+    python = tree / ".venv" / "bin" / "python"
+    with tempfile.TemporaryDirectory(prefix="bench-app-cpu-") as tmp:
+        out = subprocess.run(
+            [str(python), "-c", _CHILD, route, str(k), str(calls)],
+            cwd=tree, capture_output=True, text=True, check=False, timeout=600,
+            env=os.environ | {"TMPDIR": tmp},
+        )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{tree}: the measurement failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if set(result["statuses"]) != {"200"}:
+        raise RuntimeError(f"{tree}: not every call answered 200: {result['statuses']}")
+    return float(result["seconds_per_request"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline-tree", type=Path, required=True, help="the other checkout")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    args = parser.parse_args()
+    trees = {"now": ROOT, "before": args.baseline_tree.resolve()}
+    ratios: dict[str, list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for r in range(args.rounds):
+        for route, k, calls in SCENARIOS:
+            name = f"{route} x{k}/turn"
+            order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+            got = {which: measure(trees[which], route, k, calls) for which in order}
+            for which, seconds in got.items():
+                cpu.setdefault((name, which), []).append(seconds)
+            ratios.setdefault(name, []).append(got["now"] / got["before"])
+            print(f"round {r + 1} {name:24} now {got['now'] * 1e6:8.1f} us  before "
+                  f"{got['before'] * 1e6:8.1f} us  now/before {got['now'] / got['before']:.0%}",
+                  flush=True)  # fmt: skip
+    print(f"--- CPU per request, median of {args.rounds} rounds (<= 100%: no more CPU than before)")
+    for name, values in ratios.items():
+        now = statistics.median(cpu[name, "now"]) * 1e6
+        before = statistics.median(cpu[name, "before"]) * 1e6
+        each = ", ".join(f"{v:.0%}" for v in values)
+        print(f"    {name:24} {now:8.1f} vs {before:8.1f} us = {statistics.median(values):.0%}"
+              f" ({each})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
