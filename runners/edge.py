@@ -243,7 +243,7 @@ def grpc_credentials(settings: SecuritySettings) -> grpc.ServerCredentials | Non
     """
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
-    from loan_default.security.keys import read_secret
+    from loan_default.security.secret_files import read_secret
 
     key = read_secret(settings.tls_key_file, what="LOAN_TLS_KEY_FILE")
     chain = read_secret(settings.tls_cert_file, what="LOAN_TLS_CERT_FILE")

@@ -35,8 +35,9 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from loan_default.security.keys import create_private, load_private_key, private_pem
+from loan_default.security.keys import load_private_key, private_pem
 from loan_default.security.records import RecordCipher, decode_line
+from loan_default.security.secret_files import create_private
 from loan_default.traffic import utcnow
 
 log = logging.getLogger(__name__)

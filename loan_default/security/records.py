@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from loan_default.errors import ConfigError, InputError
-from loan_default.security.keys import create_private, read_secret, write_private
+from loan_default.security.secret_files import create_private, read_secret, write_private
 
 ENCRYPTED = "A256GCM"
 _PREFIX = b'{"enc":"A256GCM"'
