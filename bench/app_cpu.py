@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from baseline import interpreter, rounds_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
@@ -124,7 +126,7 @@ SCENARIOS = (("/v1/predict", 1, 2000), ("/v1/predict", 4, 4000), ("/v1/predict_b
 
 def measure(tree: Path, route: str, k: int, calls: int) -> float:
     """CPU seconds per request of ``tree``'s app (its own interpreter and code)."""
-    python = tree / ".venv" / "bin" / "python"
+    python = interpreter(tree)
     with tempfile.TemporaryDirectory(prefix="bench-app-cpu-") as tmp:
         out = subprocess.run(
             [str(python), "-c", _CHILD, route, str(k), str(calls)],
@@ -162,9 +164,7 @@ def main() -> int:
     for name, values in ratios.items():
         now = statistics.median(cpu[name, "now"]) * 1e6
         before = statistics.median(cpu[name, "before"]) * 1e6
-        each = ", ".join(f"{v:.0%}" for v in values)
-        print(f"    {name:24} {now:8.1f} vs {before:8.1f} us = {statistics.median(values):.0%}"
-              f" ({each})")  # fmt: skip
+        print(f"    {name:24} {now:8.1f} vs {before:8.1f} us = {rounds_text(values)}")
     return 0
 
 

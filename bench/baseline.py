@@ -73,9 +73,7 @@ def prepare(tree: Path, home: Path, env: dict[str, str], *, batch_rows: int) -> 
         env: the environment the current service gets (ports and homes are replaced).
     """
     root = tree.resolve()
-    python = root / ".venv" / "bin" / "python"
-    if not python.is_file():
-        raise SystemExit(f"--baseline-tree {root}: no .venv there (run `make install` in it)")
+    python = interpreter(root)
     home.mkdir(parents=True, exist_ok=True)
     env = dict(env, BENTOML_HOME=str(home / "bentoml"), LOAN_HOME=str(home),
                LOAN_GRPC_PORT=str(GRPC_PORT), PYTHONPATH=str(root))  # fmt: skip
@@ -91,6 +89,19 @@ def prepare(tree: Path, home: Path, env: dict[str, str], *, batch_rows: int) -> 
     cmd = [str(root / ".venv" / "bin" / "bentoml"), "serve", "service:LoanDefaultService",
            "--host", "127.0.0.1", "--port", str(HTTP_PORT)]  # fmt: skip
     return Baseline(root, cmd, env, made["singles"], made["batch"])
+
+
+def interpreter(tree: Path) -> Path:
+    """The other checkout's Python (its own ``.venv``); exits naming the tree when it has none."""
+    python = tree / ".venv" / "bin" / "python"
+    if not python.is_file():
+        raise SystemExit(f"--baseline-tree {tree}: no .venv there (run `make install` in it)")
+    return python
+
+
+def rounds_text(ratios: list[float]) -> str:
+    """``median (each round's, ...)`` of the rounds' ratios, as percentages."""
+    return f"{statistics.median(ratios):.0%} ({', '.join(f'{r:.0%}' for r in ratios)})"
 
 
 _PAIRS = (("REST", "bentoml", "before"), ("gRPC", "grpc", "before_grpc"))
@@ -114,13 +125,10 @@ def report(
             for label, ours, theirs in _PAIRS:
                 pairs = zip(rounds[ours, f"c{c}"], rounds[theirs, f"c{c}"], strict=True)
                 each = [a.rps / b.rps for a, b in pairs]
-                listed = ", ".join(f"{r:.0%}" for r in each)
-                print(f"          {label} median of the rounds' ratios "
-                      f"{statistics.median(each):.0%} ({listed})")  # fmt: skip
+                print(f"          {label} median of the rounds' ratios {rounds_text(each)}")
     now, then = results["bentoml", "batch"], results["before", "batch"]
     print(f"    batch rows/s {now.rps / then.rps:.0%} of the baseline's")
     if rounds and len(rounds["bentoml", "batch"]) > 1:
         pairs = zip(rounds["bentoml", "batch"], rounds["before", "batch"], strict=True)
         each = [a.rps / b.rps for a, b in pairs]
-        listed = ", ".join(f"{r:.0%}" for r in each)
-        print(f"          median of the rounds' ratios {statistics.median(each):.0%} ({listed})")
+        print(f"          median of the rounds' ratios {rounds_text(each)}")

@@ -27,10 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
 PORT = 3510
 
-from serve import server  # noqa: E402  (bench/ is on sys.path)
+from servers import BENTOML, server  # noqa: E402  (bench/ is on sys.path)
 
 COMMAND = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1",
            "--port", str(PORT)]  # fmt: skip
@@ -92,7 +91,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     from tests.runners.tiny_model import payloads
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from serve import train_bench_model
+    from servers import train_bench_model
 
     tag = args.model_tag or train_bench_model(20_000, seed=0)
     generate_dev_keys(home / "security")

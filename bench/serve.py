@@ -18,7 +18,8 @@ the same server at the same concurrencies; the same REST scenarios against (a) t
 app and (b) the lean floor (uvicorn + uvloop + httptools + orjson + the raw Booster, same
 workers; ``bench/apps.py``); and (c) the model's own predict call in this process. With
 ``--enrichment`` (or alone, ``--enrichment-only``): ``/v1/predict`` at the top concurrency with a
-feature store on vs off (``bench/enrichment.py``). The machine is shared: the ratios within one
+feature store on vs off (``bench/enrichment.py``, ``bench/enrichment_case.py``). Servers are
+started and loaded by ``bench/servers.py``. The machine is shared: the ratios within one
 run are the result, absolute figures move from run to run.
 Targets are reported, not asserted (``--strict`` makes a missed target exit 1).
 With ``--baseline-tree PATH`` another checkout (say the commit before a change) is served beside
@@ -32,17 +33,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
@@ -52,146 +47,22 @@ sys.path.insert(0, str(ROOT))
 
 import baseline  # noqa: E402  (bench/ is on sys.path)
 import enrichment  # noqa: E402
-from loadgen import LoadResult, h2load_grpc, wrk  # noqa: E402
+import enrichment_case  # noqa: E402
+from loadgen import LoadResult  # noqa: E402
+from servers import (  # noqa: E402
+    BENTOML,
+    grpc_load,
+    grpc_messages,
+    load,
+    median,
+    report,
+    row,
+    server,
+    train_bench_model,
+)
 
 PY = str(ROOT / ".venv" / "bin" / "python")
-BENTOML = str(ROOT / ".venv" / "bin" / "bentoml")
 HTTP_PORT, GRPC_PORT = 3300, 3301
-ENRICHED_PORT = 3307
-"""The service with a feature store in memory (gRPC +1), and read in a thread (+2, +3)."""
-
-
-def train_bench_model(rows: int, seed: int) -> str:
-    """A realistic LightGBM model saved to the Bento store; returns its tag."""
-    import lightgbm as lgb
-
-    from loan_default.data.generate import generate_applications
-    from loan_default.features import FeatureEngineer
-    from loan_default.model import ScoringModel
-    from loan_default.schema import LABEL
-    from tests.runners.tiny_model import save
-
-    frame = generate_applications(rows, seed=seed)
-    features = FeatureEngineer().fit(frame)
-    estimator = lgb.LGBMClassifier(
-        n_estimators=300, num_leaves=31, learning_rate=0.05, random_state=seed, verbose=-1
-    )
-    estimator.fit(
-        features.transform(frame), frame[LABEL], categorical_feature=features.categorical_indices_
-    )
-    return save(ScoringModel(features, estimator), frame, version="vbench")
-
-
-@contextmanager
-def server(
-    name: str,
-    cmd: list[str],
-    env: dict[str, str],
-    port: int,
-    cwd: Path = ROOT,
-    *,
-    start_timeout: float = 120,
-) -> Iterator[None]:
-    """Start a server in its own process group, wait until it answers, stop it after (its
-    log: ``bench-serve-<name>.log`` in the temporary folder)."""
-    log = Path(tempfile.gettempdir()) / f"bench-serve-{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=cwd, stdout=out, stderr=out, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + start_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError as exc:
-                if getattr(exc, "code", None) == 404:  # baselines have no /readyz
-                    break
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"{name} did not start in {start_timeout:g} s; see {log}")
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def load(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> LoadResult:
-    """``wrk`` against one REST path, rotating through ``bodies``."""
-    return wrk(f"http://127.0.0.1:{port}{path}", bodies, concurrency=concurrency, seconds=seconds)
-
-
-def grpc_messages(singles: list[dict], root: Path = ROOT) -> tuple[str, list[bytes]]:
-    """(``/package.Service/Predict`` path, serialized ``PredictRequest`` messages).
-
-    Built from the service's published ``.proto`` under ``root`` (compiled here by grpc_tools'
-    protoc into a descriptor pool of its own, so two versions of the contract can be loaded
-    side by side), so the benchmark depends on the gRPC interface only, not on the project's
-    Python stubs.
-    """
-    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-    from grpc_tools import protoc
-
-    found = [p for p in root.rglob("*.proto") if ".venv" not in p.parts and "LoanScoring" in
-             p.read_text()]  # fmt: skip
-    if len(found) != 1:
-        raise RuntimeError(f"expected one .proto declaring LoanScoring, found {found}")
-    proto = found[0]
-    out = Path(tempfile.mkdtemp(prefix="bench-proto-")) / "set.pb"
-    include = Path(protoc.__file__).parent / "_proto"
-    code = protoc.main(["protoc", f"-I{proto.parent}", f"-I{include}", "--include_imports",
-                        f"--descriptor_set_out={out}", proto.name])  # fmt: skip
-    if code != 0:
-        raise RuntimeError(f"protoc failed on {proto}")
-    files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
-    shutil.rmtree(out.parent, ignore_errors=True)
-    pool = descriptor_pool.DescriptorPool()
-    for file in files.file:
-        pool.Add(file)
-    service = pool.FindFileByName(proto.name).services_by_name["LoanScoring"]
-    request_type = message_factory.GetMessageClass(service.methods_by_name["Predict"].input_type)
-    messages = []
-    for application in singles:
-        request = request_type()
-        json_format.ParseDict(application, request.application)  # type: ignore[attr-defined]
-        messages.append(request.SerializeToString())
-    return f"/{service.full_name}/Predict", messages
-
-
-def grpc_failures(http_port: int) -> dict[str, int]:
-    """gRPC Predict calls answered with a status other than OK so far, by code (/metrics)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read()
-    codes: dict[str, int] = {}
-    pattern = r"^grpc_server_handled_total\{([^}]*)\} ([0-9.e+]+)$"
-    for labels, value in re.findall(pattern, text.decode(), flags=re.M):
-        code = re.search(r'grpc_code="([A-Z_]+)"', labels)
-        if 'grpc_method="Predict"' in labels and code and code.group(1) != "OK":
-            codes[code.group(1)] = codes.get(code.group(1), 0) + int(float(value))
-    return codes
-
-
-def _grpc_load(url: str, message: bytes, c: int, seconds: float, http_port: int) -> LoadResult:
-    """h2load on the gRPC Predict call, with the server's own count of non-OK answers."""
-    before = grpc_failures(http_port)
-    res = h2load_grpc(url, message, concurrency=c, seconds=seconds)
-    after = grpc_failures(http_port)  # grpc-status != OK (warm-up run included)
-    failed = {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
-    # h2load resets the streams still in flight when its time is up: the server records those
-    # as CANCELLED. Shown, not counted as errors.
-    cut = failed.pop("CANCELLED", 0)
-    detail = f"grpc-status {failed}" if failed else ""
-    detail += f" {cut} in flight cut at the end (CANCELLED)" if cut else ""
-    if not detail:
-        return res
-    return replace(res, errors=res.errors + sum(failed.values()),
-                   detail=f"{res.detail} {detail}".strip())  # fmt: skip
 
 
 def raw_model(tag: str, singles: list[dict], batch: list[dict], seconds: float) -> dict[str, float]:
@@ -310,10 +181,10 @@ def _run(args: argparse.Namespace, home: Path) -> int:
              "--port", "3304"], env, 3304,
         )  # fmt: skip
     if args.enrichment or args.enrichment_only:
-        targets |= _enriched_servers(env, home, singles)
+        targets |= enrichment_case.enriched_servers(env, home, singles)
     if args.enrichment_only:
         targets = {k: v for k, v in targets.items() if k.startswith("bentoml")}
-        return _enrichment_case(
+        return enrichment_case.case(
             targets, singles, max(levels), args.seconds, args.strict, args.rounds
         )
     cwds = dict.fromkeys(targets, ROOT)
@@ -348,13 +219,13 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                     sent = bodies.get(name, single_bodies)
                     res = load(port, "/v1/predict", sent, c, args.seconds)
                     rounds.setdefault((name, f"c{c}"), []).append(res)
-                    _row(name, f"predict c={c}", res)
+                    row(name, f"predict c={c}", res)
                     if name in grpc_calls:
                         url, message = grpc_calls[name]
-                        res = _grpc_load(url, message, c, args.seconds, port)
+                        res = grpc_load(url, message, c, args.seconds, port)
                         rounds.setdefault((_grpc(name), f"c{c}"), []).append(res)
-                        _row(f"{name} gRPC", f"Predict c={c}", res)
-        results.update({key: _median(runs) for key, runs in rounds.items()})
+                        row(f"{name} gRPC", f"Predict c={c}", res)
+        results.update({key: median(runs) for key, runs in rounds.items()})
         for turn in range(args.rounds):
             for name, port in ports.items() if turn % 2 == 0 else list(ports.items())[::-1]:
                 if name == "bentoml_depends" or name.startswith("bentoml_enriched"):
@@ -362,13 +233,14 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                 sent = batch_bodies_of.get(name, batch_bodies)
                 res = load(port, "/v1/predict_batch", sent, args.workers * 2, args.seconds)
                 rounds.setdefault((name, "batch"), []).append(res)
-                _row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
-        results.update({k: _median(runs) for k, runs in rounds.items() if k[1] == "batch"})
+                row(name, f"batch x{args.batch_rows}", res, rows=args.batch_rows)
+        results.update({k: median(runs) for k, runs in rounds.items() if k[1] == "batch"})
         for c in (1, 4):
             res = load(HTTP_PORT, "/v1/explain", single_bodies, c, args.seconds / 2)
-            _row("bentoml", f"explain c={c}", res)
+            row("bentoml", f"explain c={c}", res)
         if "bentoml_enriched" in ports:
-            enriched = _measure_enrichment(ports, singles, max(levels), args.seconds, args.rounds)
+            c, seconds = max(levels), args.seconds
+            enriched = enrichment_case.measure(ports, singles, c, seconds, args.rounds)
     raw = raw_model(tag, singles, batch, args.seconds)
     print(
         f"{'raw model':14} single call (features + model): {raw['single_calls_per_s']:,.0f}/s "
@@ -384,93 +256,13 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     if args.baseline_tree:
         baseline.report(results, levels, rounds)
     if "bentoml_enriched" in ports:
-        met = _report(enrichment.verdict(enriched, max(levels))) and met
+        met = report(enrichment.verdict(enriched, max(levels))) and met
     return 1 if args.strict and not met else 0
-
-
-def _enriched_servers(
-    env: dict[str, str], home: Path, singles: list[dict]
-) -> dict[str, tuple[list[str], dict[str, str], int]]:
-    """The service with a feature store of every client's bureau fields: in memory (read on
-    the loop) and the same file through a store that blocks (read in a thread); each in a home
-    of its own (traffic log, BentoML's metrics folder), sharing the model store."""
-    store = enrichment.write_store(singles, home / "bureau.jsonl")
-    stores = {
-        "bentoml_enriched": {"LOAN_FEATURE_STORE": f"memory:{store}"},
-        "bentoml_enriched_thread": {
-            "LOAN_FEATURE_STORE": f"feast:{store}",
-            "LOAN_FEATURE_STORE_FEAST_FACTORY": "bench.enrichment:BlockingFileLookup",
-        },
-    }
-    models = Path(env.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
-    servers = {}
-    for offset, (name, settings) in enumerate(stores.items()):
-        own = home / name
-        (own / "bentoml").mkdir(parents=True)
-        (own / "bentoml" / "models").symlink_to(models, target_is_directory=True)
-        port = ENRICHED_PORT + 2 * offset
-        server_env = dict(env, LOAN_HOME=str(own), BENTOML_HOME=str(own / "bentoml"))
-        server_env.update(LOAN_GRPC_PORT=str(port + 1), **settings)
-        command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
-        servers[name] = ([*command, "--port", str(port)], server_env, port)
-    return servers
-
-
-def _measure_enrichment(
-    ports: dict[str, int], singles: list[dict], c: int, seconds: float, rounds: int = 2
-) -> dict[str, list[LoadResult]]:
-    """``/v1/predict`` with the same keyed bodies on each server, alternated (at least two
-    rounds: off, memory, thread, then thread, memory, off, ...)."""
-    bodies = [orjson.dumps(app) for app in enrichment.keyed(singles)]
-    names = {"off": "bentoml", "memory": "bentoml_enriched", "thread": "bentoml_enriched_thread"}
-    runs: dict[str, list[LoadResult]] = {kind: [] for kind in names}
-    kinds = list(names)
-    for kind in [k for t in range(max(rounds, 2)) for k in (kinds if t % 2 == 0 else kinds[::-1])]:
-        res = load(ports[names[kind]], "/v1/predict", bodies, c, seconds)
-        runs[kind].append(res)
-        _row(names[kind], f"keyed c={c}", res)
-    return runs
-
-
-def _enrichment_case(
-    targets: dict, singles: list[dict], c: int, seconds: float, strict: bool, rounds: int
-) -> int:
-    """``--enrichment-only``: both servers up, the enrichment case, its verdict."""
-    ports = {name: port for name, (_, _, port) in targets.items()}
-    with ExitStack() as stack:
-        for name, (cmd, target_env, port) in targets.items():
-            stack.enter_context(server(name, cmd, target_env, port))
-        check = orjson.loads(urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{ports['bentoml_enriched']}/v1/predict",
-            data=orjson.dumps(enrichment.keyed(singles)[0]),
-            headers={"Content-Type": "application/json"},
-        ), timeout=30).read())  # fmt: skip
-        print(f"enriched answer: {check.get('enrichment')}", flush=True)
-        runs = _measure_enrichment(ports, singles, c, seconds, rounds)
-    met = _report(enrichment.verdict(runs, c))
-    return 1 if strict and not met else 0
-
-
-def _report(targets: dict[str, bool]) -> bool:
-    for text, ok in targets.items():
-        print(f"{'met   ' if ok else 'MISSED'}  {text}")
-    return all(targets.values())
 
 
 def _grpc(name: str) -> str:
     """The results key of a server's gRPC scenarios (``grpc`` for the current service)."""
     return "grpc" if name == "bentoml" else f"{name}_grpc"
-
-
-def _median(runs: list[LoadResult]) -> LoadResult:
-    """The run of median throughput (the lower middle one of an even count)."""
-    return sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
-
-
-def _row(name: str, scenario: str, r: LoadResult, rows: int = 1) -> None:
-    per = f"{r.rps * rows:>9,.0f} rows/s" if rows > 1 else f"{r.rps:>9,.0f} req/s "
-    print(f"{name:14} {scenario:16} {per} p50 {r.p50 * 1e3:7.2f} ms p99 {r.p99 * 1e3:7.2f} ms "
-          f"errors {r.errors}{f' ({r.detail})' if r.detail else ''}", flush=True)  # fmt: skip
 
 
 def _verdict(results: dict, raw: dict[str, float], levels: list[int], rows: int) -> bool:
@@ -500,9 +292,7 @@ def _verdict(results: dict, raw: dict[str, float], levels: list[int], rows: int)
         f"batch rows/s >= 50% of the model's predict_proba_records: {batch_rows / raw_rows:.0%}":
             batch_rows >= 0.5 * raw_rows,
     }  # fmt: skip
-    for text, ok in targets.items():
-        print(f"{'met   ' if ok else 'MISSED'}  {text}")
-    return all(targets.values())
+    return report(targets)
 
 
 if __name__ == "__main__":
