@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,34 +34,14 @@ HTTP_PORT, GRPC_PORT = 3250, 3251
 
 @contextmanager
 def served(model_tag: str, env: dict[str, str]) -> Iterator[None]:
-    """``bentoml serve`` in its own process group until the block ends."""
-    import httpx
+    """``bentoml serve`` in its own process group until the block ends (``bench/servers.py``)."""
+    from servers import BENTOML, server
 
-    log = Path(tempfile.gettempdir()) / "bench-grpc-serve.log"
-    command = [str(Path(sys.executable).with_name("bentoml")), "serve"]
-    command += ["service:LoanDefaultService", "--host", "127.0.0.1", "--port", str(HTTP_PORT)]
+    command = [BENTOML, "serve", "service:LoanDefaultService", "--host", "127.0.0.1"]
     env = env | {"LOAN_MODEL_TAG": model_tag, "LOAN_GRPC_PORT": str(GRPC_PORT)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bentoml serve did not start; see {log}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{HTTP_PORT}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(1)
+    with server("grpc-vs-rest", [*command, "--port", str(HTTP_PORT)], env, HTTP_PORT,
+                start_timeout=180):  # fmt: skip
         yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _train(env: dict[str, str]) -> str:
@@ -180,6 +158,10 @@ def main() -> int:
     if not args.model_tag:
         env |= {"LOAN_HOME": str(home), "BENTOML_HOME": str(home / "bentoml")}
     env |= {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_TRACKING_URI": f"sqlite:///{home}/m.db"}
+    # The protocols alone, as bench/serve.py measures them: no token checks nor audit
+    # (bench/security.py measures what the two add).
+    env |= {"LOAN_AUTH_MODE": "off", "LOAN_ENVIRONMENT": "development"}
+    env["LOAN_AUDIT_ENABLED"] = "false"
     tag = args.model_tag or _train(env)
     with served(tag, env):
         run(args.seconds)

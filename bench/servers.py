@@ -78,12 +78,20 @@ def server(
             raise RuntimeError(f"{name} did not start in {start_timeout:g} s; see {log}")
         yield
     finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the server's process group (already gone when the server failed at start-up)."""
+    try:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def load(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> LoadResult:
