@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-import loan_default.features as features
+import loan_default.derived as derived
 from loan_default.data.prepare import prepare_dataset
 from loan_default.schema import LABEL
 from training.candidates import build_pipeline, fit_params
@@ -40,8 +40,8 @@ def main() -> None:
     X, X_test, y, y_test = train_test_split(
         frame.drop(columns=[LABEL]), y_all, test_size=0.2, stratify=y_all, random_state=42
     )
-    names = [info.name for info in features.INTERACTIONS]
-    original = features._interact
+    names = [info.name for info in derived.INTERACTIONS]
+    original = derived._interact
     config = TrainingConfig.load()
     for keep in [[], *[[n] for n in names], names]:
 
@@ -53,7 +53,7 @@ def main() -> None:
                 if name not in keep:  # noqa: B023 (bound per variant on purpose)
                     out[:, k] = np.nan
 
-        features._interact = interact
+        derived._interact = interact
         cells = []
         with threadpool_limits(1):
             for cand_name in ("logistic_regression", "lightgbm"):
@@ -63,7 +63,7 @@ def main() -> None:
                 holdout = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
                 cells.append(f"{cand_name} CV {summary['roc_auc_mean']:.4f} hold-out {holdout:.4f}")
         print(f"{'+'.join(keep) or 'none':<36} " + " | ".join(cells), flush=True)
-    features._interact = original
+    derived._interact = original
 
 
 if __name__ == "__main__":

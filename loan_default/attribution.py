@@ -4,7 +4,7 @@ Reason codes must name characteristics an applicant can recognise and act on, an
 once: ``age_days`` and its derived ``age_years`` are one characteristic, and a ratio such as
 ``debt_to_income`` is made of two. :func:`fold_contributions` turns a model's per-feature
 contributions (``ScoringModel.contributions_matrix``) into per-field contributions with the
-sources the feature engineering itself declares (:func:`loan_default.features.feature_sources`).
+sources the feature engineering itself declares (:func:`loan_default.derived.feature_sources`).
 
 The rule (docs/serving.md, "Explanations"), for each model column in each row:
 
@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from loan_default.features import counts_missing, feature_sources
+from loan_default.derived import counts_missing, feature_sources
 from loan_default.schema import FEATURE_FIELDS
 
 

@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from loan_default.attribution import FieldContributions, unknown_features
+from loan_default.derived import feature_sources
 from loan_default.errors import ConfigError
-from loan_default.features import feature_sources
 
 REASONS_PATH = Path(__file__).resolve().parents[1] / "configs" / "reasons.yaml"
 """The table's default location (``LOAN_REASONS_PATH`` overrides it for the service)."""

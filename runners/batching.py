@@ -1,14 +1,14 @@
 """Adaptive batching inside the API worker: the calls that arrive together are scored together.
 
 Under load, one turn of the event loop reads many requests (each keep-alive connection that has
-sent one). Scored one by one, each pays the fixed costs of a call: a one-row feature matrix
-(~50 us, against ~8 us per row in a matrix), a model call, a traffic-log ``write(2)`` and an
-index transaction. :class:`MicroBatcher` queues the calls made during one turn and scores them
-at the end of it with :meth:`runners.scorer.Scorer.score_many`, so all of them share one matrix,
-one model call, one write and one commit, and each is still answered only once its records are
-in the log. Nothing waits for a timer: a lone call is scored in the next turn (microseconds),
-a busy worker batches by itself. This is what BentoML's adaptive batching does across
-processes, without the hop (``docs/serving.md`` has the measurements).
+sent one). Scored one by one, each pays the fixed costs of a call: a model call, a
+traffic-log ``write(2)`` and an index transaction. :class:`MicroBatcher` queues the calls made
+during one turn and scores them at the end of it with :meth:`runners.scorer.Scorer.score_many`,
+so all of them share one matrix, one model call, one write and one commit, and each is still
+answered only once its records are in the log. Nothing waits for a timer: a lone call is scored
+in the next turn (microseconds), a busy worker batches by itself. This is what BentoML's
+adaptive batching does across processes, without the hop (``docs/serving.md`` has the
+measurements).
 """
 
 from __future__ import annotations

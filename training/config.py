@@ -142,7 +142,7 @@ class CandidateConfig(_Strict):
                 raise ValueError("blend weights: one non-negative weight per part, not all 0")
         elif self.parts or self.weights:
             raise ValueError("parts and weights apply to blend candidates only")
-        from loan_default.features import DERIVED, INTERACTIONS
+        from loan_default.derived import DERIVED, INTERACTIONS
         from loan_default.schema import FEATURE_FIELDS
 
         known = {f.name for f in FEATURE_FIELDS} | {d.name for d in (*DERIVED, *INTERACTIONS)}

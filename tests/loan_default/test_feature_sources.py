@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from loan_default.data.generate import generate_applications
-from loan_default.features import FeatureEngineer, feature_sources
+from loan_default.derived import feature_sources
+from loan_default.features import FeatureEngineer
 from loan_default.schema import FEATURE_FIELDS, LABEL, Kind
 
 

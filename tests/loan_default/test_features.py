@@ -12,7 +12,8 @@ import pytest
 from sklearn.base import clone
 
 from loan_default.data.generate import generate_applications
-from loan_default.features import DERIVED, INTERACTIONS, FeatureEngineer
+from loan_default.derived import DERIVED, INTERACTIONS
+from loan_default.features import FeatureEngineer
 from loan_default.schema import DAYS_PER_YEAR, FEATURE_FIELDS, field
 
 RECORD: dict[str, Any] = {

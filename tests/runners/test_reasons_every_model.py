@@ -30,7 +30,7 @@ from loan_default.attribution import fold_contributions
 from loan_default.blend import BlendEstimator
 from loan_default.contributions import probability_of_raw
 from loan_default.data.generate import generate_applications
-from loan_default.features import feature_sources
+from loan_default.derived import feature_sources
 from loan_default.model import ScoringModel
 from loan_default.reasons import reason_codes
 from loan_default.schema import FEATURE_FIELDS, LABEL, frame_to_records

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from loan_default import control
+from loan_default.derived import DERIVED, INTERACTIONS
 from loan_default.errors import ConfigError, UnavailableError
-from loan_default.features import DERIVED, INTERACTIONS
 from loan_default.model import RiskThresholds
 from loan_default.reasons import reason_codes, validate_reason_codes
 from loan_default.schema import FEATURE_FIELDS
