@@ -16,7 +16,12 @@ from sklearn.preprocessing import StandardScaler
 
 from loan_default.data.generate import generate_applications
 from loan_default.features import FeatureEngineer
-from loan_default.model import InterpolatingCalibrator, RiskThresholds, ScoringModel
+from loan_default.model import (
+    SINGLE_ROW_CALLS,
+    InterpolatingCalibrator,
+    RiskThresholds,
+    ScoringModel,
+)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +147,9 @@ def test_single_rows_take_the_c_fast_path_with_the_same_answers(
     together = lightgbm_model.predict_proba_records(records)
     one_by_one = [lightgbm_model.predict_proba_records([r])[0] for r in records]
     np.testing.assert_allclose(one_by_one, together, rtol=1e-12, atol=0)
+    for n in range(2, SINGLE_ROW_CALLS + 1):  # a few rows: the fast path row by row
+        few = lightgbm_model.predict_proba_records(records[:n])
+        np.testing.assert_allclose(few, together[:n], rtol=1e-12, atol=0)
     assert "_single" in lightgbm_model.__dict__  # the single-row predictor was used
 
 
