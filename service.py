@@ -36,7 +36,7 @@ from loan_default.api import (
 from loan_default.home import project_version
 from runners import apidocs, metrics, readiness
 from runners.backend import ServingBackend
-from runners.edge import BearerAuth, GrpcAuth, grpc_credentials, worker_guard
+from runners.edge import BearerAuth, grpc_credentials, grpc_interceptors, worker_guard
 from runners.enrichment import enricher
 from runners.explainer import Explainer, explain_remotely
 from runners.grpc.server import GrpcServer, start_server
@@ -132,7 +132,7 @@ class LoanDefaultService:
                 self.backend,
                 host=self.settings.grpc_host or security.bind_host,
                 port=self.settings.grpc_port,
-                interceptors=[GrpcAuth()],
+                interceptors=grpc_interceptors(self.guard),
                 credentials=grpc_credentials(security),
                 serving=self.readiness.ready,
             )

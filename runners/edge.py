@@ -205,6 +205,13 @@ class GrpcAuth(grpc.aio.ServerInterceptor):
         return handler
 
 
+def grpc_interceptors(guard: Guard) -> list[grpc.aio.ServerInterceptor]:
+    """The gRPC server's interceptors: :class:`GrpcAuth`, or none while authentication is off
+    (every caller is then the anonymous principal the backend assumes when no edge ran, and
+    an interceptor would only add its per-call chain to each call)."""
+    return [] if guard.verifier is None else [GrpcAuth()]
+
+
 def _authenticating(method: str, handler: Any) -> Any:
     """``handler`` authenticating its calls first, unless its method is open (health,
     reflection) or streams."""

@@ -272,3 +272,14 @@ def test_the_watcher_switches_only_to_a_checked_champion(monkeypatch: pytest.Mon
         assert asyncio.run(watcher.check_once()) is None and len(served) == 1
     assert asyncio.run(watcher.check_once()) == "vwatch-new"
     assert [m.metadata.version for m in served] == ["vwatch-old", "vwatch-new"]
+
+
+def test_grpc_authenticates_only_while_tokens_are_on(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from runners.edge import GrpcAuth, grpc_interceptors
+    from tests.runners.tiny_model import dev_guard
+
+    assert grpc_interceptors(dev_guard(tmp_path)) == []  # off: the backend's anonymous caller
+    tokens_on: Any = SimpleNamespace(verifier=object())
+    assert [type(i) for i in grpc_interceptors(tokens_on)] == [GrpcAuth]
