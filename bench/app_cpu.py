@@ -13,6 +13,14 @@ checkouts alternate round by round and the report gives the median of the rounds
 What it leaves out, the same for both: uvicorn's HTTP parsing and the sockets. So a ratio here
 is of the part of a request this project's code decides.
 
+The ``grpc:`` scenarios do the same for the gRPC API, whose server-level figures are the
+noisiest (``h2load`` and both workers on two cores): the worker's lifespan starts its gRPC
+server as in production, the interceptors and handlers it registers are recorded, and each
+call goes through them as ``grpc.aio`` would (interceptor chain, the method handler's
+deserializer, the servicer, the serializer) with a minimal servicer context; HTTP/2 and the
+gRPC core, the same library for both checkouts, are left out. ``--only rest|grpc`` runs one
+half.
+
     git worktree add ../before <commit> && (cd ../before && make install)
     .venv/bin/python bench/app_cpu.py --baseline-tree ../before --rounds 3
 
@@ -52,11 +60,107 @@ os.environ["LOAN_MODEL_TAG"] = tag
 rows = payloads(frame.drop(columns=["default"]).head(200))
 if route.endswith("batch"):
     bodies = [orjson.dumps({"applications": (rows * 5)[:1000]})]
+elif route.startswith("grpc:"):
+    import socket
+
+    from google.protobuf import json_format
+    from loan_default.grpc import loan_scoring_pb2 as pb
+
+    bodies = []
+    for row in rows:
+        request = pb.PredictRequest()
+        json_format.ParseDict(row, request.application)
+        bodies.append(request.SerializeToString())
+    with socket.socket() as probe:  # a free port for the worker's gRPC server (never called)
+        probe.bind(("127.0.0.1", 0))
+        os.environ.update(LOAN_GRPC_ENABLED="true", LOAN_GRPC_HOST="127.0.0.1",
+                          LOAN_GRPC_PORT=str(probe.getsockname()[1]))
 else:
     bodies = [orjson.dumps(row) for row in rows]
+import functools
+import grpc
+import grpc.aio
+
+# What the worker registers on its gRPC server: its interceptors and handlers, recorded as
+# it starts, so each call can go through them as the server would (no socket, no HTTP/2).
+registered = {"interceptors": [], "handlers": []}
+_real_server = grpc.aio.server
+
+
+def _recording_server(*args, **kwargs):
+    server = _real_server(*args, **kwargs)
+    registered["interceptors"] = list(kwargs.get("interceptors") or ())
+    add = server.add_generic_rpc_handlers
+
+    def add_generic_rpc_handlers(handlers):
+        registered["handlers"].extend(handlers)
+        return add(handlers)
+
+    server.add_generic_rpc_handlers = add_generic_rpc_handlers
+    return server
+
+
+grpc.aio.server = _recording_server
 import service
 
 app = service.LoanDefaultService.to_asgi()
+
+
+class CallDetails:
+    def __init__(self, method):
+        self.method, self.invocation_metadata = method, ()
+
+
+class Aborted(Exception):
+    pass
+
+
+class Context:  # the servicer context methods the service uses
+
+    def __init__(self):
+        self._code = None
+
+    def invocation_metadata(self):
+        return ()
+
+    def set_trailing_metadata(self, metadata):
+        pass
+
+    def code(self):
+        return self._code
+
+    async def abort(self, code, details="", trailing_metadata=()):
+        self._code = code
+        raise Aborted(f"{code}: {details}")
+
+
+def _query(details):
+    for handler in registered["handlers"]:
+        method_handler = handler.service(details)
+        if method_handler is not None:
+            return method_handler
+    return None
+
+
+async def _intercepted(interceptors, details):  # grpc.aio's chain (its _run_interceptor)
+    interceptor = next(interceptors, None)
+    if interceptor is None:
+        return _query(details)
+    continuation = functools.partial(_intercepted, interceptors)
+    return await interceptor.intercept_service(continuation, details)
+
+
+async def grpc_call(method, raw):
+    details = CallDetails(method)
+    interceptors = registered["interceptors"]
+    handler = await _intercepted(iter(interceptors), details) if interceptors else _query(details)
+    context = Context()
+    try:
+        response = await handler.unary_unary(handler.request_deserializer(raw), context)
+    except Aborted as aborted:
+        return str(aborted)
+    handler.response_serializer(response)
+    return 200
 
 
 async def main():
@@ -98,6 +202,13 @@ async def main():
                  "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 3000), "state": {}}
         await app(scope, receive, send)
 
+    if route.startswith("grpc:"):
+        method = f"/loan_default.v1.LoanScoring/{route[5:]}"
+
+        async def call(body):
+            status = await grpc_call(method, body)
+            statuses[status] = statuses.get(status, 0) + 1
+
     async def turns(n):
         for _ in range(n):
             await asyncio.gather(*(call(next(cycle)) for _ in range(k)))
@@ -120,8 +231,14 @@ except ImportError:
 asyncio.run(main())
 """
 
-SCENARIOS = (("/v1/predict", 1, 2000), ("/v1/predict", 4, 4000), ("/v1/predict_batch", 1, 24))
-"""(route, calls per event-loop turn, calls per repeat)."""
+SCENARIOS = (
+    ("/v1/predict", 1, 2000),
+    ("/v1/predict", 4, 4000),
+    ("/v1/predict_batch", 1, 24),
+    ("grpc:Predict", 1, 2000),
+    ("grpc:Predict", 4, 4000),
+)
+"""(route, calls per event-loop turn, calls per repeat); ``grpc:`` a method of the gRPC API."""
 
 
 def measure(tree: Path, route: str, k: int, calls: int) -> float:
@@ -145,12 +262,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-tree", type=Path, required=True, help="the other checkout")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    parser.add_argument(
+        "--only", choices=("rest", "grpc"), help="the REST or the gRPC scenarios alone"
+    )
     args = parser.parse_args()
+    scenarios = [
+        (route, k, calls)
+        for route, k, calls in SCENARIOS
+        if args.only is None or route.startswith("grpc:") == (args.only == "grpc")
+    ]
     trees = {"now": ROOT, "before": args.baseline_tree.resolve()}
     ratios: dict[str, list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     for r in range(args.rounds):
-        for route, k, calls in SCENARIOS:
+        for route, k, calls in scenarios:
             name = f"{route} x{k}/turn"
             order = list(trees) if r % 2 == 0 else list(trees)[::-1]
             got = {which: measure(trees[which], route, k, calls) for which in order}
