@@ -127,3 +127,12 @@ def test_a_refit_measures_the_clipping_ranges_afresh() -> None:
     np.testing.assert_array_equal(engineer.transform_records([small]), _pair(engineer, small)[1])
     assert "_row_bounds_" not in engineer.__getstate__()
     assert before.shape == (1, engineer.n_features_out_)
+
+
+def test_the_block_path_reads_full_and_partial_records_alike(engineer: FeatureEngineer) -> None:
+    full = _records(ROW_PATH_ROWS + 4, 9)  # every field present: read in one C call a record
+    partial = [{k: v for k, v in r.items() if v is not None} for r in full]  # some left out
+    assert any(len(p) < len(f) for p, f in zip(partial, full, strict=True))
+    block = engineer.transform_records(full)
+    np.testing.assert_array_equal(block, engineer.transform_records(partial))
+    np.testing.assert_array_equal(block, np.vstack([engineer.transform_records([r]) for r in full]))
