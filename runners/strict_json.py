@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from operator import attrgetter
 from typing import Any, get_args, get_origin
 
 import numpy as np
@@ -74,6 +75,9 @@ def key_ends(body: bytes) -> int:
     return int(np.count_nonzero(data[colons] == ord('"')))
 
 
+_FIELDS_SET = attrgetter("model_fields_set")
+
+
 def _distinct_keys(value: Any) -> int:
     if isinstance(value, BaseModel):
         n = len(value.model_fields_set)
@@ -82,6 +86,10 @@ def _distinct_keys(value: Any) -> int:
                 n += _distinct_keys(getattr(value, name))
         return n
     if isinstance(value, list | tuple):
+        kinds = set(map(type, value))
+        if len(kinds) == 1 and issubclass(kind := kinds.pop(), BaseModel) and not _containers(kind):
+            # A batch's applications: flat models, counted in C (~1 us a row less).
+            return sum(map(len, map(_FIELDS_SET, value)))
         return sum(_distinct_keys(v) for v in value)
     if isinstance(value, dict):
         return len(value) + sum(_distinct_keys(v) for v in value.values())
