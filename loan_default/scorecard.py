@@ -37,124 +37,19 @@ import bisect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-MISSING = "Missing"
-SPECIAL = "Special"
-
-
-@dataclass
-class Characteristic:
-    """The fitted bins of one feature column and their weights of evidence.
-
-    Bins are numbered ``0 .. n_bins-1`` (intervals or category groups), then ``n_bins`` for
-    the special values and ``n_bins + 1`` for missing values (and unseen categories).
-    """
-
-    column: int
-    name: str
-    categorical: bool
-    splits: np.ndarray
-    """Numeric: ascending cut points (bin i holds ``splits[i-1] <= x < splits[i]``)."""
-    groups: list[np.ndarray]
-    """Categorical: the category codes of each bin."""
-    special: np.ndarray
-    woe: np.ndarray
-    """One WoE per bin, special and missing last."""
-    counts: np.ndarray
-    events: np.ndarray
-    iv: float
-    _lookup: np.ndarray | None = None
-
-    @property
-    def n_bins(self) -> int:
-        return len(self.woe) - 2
-
-    def bins(self, x: np.ndarray) -> np.ndarray:
-        """The bin of each value of ``x`` (float64, NaN missing)."""
-        missing = np.isnan(x)
-        if self.categorical:
-            lookup = self._code_lookup()
-            codes = np.where(missing, -1, x).astype(np.int64)
-            inside = (codes >= 0) & (codes < len(lookup))
-            out = np.full(x.shape, self.n_bins + 1, dtype=np.intp)
-            out[inside] = lookup[codes[inside]]
-        else:
-            out = np.searchsorted(self.splits, x, side="right").astype(np.intp)
-            out[missing] = self.n_bins + 1
-        if len(self.special):
-            out[np.isin(x, self.special)] = self.n_bins
-        return out
-
-    def _code_lookup(self) -> np.ndarray:
-        if self._lookup is None:
-            top = max((int(g.max()) for g in self.groups if len(g)), default=-1)
-            lookup = np.full(top + 1, self.n_bins + 1, dtype=np.intp)
-            for i, group in enumerate(self.groups):
-                lookup[group.astype(np.int64)] = i
-            self._lookup = lookup
-        return self._lookup
-
-    def labels(self, category_names: Sequence[str] | None = None) -> list[str]:
-        """Readable bin labels: ``[a, b)`` intervals or category lists, then special, missing."""
-        out: list[str] = []
-        if self.categorical:
-            for group in self.groups:
-                names = [
-                    category_names[int(c)]
-                    if category_names is not None and int(c) < len(category_names)
-                    else ("other" if category_names is not None else str(int(c)))
-                    for c in group
-                ]
-                out.append(", ".join(names))
-        else:
-            edges = [-math.inf, *self.splits.tolist(), math.inf]
-            out = [f"[{edges[i]:.6g}, {edges[i + 1]:.6g})" for i in range(len(edges) - 1)]
-        return [*out, SPECIAL, MISSING]
-
-
-def _distinct(x: np.ndarray, special: Sequence[float] | None) -> int:
-    """How many distinct finite values ``x`` has outside ``special``."""
-    values = x[np.isfinite(x)]
-    if special:
-        values = values[~np.isin(values, special)]
-    return len(np.unique(values))
-
-
-def _woe(events: np.ndarray, counts: np.ndarray, rate: float) -> np.ndarray:
-    """WoE per bin, each bin's rate shrunk towards ``rate`` by one pseudo-row."""
-    shrunk = (events + rate) / (counts + 1.0)
-    return np.log(shrunk / (1 - shrunk)) - math.log(rate / (1 - rate))
-
-
-def _iv(events: np.ndarray, counts: np.ndarray) -> float:
-    """Information value of a binning (empty bins contribute nothing)."""
-    nonevents = counts - events
-    seen = counts > 0
-    e = (events[seen] + 0.5) / (events.sum() + 0.5)
-    n = (nonevents[seen] + 0.5) / (nonevents.sum() + 0.5)
-    return float(np.sum((e - n) * np.log(e / n)))
-
-
-def _monotone(woe: np.ndarray, counts: np.ndarray, n_bins: int, direction: int) -> np.ndarray:
-    """Force the ordered bins' WoE to follow ``direction`` (+1 rising risk, -1 falling)."""
-    out = woe.copy()
-    if direction == 0 or n_bins < 2:
-        return out
-    ordered = out[:n_bins]
-    seen = counts[:n_bins] > 0
-    # Empty ordered bins (rare: optbinning's minimum bin size) take the previous bin's value.
-    for i in range(1, n_bins):
-        if not seen[i]:
-            ordered[i] = ordered[i - 1]
-    acc = np.maximum.accumulate if direction > 0 else np.minimum.accumulate
-    out[:n_bins] = acc(ordered)
-    return out
+from loan_default.characteristics import (
+    Characteristic,
+    distinct_values,
+    information_value,
+    monotone_woe,
+    weight_of_evidence,
+)
 
 
 class WoEScorecard(ClassifierMixin, BaseEstimator):
@@ -241,7 +136,9 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         }
         # A column with fewer than two distinct ordinary values (e.g. a category a fold never
         # saw vary) cannot be split; its evidence is left out rather than guessed.
-        usable = [j for j in range(X.shape[1]) if _distinct(X[:, j], specials.get(names[j])) > 1]
+        usable = [
+            j for j in range(X.shape[1]) if distinct_values(X[:, j], specials.get(names[j])) > 1
+        ]
         used = [names[j] for j in usable]
         with warnings.catch_warnings():
             # optbinning's prebinning divides by a zero-weight sum on tiny columns (harmless).
@@ -293,10 +190,10 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         b = char.bins(x)
         char.counts = np.bincount(b, minlength=n_bins + 2).astype(float)
         char.events = np.bincount(b, weights=y, minlength=n_bins + 2)
-        woe = _woe(char.events, char.counts, rate)
+        woe = weight_of_evidence(char.events, char.counts, rate)
         direction = 0 if categorical else int(monotone.get(name, 0))
-        char.woe = _monotone(woe, char.counts, n_bins, direction)
-        char.iv = _iv(char.events, char.counts)
+        char.woe = monotone_woe(woe, char.counts, n_bins, direction)
+        char.iv = information_value(char.events, char.counts)
         return char
 
     def _fit_regression(self, X: np.ndarray, y: np.ndarray) -> None:

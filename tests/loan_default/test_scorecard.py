@@ -165,6 +165,11 @@ def test_one_row_matches_the_batch_and_survives_pickling(
     records = rows.to_dict("records")
     single = [copy.predict_proba_records([r])[0] for r in records]
     np.testing.assert_allclose(single, batch, rtol=1e-12)
+    # Scorecards pickled before the characteristics had a module of their own still load.
+    moved = b"loan_default.characteristics\nCharacteristic"
+    old = pickle.dumps(fitted, protocol=2).replace(moved, b"loan_default.scorecard\nCharacteristic")
+    assert b"loan_default.scorecard\nCharacteristic" in old
+    np.testing.assert_allclose(pickle.loads(old).predict_proba(rows), batch, rtol=1e-12)
 
 
 def test_an_unfitted_feature_list_must_match_the_matrix() -> None:
