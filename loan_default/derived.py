@@ -92,8 +92,8 @@ def _derive(base: np.ndarray, out: np.ndarray) -> None:
     ``out`` (n x (len(DERIVED) + len(INTERACTIONS))).
 
     ``base`` holds the canonical feature columns in schema order (NaN = missing). This is the
-    single definition of every derived feature. It works on whole column blocks with few numpy
-    calls, so one row costs tens of microseconds and a million rows well under a second.
+    definition of every derived feature (:func:`derive_row` transcribes it for one row). It
+    works on whole column blocks with few numpy calls: a million rows well under a second.
     A ratio whose denominator is missing or below :data:`MIN_DENOMINATOR` is NaN.
     """
     # One gather of every input column (6 numerators, 6 denominators, 2 day counts, 3 scores):
