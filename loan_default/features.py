@@ -30,9 +30,9 @@ Defined results at the edges (docs/serving.md, "Edges of the input"):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,9 @@ from loan_default.derived import (
 )
 from loan_default.schema import FEATURE_FIELDS, Kind
 
+_PLAN_STATE = frozenset({"_plan", "_numeric_columns", "_fields"})
+"""What :meth:`FeatureEngineer._build_plan` derives from the vocabularies (rebuilt when a pickle
+lacks any of it)."""
 ROW_PATH_ROWS = 6
 """Calls of up to this many records take the row-by-row path (measured crossover: 6-8)."""
 
@@ -134,12 +137,16 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         )
         self.categorical_indices_ = [i for i, (_, lk, _) in enumerate(plan) if lk is not None]
         self._numeric_columns = [i for i, (_, lk, _) in enumerate(plan) if lk is None]
+        self._fields = itemgetter(*self.base_names_)  # a record's fields in plan order
         self.n_features_out_ = len(self.feature_names_out_)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        if "vocabularies_" in state and not {"_plan", "_numeric_columns"} <= state.keys():
-            self._build_plan()  # pickled before the plan (or its numeric columns) was kept
+        if (
+            "vocabularies_" in state
+            and not {"_plan", "_numeric_columns", "_fields"} <= state.keys()
+        ):
+            self._build_plan()  # pickled before the plan (or part of it) was kept
 
     # -- transforming ------------------------------------------------------------------------
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -172,7 +179,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         if 0 < len(records) <= ROW_PATH_ROWS:
             return np.array([self._row(record) for record in records], dtype=np.float64)
         try:  # the API's validated applications hold every field: one C call a record
-            columns: list[Sequence[Any]] = list(zip(*map(self._getter(), records), strict=True))
+            columns: list[Sequence[Any]] = list(zip(*map(self._fields, records), strict=True))
         except KeyError:  # records that leave fields out
             columns = [[rec.get(name) for rec in records] for name, _, _ in self._plan]
         base = np.empty((len(records), len(self._plan)), dtype=np.float64)
@@ -184,13 +191,6 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
                 if lookup is not None:  # None is missing; an unseen value gets ``unseen``
                     base[:, j] = [nan if v is None else lookup.get(v, unseen) for v in columns[j]]
         return self._finish(base)
-
-    def _getter(self) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-        """Every canonical field of a record, in plan order (cached; not pickled)."""
-        getter = self.__dict__.get("_getter_")
-        if getter is None:
-            getter = self.__dict__["_getter_"] = itemgetter(*self.base_names_)
-        return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], getter)
 
     def _row(self, record: Mapping[str, Any]) -> list[float]:
         """One application's model inputs as Python floats: :meth:`_finish` for one row."""
@@ -229,7 +229,6 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
         state.pop("_row_bounds_", None)
-        state.pop("_getter_", None)
         return state
 
     def _finish(self, base: np.ndarray) -> np.ndarray:
