@@ -26,7 +26,8 @@ half.
 
 The snippet runs in the other checkout's interpreter and uses only what every version has had
 since the service had one: ``tests/runners/tiny_model.py``'s ``build`` and ``payloads`` and
-``service.LoanDefaultService``.
+``service.LoanDefaultService``; the ``grpc:`` scenarios also the generated
+``loan_default.grpc.loan_scoring_pb2`` and the ``loan_default.v1.LoanScoring`` service name.
 """
 
 from __future__ import annotations
